@@ -1,0 +1,61 @@
+using System.CommandLine;
+using System.Text.Json;
+using Reverie.Imaging;
+using Spectre.Console;
+
+namespace Reverie.Cli.Commands.Classify;
+
+/// <summary><c>reverie classify IMAGE... [--model NAME] [--top K] [--json]</c>: top-K labels and probabilities.</summary>
+internal static class ClassifyCommand
+{
+    public static Command Create()
+    {
+        var images = new Argument<string[]>("images") { Description = "Image files (PNG, JPEG, BMP, WebP, GIF).", Arity = ArgumentArity.OneOrMore };
+        var model = new Option<string>("--model", "-m") { Description = "Model name from the registry, or an .onnx file.", DefaultValueFactory = _ => "googlenet" };
+        var top = new Option<int>("--top", "-k") { Description = "How many classes to show.", DefaultValueFactory = _ => 5 };
+        var json = new Option<bool>("--json") { Description = "Print JSON instead of a table." };
+        var cmd = new Command("classify", "Classify images with a model: top-K labels and probabilities.") { images, model, top, json };
+        cmd.SetAction(async (p, cancel) =>
+        {
+            var o = p.InvocationConfiguration.Output;
+            var e = p.InvocationConfiguration.Error;
+            try
+            {
+                int k = p.GetValue(top);
+                if (k < 1) throw new BadInputException($"--top must be at least 1; got {k}.");
+                var files = p.GetValue(images)!;
+                foreach (var f in files)
+                    if (!File.Exists(f)) throw new BadInputException($"Image file '{f}' does not exist.");
+                var registry = ModelLoading.Registry(p);
+                using var net = await ModelLoading.OpenAsync(registry, p.GetValue(model)!, e, cancel);
+                var results = new List<(string File, IReadOnlyList<Prediction> Top)>();
+                foreach (var f in files)
+                {
+                    using var img = ImageIO.Load(f);
+                    results.Add((f, Classifier.Classify(net, img, k)));
+                }
+                if (p.GetValue(json))
+                {
+                    var doc = results.Select(r => new { file = r.File, model = net.Name, top = r.Top.Select(x => new { index = x.Index, label = x.Label, probability = x.Probability }) });
+                    o.WriteLine(JsonSerializer.Serialize(doc, new JsonSerializerOptions { WriteIndented = true }));
+                }
+                else
+                {
+                    var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(o) });
+                    foreach (var r in results)
+                    {
+                        var table = new Table().Title($"{Markup.Escape(r.File)} ({Markup.Escape(net.Name)})")
+                            .AddColumn("#").AddColumn("class").AddColumn(new TableColumn("probability").RightAligned()).AddColumn("");
+                        int rank = 1;
+                        foreach (var x in r.Top)
+                            table.AddRow(rank++.ToString(), Markup.Escape(x.Label), x.Probability.ToString("0.0000"), new string('█', (int)Math.Round(x.Probability * 30)));
+                        console.Write(table);
+                    }
+                }
+                return ReverieCli.Ok;
+            }
+            catch (Exception ex) { return ReverieCli.Report(ex, e); }
+        });
+        return cmd;
+    }
+}

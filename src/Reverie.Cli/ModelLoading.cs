@@ -1,0 +1,41 @@
+using System.CommandLine;
+using Reverie.Models;
+using Reverie.Models.Registry;
+using Spectre.Console;
+
+namespace Reverie.Cli;
+
+/// <summary>Opens models for commands, with a download progress bar.</summary>
+internal static class ModelLoading
+{
+    public static ModelRegistry Registry(ParseResult p) => new() { Offline = p.GetValue(ReverieCli.Offline) };
+
+    public static async Task<INetwork> OpenAsync(ModelRegistry registry, string name, TextWriter err, CancellationToken cancel)
+    {
+        if (registry.Contains(name))
+        {
+            var e = registry.Get(name);
+            if (registry.Status(e) == ModelStatus.Missing && e.Url is not null && !registry.Offline)
+                await PullWithProgressAsync(registry, e, err, cancel);
+        }
+        return await registry.OpenAsync(name, cancel: cancel);
+    }
+
+    public static async Task PullWithProgressAsync(ModelRegistry registry, ModelEntry e, TextWriter err, CancellationToken cancel, bool force = false)
+    {
+        var console = ReverieCli.StatusConsole(err);
+        await console.Progress()
+            .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new DownloadedColumn(), new TransferSpeedColumn(), new RemainingTimeColumn())
+            .StartAsync(async ctx =>
+            {
+                var task = ctx.AddTask($"downloading {e.Name}", maxValue: e.Size ?? 1);
+                var progress = new Progress<DownloadProgress>(p =>
+                {
+                    if (p.Total is { } t) task.MaxValue = t;
+                    task.Value = p.Received;
+                });
+                await registry.PullAsync(e.Name, progress, force, cancel);
+                task.Value = task.MaxValue;
+            });
+    }
+}

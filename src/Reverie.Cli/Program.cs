@@ -1,0 +1,3 @@
+using Reverie.Cli;
+
+return await ReverieCli.RunAsync(args);

@@ -1,0 +1,72 @@
+using System.CommandLine;
+using Reverie.Cli.Commands.Classify;
+using Reverie.Cli.Commands.Models;
+using Spectre.Console;
+
+namespace Reverie.Cli;
+
+/// <summary>The `reverie` command line: builds the command tree and maps failures to exit codes (0 ok, 1 failure, 2 bad input).</summary>
+public static class ReverieCli
+{
+    /// <summary>Exit code for success.</summary>
+    public const int Ok = 0;
+    /// <summary>Exit code for a failure that is not the user's input.</summary>
+    public const int Failure = 1;
+    /// <summary>Exit code for bad input.</summary>
+    public const int BadInput = 2;
+
+    /// <summary>Skip downloads; only cached or embedded models are used.</summary>
+    public static readonly Option<bool> Offline = new("--offline") { Description = "Never download; use only cached models.", Recursive = true };
+
+    /// <summary>Builds the root command.</summary>
+    public static RootCommand Build()
+    {
+        var root = new RootCommand("Reverie shows what a neural network sees: classify, and (soon) dream, visualize, attack and stylize with real trained networks.");
+        root.Options.Add(Offline);
+        root.Subcommands.Add(ClassifyCommand.Create());
+        root.Subcommands.Add(ModelsCommand.Create());
+        return root;
+    }
+
+    /// <summary>Runs the CLI with the given arguments.</summary>
+    public static async Task<int> RunAsync(string[] args, TextWriter? stdout = null, TextWriter? stderr = null)
+    {
+        var o = stdout ?? Console.Out;
+        var e = stderr ?? Console.Error;
+        var root = Build();
+        var parse = root.Parse(args);
+        if (parse.Errors.Count > 0)
+        {
+            e.WriteLine($"error: {parse.Errors[0].Message} (see 'reverie --help').");
+            return BadInput;
+        }
+        var config = new InvocationConfiguration { Output = o, Error = e };
+        try
+        {
+            return await parse.InvokeAsync(config);
+        }
+        catch (Exception ex)
+        {
+            return Report(ex, e);
+        }
+    }
+
+    /// <summary>Prints one clear sentence for an exception and returns the exit code.</summary>
+    public static int Report(Exception ex, TextWriter e)
+    {
+        while (ex is AggregateException { InnerExceptions.Count: 1 } a) ex = a.InnerException!;
+        switch (ex)
+        {
+            case BadInputException b: e.WriteLine($"error: {b.Message}"); return BadInput;
+            case ReverieException r: e.WriteLine($"error: {r.Message}"); return Failure;
+            case OperationCanceledException: e.WriteLine("error: cancelled."); return Failure;
+            default: e.WriteLine($"error: {ex.GetType().Name}: {FirstLine(ex.Message)}"); return Failure;
+        }
+    }
+
+    static string FirstLine(string s) => s.Split('\n')[0].Trim();
+
+    /// <summary>A Spectre console on standard error, for progress and status that must not mix with results.</summary>
+    public static IAnsiConsole StatusConsole(TextWriter e) =>
+        AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(e) });
+}

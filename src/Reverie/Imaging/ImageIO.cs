@@ -1,0 +1,174 @@
+using SkiaSharp;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Reverie.Imaging;
+
+/// <summary>Reads and writes images, and converts them to and from RGB float tensors [1,3,H,W] in 0..1.</summary>
+public static class ImageIO
+{
+    /// <summary>The largest image, in pixels, that Reverie will decode (256 megapixels).</summary>
+    public const long MaxPixels = 256L * 1024 * 1024;
+
+    /// <summary>
+    /// Reads a PNG, JPEG, BMP, WebP or GIF (first frame) file, applies its EXIF orientation and returns
+    /// an RGB tensor [1,3,H,W] in 0..1. Transparent pixels are composited over white.
+    /// </summary>
+    public static Tensor Load(string path)
+    {
+        if (!File.Exists(path)) throw new BadInputException($"Image file '{path}' does not exist.");
+        byte[] bytes;
+        try { bytes = File.ReadAllBytes(path); }
+        catch (Exception e) { throw new BadInputException($"Image file '{path}' cannot be read: {e.Message}", e); }
+        return Decode(bytes, path);
+    }
+
+    /// <summary>Decodes an encoded image held in memory; <paramref name="what"/> names it in error messages.</summary>
+    public static Tensor Decode(byte[] bytes, string what = "image")
+    {
+        using var data = SKData.CreateCopy(bytes);
+        using var codec = SKCodec.Create(data);
+        if (codec is null)
+            throw new BadInputException($"'{what}' is not an image Reverie can read (PNG, JPEG, BMP, WebP or GIF expected).");
+        var size = codec.Info;
+        if ((long)size.Width * size.Height > MaxPixels || size.Width <= 0 || size.Height <= 0)
+            throw new BadInputException($"'{what}' is {size.Width}x{size.Height} pixels; at most {MaxPixels / (1024 * 1024)} megapixels are accepted.");
+        var info = new SKImageInfo(size.Width, size.Height, SKColorType.Rgba8888, SKAlphaType.Unpremul);
+        using var bitmap = new SKBitmap(info);
+        var result = codec.GetPixels(info, bitmap.GetPixels());
+        if (result != SKCodecResult.Success && result != SKCodecResult.IncompleteInput)
+            throw new BadInputException($"'{what}' could not be decoded ({result}); the file may be corrupt.");
+        if (result == SKCodecResult.IncompleteInput)
+            throw new BadInputException($"'{what}' is truncated; the file is incomplete or corrupt.");
+        using var oriented = ApplyOrientation(bitmap, codec.EncodedOrigin);
+        return FromRgba(oriented.Bytes, oriented.Width, oriented.Height);
+    }
+
+    static SKBitmap ApplyOrientation(SKBitmap src, SKEncodedOrigin origin)
+    {
+        if (origin == SKEncodedOrigin.TopLeft) return src.Copy();
+        bool swap = origin is SKEncodedOrigin.LeftTop or SKEncodedOrigin.RightTop or SKEncodedOrigin.RightBottom or SKEncodedOrigin.LeftBottom;
+        int w = swap ? src.Height : src.Width, h = swap ? src.Width : src.Height;
+        var dst = new SKBitmap(new SKImageInfo(w, h, SKColorType.Rgba8888, SKAlphaType.Unpremul));
+        using var canvas = new SKCanvas(dst);
+        // The matrices map the stored pixels to the displayed orientation (EXIF 2.3, tag 0x0112).
+        // Maps the stored pixels to the displayed orientation (EXIF 2.3, tag 0x0112):
+        // x' = sx*x + kx*y + tx, y' = ky*x + sy*y + ty.
+        var m = origin switch
+        {
+            SKEncodedOrigin.TopRight => new SKMatrix(-1, 0, w, 0, 1, 0, 0, 0, 1),
+            SKEncodedOrigin.BottomRight => new SKMatrix(-1, 0, w, 0, -1, h, 0, 0, 1),
+            SKEncodedOrigin.BottomLeft => new SKMatrix(1, 0, 0, 0, -1, h, 0, 0, 1),
+            SKEncodedOrigin.LeftTop => new SKMatrix(0, 1, 0, 1, 0, 0, 0, 0, 1),
+            SKEncodedOrigin.RightTop => new SKMatrix(0, -1, w, 1, 0, 0, 0, 0, 1),
+            SKEncodedOrigin.RightBottom => new SKMatrix(0, -1, w, -1, 0, h, 0, 0, 1),
+            SKEncodedOrigin.LeftBottom => new SKMatrix(0, 1, 0, -1, 0, h, 0, 0, 1),
+            _ => SKMatrix.Identity,
+        };
+        canvas.SetMatrix(m);
+        using var paint = new SKPaint { BlendMode = SKBlendMode.Src };
+        canvas.DrawBitmap(src, 0, 0, paint);
+        return dst;
+    }
+
+    /// <summary>Converts interleaved RGBA bytes to an RGB tensor [1,3,H,W] in 0..1, compositing alpha over white.</summary>
+    public static Tensor FromRgba(byte[] rgba, int width, int height)
+    {
+        using var scope = NewDisposeScope();
+        var t = tensor(rgba, dtype: ScalarType.Byte).reshape(height, width, 4).to(ScalarType.Float32).div_(255f);
+        var rgb = t.narrow(2, 0, 3);
+        var a = t.narrow(2, 3, 1);
+        var composited = rgb * a + (1 - a);
+        return composited.permute(2, 0, 1).unsqueeze(0).contiguous().MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Converts an RGB tensor [1,3,H,W] or [3,H,W] in 0..1 to interleaved RGBA bytes (clamped, rounded, opaque).</summary>
+    public static (byte[] Rgba, int Width, int Height) ToRgba(Tensor image)
+    {
+        using var scope = NewDisposeScope();
+        var x = image.detach().to(CPU).to(ScalarType.Float32);
+        if (x.dim() == 4)
+        {
+            if (x.shape[0] != 1) throw new ArgumentException("Expected a single image [1,3,H,W].");
+            x = x[0];
+        }
+        if (x.dim() != 3 || x.shape[0] != 3) throw new ArgumentException($"Expected an RGB image [1,3,H,W]; got [{string.Join(",", image.shape)}].");
+        int h = (int)x.shape[1], w = (int)x.shape[2];
+        var bytes = x.clamp(0, 1).mul(255).round().to(ScalarType.Byte).permute(1, 2, 0);
+        var alpha = full(new long[] { h, w, 1 }, 255, dtype: ScalarType.Byte);
+        var rgba = cat(new[] { bytes, alpha }, 2).contiguous();
+        return (rgba.data<byte>().ToArray(), w, h);
+    }
+
+    /// <summary>Writes an RGB tensor as PNG or JPEG (by the file's extension), through a temporary file and a rename.</summary>
+    public static void Save(Tensor image, string path, int jpegQuality = 95)
+    {
+        var (rgba, w, h) = ToRgba(image);
+        byte[] encoded = Encode(rgba, w, h, FormatFor(path), jpegQuality);
+        AtomicFile.WriteAllBytes(path, encoded);
+    }
+
+    /// <summary>The encoder format for a file name: PNG or JPEG.</summary>
+    public static SKEncodedImageFormat FormatFor(string path) => Path.GetExtension(path).ToLowerInvariant() switch
+    {
+        ".png" => SKEncodedImageFormat.Png,
+        ".jpg" or ".jpeg" => SKEncodedImageFormat.Jpeg,
+        var e => throw new BadInputException($"Cannot write '{path}': the extension '{e}' is not supported (use .png, .jpg or .jpeg)."),
+    };
+
+    /// <summary>Encodes RGBA bytes as PNG or JPEG.</summary>
+    public static byte[] Encode(byte[] rgba, int width, int height, SKEncodedImageFormat format, int quality = 95)
+    {
+        var info = new SKImageInfo(width, height, SKColorType.Rgba8888, SKAlphaType.Unpremul);
+        using var bitmap = new SKBitmap(info);
+        System.Runtime.InteropServices.Marshal.Copy(rgba, 0, bitmap.GetPixels(), rgba.Length);
+        using var image = SKImage.FromBitmap(bitmap);
+        using var data = image.Encode(format, quality);
+        return data.ToArray();
+    }
+
+    /// <summary>
+    /// Resizes an image tensor [N,C,H,W] to the given size: bilinear when enlarging, bilinear with
+    /// antialiasing (area-weighted) when shrinking, so that downscaled images do not alias.
+    /// </summary>
+    public static Tensor Resize(Tensor image, int height, int width)
+    {
+        if (height <= 0 || width <= 0) throw new BadInputException($"Cannot resize to {width}x{height}: both sides must be positive.");
+        bool shrinking = height < image.shape[2] || width < image.shape[3];
+        return nn.functional.interpolate(image, new long[] { height, width }, mode: InterpolationMode.Bilinear,
+            align_corners: false, antialias: shrinking);
+    }
+}
+
+/// <summary>Writes files so that a reader never sees a half-written one: a temporary file in the same folder, then a rename.</summary>
+public static class AtomicFile
+{
+    /// <summary>Writes all bytes to <paramref name="path"/> atomically.</summary>
+    public static void WriteAllBytes(string path, byte[] bytes) => Write(path, s => s.Write(bytes));
+
+    /// <summary>Writes text to <paramref name="path"/> atomically.</summary>
+    public static void WriteAllText(string path, string text) => WriteAllBytes(path, System.Text.Encoding.UTF8.GetBytes(text));
+
+    /// <summary>Lets <paramref name="write"/> fill a temporary file, then renames it over <paramref name="path"/>; on failure the temporary file is removed.</summary>
+    public static void Write(string path, Action<Stream> write)
+    {
+        string full = Path.GetFullPath(path);
+        string dir = Path.GetDirectoryName(full)!;
+        if (!Directory.Exists(dir)) throw new BadInputException($"Cannot write '{path}': the folder '{dir}' does not exist.");
+        string tmp = Path.Combine(dir, $".{Path.GetFileName(full)}.{Environment.ProcessId}.{Guid.NewGuid():N}.tmp");
+        try
+        {
+            using (var fs = new FileStream(tmp, FileMode.CreateNew, FileAccess.Write))
+            {
+                write(fs);
+                fs.Flush(true);
+            }
+            File.Move(tmp, full, overwrite: true);
+        }
+        catch
+        {
+            try { File.Delete(tmp); } catch (IOException) { }
+            throw;
+        }
+    }
+}

@@ -1,0 +1,88 @@
+using System.Security.Cryptography;
+
+namespace Reverie.Models.Registry;
+
+/// <summary>Progress of a download: bytes so far and the total when known.</summary>
+public readonly record struct DownloadProgress(long Received, long? Total);
+
+/// <summary>
+/// Downloads a file to a temporary name beside its destination, hashing as it goes; checks the
+/// length and SHA-256, then renames it into place. A failed, interrupted or corrupt download
+/// leaves nothing behind.
+/// </summary>
+public static class Downloader
+{
+    static readonly HttpClient Client = new() { Timeout = Timeout.InfiniteTimeSpan };
+
+    /// <summary>Downloads <paramref name="url"/> to <paramref name="destination"/>; returns the file's SHA-256.</summary>
+    public static async Task<string> DownloadAsync(string url, string destination, string? expectedSha256, long? expectedSize,
+        IProgress<DownloadProgress>? progress = null, CancellationToken cancel = default)
+    {
+        string dir = Path.GetDirectoryName(Path.GetFullPath(destination))!;
+        Directory.CreateDirectory(dir);
+        string tmp = Path.Combine(dir, $".{Path.GetFileName(destination)}.{Guid.NewGuid():N}.part");
+        try
+        {
+            using var response = await SendAsync(url, cancel);
+            if (!response.IsSuccessStatusCode)
+                throw new ReverieException($"Download of {url} failed: the server answered {(int)response.StatusCode} {response.ReasonPhrase}.");
+            long? total = response.Content.Headers.ContentLength ?? expectedSize;
+            using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+            long received = 0;
+            await using (var body = await response.Content.ReadAsStreamAsync(cancel))
+            await using (var file = new FileStream(tmp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16, useAsync: true))
+            {
+                var buffer = new byte[1 << 16];
+                while (true)
+                {
+                    int n;
+                    try { n = await body.ReadAsync(buffer, cancel); }
+                    catch (Exception e) when (e is IOException or HttpRequestException)
+                    {
+                        throw new ReverieException($"Download of {url} was interrupted after {received:N0} bytes ({e.Message.TrimEnd('.')}).", e);
+                    }
+                    if (n == 0) break;
+                    await file.WriteAsync(buffer.AsMemory(0, n), cancel);
+                    sha.AppendData(buffer, 0, n);
+                    received += n;
+                    if (expectedSize is { } max && received > max)
+                        throw new ReverieException($"Download of {url} is larger than the expected {max:N0} bytes; refused.");
+                    progress?.Report(new DownloadProgress(received, total));
+                }
+                await file.FlushAsync(cancel);
+            }
+            if (response.Content.Headers.ContentLength is { } announced && received != announced)
+                throw new ReverieException($"Download of {url} was interrupted: {received:N0} of {announced:N0} bytes arrived.");
+            if (expectedSize is { } size && received != size)
+                throw new ReverieException($"Download of {url} has {received:N0} bytes where {size:N0} were expected.");
+            string hash = Convert.ToHexStringLower(sha.GetHashAndReset());
+            if (expectedSha256 is not null && !string.Equals(hash, expectedSha256, StringComparison.OrdinalIgnoreCase))
+                throw new ReverieException($"Download of {url} is corrupt: its SHA-256 is {hash}, expected {expectedSha256.ToLowerInvariant()}.");
+            File.Move(tmp, destination, overwrite: true);
+            return hash;
+        }
+        finally
+        {
+            if (File.Exists(tmp)) File.Delete(tmp);
+        }
+    }
+
+    static async Task<HttpResponseMessage> SendAsync(string url, CancellationToken cancel)
+    {
+        try
+        {
+            return await Client.GetAsync(url, HttpCompletionOption.ResponseHeadersRead, cancel);
+        }
+        catch (HttpRequestException e)
+        {
+            throw new ReverieException($"Cannot download {url}: {e.Message.TrimEnd('.')}.", e);
+        }
+    }
+
+    /// <summary>SHA-256 of a file, lower-case hex.</summary>
+    public static string Sha256Of(string path)
+    {
+        using var s = File.OpenRead(path);
+        return Convert.ToHexStringLower(SHA256.HashData(s));
+    }
+}

@@ -1,0 +1,41 @@
+using System.Reflection;
+
+namespace Reverie.Models.Registry;
+
+/// <summary>Class-name lists.</summary>
+public static class Labels
+{
+    static IReadOnlyList<string>? _imagenet;
+
+    /// <summary>The 1000 ILSVRC-2012 class names in the standard order (first synonym of each synset).</summary>
+    public static IReadOnlyList<string> ImageNet => _imagenet ??= Parse(ReadResource("imagenet_synset_words.txt"));
+
+    /// <summary>Reads a labels file: one class per line; a leading WordNet id (n01440764) is dropped, and only the first comma-separated synonym is kept.</summary>
+    public static IReadOnlyList<string> Load(string path)
+    {
+        if (!File.Exists(path)) throw new BadInputException($"Labels file '{path}' does not exist.");
+        return Parse(File.ReadAllText(path));
+    }
+
+    /// <summary>Parses label text.</summary>
+    public static IReadOnlyList<string> Parse(string text)
+    {
+        var lines = text.Split('\n').Select(l => l.TrimEnd('\r')).ToList();
+        while (lines.Count > 0 && lines[^1].Trim().Length == 0) lines.RemoveAt(lines.Count - 1);
+        return lines.Select(l =>
+        {
+            string s = l.Trim();
+            if (s.Length > 10 && s[0] == 'n' && s[1..9].All(char.IsDigit) && s[9] == ' ') s = s[10..];
+            int comma = s.IndexOf(',');
+            return comma > 0 ? s[..comma].Trim() : s;
+        }).ToList();
+    }
+
+    internal static string ReadResource(string name)
+    {
+        using var s = Assembly.GetExecutingAssembly().GetManifestResourceStream("Reverie.Resources." + name)
+            ?? throw new InvalidOperationException($"Resource {name} is missing from the build.");
+        using var r = new StreamReader(s);
+        return r.ReadToEnd();
+    }
+}

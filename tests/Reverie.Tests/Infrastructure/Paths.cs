@@ -1,0 +1,33 @@
+namespace Reverie.Tests.Infrastructure;
+
+/// <summary>Locations of the shared test data (../shared beside the project root).</summary>
+public static class Paths
+{
+    public static string RepoRoot { get; } = FindRoot();
+
+    static string FindRoot()
+    {
+        var d = new DirectoryInfo(AppContext.BaseDirectory);
+        while (d is not null && !File.Exists(Path.Combine(d.FullName, "Reverie.slnx"))) d = d.Parent;
+        return d?.FullName ?? throw new InvalidOperationException("Cannot find the repository root (Reverie.slnx).");
+    }
+
+    public static string Shared => Environment.GetEnvironmentVariable("REVERIE_SHARED") is { Length: > 0 } s ? s : Path.GetFullPath(Path.Combine(RepoRoot, "..", "shared"));
+    public static string Models => Path.Combine(Shared, "models");
+    public static string Samples => Path.Combine(Shared, "samples");
+    public static string OnnxLight => Path.Combine(Shared, "onnx-light");
+    public static string GoogLeNet => Path.Combine(Models, "bvlc_googlenet.onnx");
+    public static string Sample(string name) => Path.Combine(Samples, name);
+    public static string OnnxNodeTests => "/usr/share/libonnx-testdata/data/node";
+
+    /// <summary>A fresh temporary folder, deleted by Dispose.</summary>
+    public static TempDir Temp() => new();
+}
+
+public sealed class TempDir : IDisposable
+{
+    public string Path { get; } = System.IO.Path.Combine(System.IO.Path.GetTempPath(), "reverie-test-" + Guid.NewGuid().ToString("N"));
+    public TempDir() => Directory.CreateDirectory(Path);
+    public string File(string name) => System.IO.Path.Combine(Path, name);
+    public void Dispose() { try { Directory.Delete(Path, true); } catch (IOException) { } }
+}
