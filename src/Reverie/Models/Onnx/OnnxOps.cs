@@ -102,14 +102,17 @@ internal static class OnnxOps
     /// <summary>Reads a small integer tensor (a shape, axes, pads) as longs.</summary>
     internal static long[] Longs(Tensor t)
     {
-        using var c = t.to(ScalarType.Int64).cpu().contiguous();
-        return c.data<long>().ToArray();
+        // TorchSharp's to() and cpu() return the same object when nothing changes: never dispose the input.
+        var c = t.to(ScalarType.Int64).cpu().contiguous();
+        try { return c.data<long>().ToArray(); }
+        finally { if (!ReferenceEquals(c, t)) c.Dispose(); }
     }
 
     static double Scalar(Tensor t)
     {
-        using var c = t.to(ScalarType.Float64).cpu();
-        return c.item<double>();
+        var c = t.to(ScalarType.Float64).cpu();
+        try { return c.flatten()[0].item<double>(); }
+        finally { if (!ReferenceEquals(c, t)) c.Dispose(); }
     }
 
     static Exception Unsupported(Attributes a, string what) =>
@@ -212,7 +215,9 @@ internal static class OnnxOps
                 {
                     long total = strides[d] * (inSize[d] - 1) + outPad[d] + (kernel[d] - 1) * dil[d] + 1 - outShape[d];
                     long half = total / 2;
-                    if (autoPad == "SAME_UPPER") { pads[d] = half; pads[d + r] = total - half; }
+                    // A requested output larger than the full result grows at the end, like output_padding.
+                    if (total < 0) { pads[d] = 0; pads[d + r] = total; }
+                    else if (autoPad == "SAME_UPPER") { pads[d] = half; pads[d + r] = total - half; }
                     else { pads[d] = total - half; pads[d + r] = half; }
                 }
             }
@@ -264,7 +269,7 @@ internal static class OnnxOps
     {
         string autoPad = a.String("auto_pad", "NOTSET");
         bool ceil = a.Int("ceil_mode", 0) != 0;
-        if (a.Int("storage_order", 0) != 0 && nout > 1) throw Unsupported(a, "MaxPool indices in column-major storage_order");
+        bool columnMajor = a.Int("storage_order", 0) != 0;
         long[] kernel = a.Ints("kernel_shape") ?? throw Unsupported(a, "MaxPool without kernel_shape");
         int r = kernel.Length;
         long[] strides = a.Ints("strides") ?? Enumerable.Repeat(1L, r).ToArray();
@@ -275,7 +280,7 @@ internal static class OnnxOps
             long[] inSize = input.shape.Skip(2).ToArray();
             long[] pads = ResolvePads(autoPad, a.Ints("pads"), inSize, kernel, strides, dil);
             // Explicit padding with -inf: ONNX allows pads wider than torch's half-kernel limit.
-            var padded = AllZero(pads) ? input : F.pad(input, TorchPads(pads), value: double.NegativeInfinity);
+            var padded = AllZero(pads) ? input : F.pad(input, TorchPads(pads), value: LowestValue(input.dtype));
             if (nout > 1)
             {
                 if (r != 2) throw Unsupported(a, "MaxPool indices outside 2-D");
@@ -286,7 +291,7 @@ internal static class OnnxOps
                 var col = idx.remainder(wp) - pads[1];
                 long planes = input.shape[0] * input.shape[1];
                 var plane = arange(planes, dtype: ScalarType.Int64, device: input.device).reshape(input.shape[0], input.shape[1], 1, 1);
-                return [y, (plane * h + row) * w + col];
+                return [y, columnMajor ? (plane * w + col) * h + row : (plane * h + row) * w + col];
             }
             Tensor result = r switch
             {
@@ -298,6 +303,16 @@ internal static class OnnxOps
             return [result];
         };
     }
+
+    static double LowestValue(ScalarType t) => t switch
+    {
+        ScalarType.Byte or ScalarType.Bool => 0,
+        ScalarType.Int8 => sbyte.MinValue,
+        ScalarType.Int16 => short.MinValue,
+        ScalarType.Int32 => int.MinValue,
+        ScalarType.Int64 => long.MinValue,
+        _ => double.NegativeInfinity,
+    };
 
     static OpKernel AveragePool(Attributes a, int opset, int nin, int nout)
     {
@@ -687,7 +702,9 @@ internal static class OnnxOps
         int to = (int)a.Int("to", 0);
         ScalarType type = to switch
         {
-            OnnxTensors.Float or OnnxTensors.Float16 or OnnxTensors.BFloat16 => ScalarType.Float32,
+            OnnxTensors.Float => ScalarType.Float32,
+            OnnxTensors.Float16 => ScalarType.Float16,
+            OnnxTensors.BFloat16 => ScalarType.BFloat16,
             OnnxTensors.Double => ScalarType.Float64,
             OnnxTensors.Int64 or OnnxTensors.UInt32 or OnnxTensors.UInt64 => ScalarType.Int64,
             OnnxTensors.Int32 or OnnxTensors.UInt16 => ScalarType.Int32,
@@ -697,6 +714,8 @@ internal static class OnnxOps
             OnnxTensors.Bool => ScalarType.Bool,
             _ => throw Unsupported(a, $"Cast to {OnnxTensors.TypeName(to)}"),
         };
+        // Reduced-precision floats are rounded to their precision, then held as float32 like every float tensor.
+        if (type is ScalarType.Float16 or ScalarType.BFloat16) return x => [x[0]!.to(type).to(ScalarType.Float32)];
         return x => [x[0]!.to(type)];
     }
 }
