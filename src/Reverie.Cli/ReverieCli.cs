@@ -66,6 +66,14 @@ public static class ReverieCli
 
     static string FirstLine(string s) => s.Split('\n')[0].Trim();
 
+    /// <summary>A Spectre console for results; when the output is not a terminal, tables are not wrapped at 80 columns.</summary>
+    public static IAnsiConsole ResultConsole(TextWriter o)
+    {
+        var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(o) });
+        if (o != Console.Out || Console.IsOutputRedirected) console.Profile.Width = 200;
+        return console;
+    }
+
     /// <summary>A Spectre console on standard error, for progress and status that must not mix with results.</summary>
     public static IAnsiConsole StatusConsole(TextWriter e) =>
         AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(e) });

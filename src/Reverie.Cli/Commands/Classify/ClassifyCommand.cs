@@ -41,7 +41,7 @@ internal static class ClassifyCommand
                 }
                 else
                 {
-                    var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(o) });
+                    var console = ReverieCli.ResultConsole(o);
                     foreach (var r in results)
                     {
                         var table = new Table().Title($"{Markup.Escape(r.File)} ({Markup.Escape(net.Name)})")

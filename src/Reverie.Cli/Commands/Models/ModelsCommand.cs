@@ -21,7 +21,7 @@ internal static class ModelsCommand
         return cmd;
     }
 
-    static IAnsiConsole Out(ParseResult p) => AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(p.InvocationConfiguration.Output) });
+    static IAnsiConsole Out(ParseResult p) => ReverieCli.ResultConsole(p.InvocationConfiguration.Output);
 
     static void Run(Command c, Func<ParseResult, CancellationToken, Task> body) =>
         c.SetAction(async (p, cancel) =>
@@ -104,14 +104,21 @@ internal static class ModelsCommand
     static Command Layers()
     {
         var name = new Argument<string>("name") { Description = "Model name or .onnx file." };
-        var c = new Command("layers", "Print the layer table: name, aliases, op, output shape at the model's input size, channels.") { name };
+        var layer = new Option<string?>("--layer") { Description = "Show only this layer (any of its names)." };
+        var c = new Command("layers", "Print the layer table: name, aliases, op, output shape at the model's input size, channels.") { name, layer };
         Run(c, async (p, cancel) =>
         {
             var reg = ModelLoading.Registry(p);
             using var net = await ModelLoading.OpenAsync(reg, p.GetValue(name)!, p.InvocationConfiguration.Error, cancel);
             var t = new Table().AddColumn("layer").AddColumn("aliases").AddColumn("op").AddColumn("shape").AddColumn(new TableColumn("channels").RightAligned());
-            foreach (var l in net.Layers)
-                t.AddRow(Markup.Escape(l.Name), Markup.Escape(string.Join(" ", l.Aliases)), l.Op, "[" + string.Join(",", l.Shape) + "]", l.Channels.ToString(CultureInfo.InvariantCulture));
+            var rows = net.Layers.AsEnumerable();
+            if (p.GetValue(layer) is { } only)
+            {
+                string tensor = net.ResolveLayer(only);
+                rows = rows.Where(l => l.Name == only || l.Aliases.Contains(only) || l.Aliases.Contains(tensor) || l.Name == tensor);
+            }
+            foreach (var l in rows)
+                t.AddRow(Markup.Escape(l.Name), Markup.Escape(string.Join(" ", l.Aliases)), l.Op, Markup.Escape("[" + string.Join(",", l.Shape) + "]"), l.Channels.ToString(CultureInfo.InvariantCulture));
             Out(p).Write(t);
         });
         return c;

@@ -179,6 +179,7 @@ internal static class OnnxOps
                 input = F.pad(input, TorchPads(pads));
                 padding = new long[r];
             }
+            (input, w) = WorkAroundWideKernelBug(input, w, group);
             Tensor y = r switch
             {
                 1 => F.conv2d(input.unsqueeze(-1), w.unsqueeze(-1), b, Lift(strides, 1, 1), Lift(padding, 1, 0), Lift(dil, 1, 1), group).squeeze(-1),
@@ -188,6 +189,24 @@ internal static class OnnxOps
             };
             return [y];
         };
+    }
+
+    /// <summary>
+    /// libtorch 2.10's CPU convolution returns garbage (uninitialized memory, often inf or NaN) on
+    /// AVX-512 machines for kernels of 5x5 and larger when the input channel count is not a multiple
+    /// of 16 (seen for 20, 24 and 40 channels; GoogLeNet's inception_4b/5x5 has 24). Zero channels
+    /// appended to the input and to the weights leave the result and its gradient mathematically
+    /// unchanged and avoid the faulty kernel. ConvWorkaroundTests guards this.
+    /// </summary>
+    internal static (Tensor Input, Tensor Weight) WorkAroundWideKernelBug(Tensor input, Tensor w, long group)
+    {
+        long cin = w.shape[1];
+        bool wide = w.shape.Skip(2).Any(k => k >= 4);
+        if (group != 1 || !wide || cin <= 16 || cin % 16 == 0 || !input.is_floating_point()) return (input, w);
+        long extra = 16 - cin % 16;
+        var channelPad = new long[2 * (input.dim() - 2) + 2];
+        channelPad[^1] = extra;
+        return (F.pad(input, channelPad), F.pad(w, channelPad));
     }
 
     static OpKernel ConvTranspose(Attributes a, int opset, int nin, int nout)

@@ -29,6 +29,13 @@ internal static class OnnxTensors
     /// <summary>Reads a tensor; <paramref name="baseDir"/> resolves external data files.</summary>
     public static Tensor ToTensor(TensorProto p, string? baseDir)
     {
+        // TorchSharp's tensor(T[]) shares the managed array's memory; copy into memory libtorch owns.
+        using var shared = ReadTensor(p, baseDir);
+        return shared.clone();
+    }
+
+    static Tensor ReadTensor(TensorProto p, string? baseDir)
+    {
         long[] dims = p.Dims.ToArray();
         foreach (var d in dims)
             if (d < 0) throw new BadInputException($"Tensor '{p.Name}' has a negative dimension.");

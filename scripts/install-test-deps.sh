@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Installs, idempotently, the Debian packages the tests need: the ONNX node conformance data,
+# and Debian's PyTorch, torchvision and onnx (the peers used as oracles). Safe to run again.
+set -euo pipefail
+pkgs=(libonnx-testdata python3-torch python3-torchvision python3-onnx)
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "installing: ${missing[*]}"
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
