@@ -95,7 +95,20 @@ public static partial class LayerNaming
             if (first is not null) Assign(output, first + "/" + op);
         }
 
-        var derived = tensorName.ToDictionary(kv => kv.Value, kv => kv.Key);
+        // PyTorch (1.13+) names nodes by module scope: /inception4c/branch1/conv/Conv. The last node of
+        // each scope is that module's output, addressed by its module path (inception4c, inception4c.branch1).
+        var scopeOutput = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var n in nodes)
+        {
+            if (!n.Name.StartsWith('/') || n.Outputs.Count == 0 || n.Outputs[0].Length == 0) continue;
+            var parts = n.Name.Trim('/').Split('/');
+            for (int depth = 1; depth < parts.Length; depth++)
+                scopeOutput[string.Join('.', parts.Take(depth))] = n.Outputs[0];
+        }
+        var derived = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var (path, tensor) in scopeOutput)
+            if (!taken.Contains(path) && used.Add(path)) derived[path] = tensor;
+        foreach (var (tensor, name) in tensorName) derived[name] = tensor;
         var aliases = new Dictionary<string, string>();
         foreach (var (name, tensor) in derived)
         {
