@@ -1,7 +1,6 @@
 using Reverie.Bench;
 
-// Reverie's module initializer quiets libtorch's logging; run it before anything touches TorchSharp.
-System.Runtime.CompilerServices.RuntimeHelpers.RunModuleConstructor(typeof(Reverie.Models.InputSpec).Module.ModuleHandle);
+Reverie.TorchRuntime.Initialize();
 
 return args.FirstOrDefault() switch
 {

@@ -1,29 +1,37 @@
-using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
+using TorchSharp;
 
 namespace Reverie;
 
-/// <summary>Process-wide settings applied before libtorch loads.</summary>
-internal static class TorchRuntime
+/// <summary>Process-wide libtorch settings.</summary>
+public static class TorchRuntime
 {
-    [DllImport("libc", EntryPoint = "setenv")]
-    static extern int SetEnv(string name, string value, int overwrite);
+    static int _done;
+
+    [UnmanagedFunctionPointer(CallingConvention.Cdecl)]
+    delegate IntPtr GlobalContext();
+
+    [UnmanagedFunctionPointer(CallingConvention.Cdecl)]
+    delegate void SetFlag(IntPtr context, [MarshalAs(UnmanagedType.U1)] bool enabled);
 
     /// <summary>
-    /// libtorch logs a warning for every convolution on CPUs that NNPACK does not support
-    /// ("Could not initialize NNPACK! Reason: Unsupported hardware"), which would flood the CLI's
-    /// stderr. c10 reads TORCH_CPP_LOG_LEVEL when it loads; .NET's Environment does not reach the
-    /// native environment on Unix, so it is set through libc. A value the user set is kept.
+    /// Loads libtorch and turns off NNPACK. On CPUs that NNPACK does not support, libtorch 2.10
+    /// checks for it on every convolution and prints "Could not initialize NNPACK! Reason:
+    /// Unsupported hardware" each time, which would flood the CLI's stderr; NNPACK is never used
+    /// on such CPUs anyway. TorchSharp does not expose the switch (torch.backends.nnpack in
+    /// Python), so at::globalContext().setUserEnabledNNPACK(false) is called through its exported
+    /// symbols. Safe to call many times; does nothing if the symbols are missing.
     /// </summary>
-#pragma warning disable CA2255 // must run before any Reverie code can load libtorch
-    [ModuleInitializer]
-#pragma warning restore CA2255
-    internal static void Initialize()
+    public static void Initialize()
     {
-        if (!OperatingSystem.IsWindows() && Environment.GetEnvironmentVariable("TORCH_CPP_LOG_LEVEL") is null)
+        if (Interlocked.Exchange(ref _done, 1) == 1) return;
+        torch.InitializeDeviceType(DeviceType.CPU);
+        if (!NativeLibrary.TryLoad("libtorch_cpu.so", out var lib)) return;
+        if (NativeLibrary.TryGetExport(lib, "_ZN2at13globalContextEv", out var ctxFn) &&
+            NativeLibrary.TryGetExport(lib, "_ZN2at7Context20setUserEnabledNNPACKEb", out var setFn))
         {
-            try { SetEnv("TORCH_CPP_LOG_LEVEL", "ERROR", 0); }
-            catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException) { }
+            var ctx = Marshal.GetDelegateForFunctionPointer<GlobalContext>(ctxFn)();
+            Marshal.GetDelegateForFunctionPointer<SetFlag>(setFn)(ctx, false);
         }
     }
 }

@@ -20,3 +20,18 @@ public class TorchvisionParityTests
         Assert.True(d <= 1e-4 * m, $"{name} opset {opset}: max diff {d} vs max {m}");
     }
 }
+
+/// <summary>Layers of PyTorch exports are addressable by torchvision's module paths.</summary>
+public class TorchExportNamingTests
+{
+    [Fact]
+    public void ModulePathsNameTheModuleOutputs()
+    {
+        using var g = Reverie.Models.Onnx.OnnxGraph.Load(TorchvisionExports.Get("googlenet", 13));
+        Assert.Equal("Concat", g.Producer(g.ResolveTap("inception4c"))!.OpType);
+        Assert.Equal("Relu", g.Producer(g.ResolveTap("inception4c.branch2.1"))!.OpType);
+        using var r = Reverie.Models.Onnx.OnnxGraph.Load(TorchvisionExports.Get("resnet18", 9));
+        Assert.Equal("Relu", r.Producer(r.ResolveTap("layer3.1"))!.OpType);
+        Assert.Equal("Gemm", r.Producer(r.ResolveTap("fc"))!.OpType);
+    }
+}

@@ -101,9 +101,15 @@ public static partial class LayerNaming
         foreach (var n in nodes)
         {
             if (!n.Name.StartsWith('/') || n.Outputs.Count == 0 || n.Outputs[0].Length == 0) continue;
-            var parts = n.Name.Trim('/').Split('/');
-            for (int depth = 1; depth < parts.Length; depth++)
-                scopeOutput[string.Join('.', parts.Take(depth))] = n.Outputs[0];
+            // A child of a Sequential is scoped "/layer3/layer3.1/...": "layer3.1" already carries its parent.
+            var parts = new List<string>();
+            var segments = n.Name.Trim('/').Split('/');
+            for (int k = 0; k < segments.Length - 1; k++)
+            {
+                if (parts.Count > 0 && segments[k].StartsWith(parts[^1] + ".", StringComparison.Ordinal)) parts[^1] = segments[k];
+                else parts.Add(segments[k]);
+                scopeOutput[string.Join('.', parts)] = n.Outputs[0];
+            }
         }
         var derived = new Dictionary<string, string>(StringComparer.Ordinal);
         foreach (var (path, tensor) in scopeOutput)

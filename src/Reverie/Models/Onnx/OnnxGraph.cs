@@ -43,6 +43,7 @@ public sealed class OnnxGraph : nn.Module<Tensor, Tensor>
 
     OnnxGraph(ModelProto model, string? baseDir, string what) : base("OnnxGraph")
     {
+        TorchRuntime.Initialize();
         var g = model.Graph ?? throw new BadInputException($"'{what}' holds no graph; it is not an ONNX model or it is corrupt.");
         Opset = (int)(model.OpsetImport.FirstOrDefault(o => o.Domain is "" or "ai.onnx")?.Version ?? 1);
 
