@@ -1,0 +1,26 @@
+"""Writes the same 40x20 test picture in every format Reverie reads (PNG, JPEG, BMP, WebP,
+GIF with two frames) and as a JPEG whose pixels are stored rotated with EXIF orientation 6.
+usage: make_image_fixtures.py OUT_DIR"""
+import os, sys
+from PIL import Image
+
+out = sys.argv[1]
+os.makedirs(out, exist_ok=True)
+img = Image.new("RGB", (40, 20), (220, 30, 30))
+for x in range(20, 40):
+    for y in range(20):
+        img.putpixel((x, y), (30, 40, 210))
+for x in range(6):
+    for y in range(6):
+        img.putpixel((x, y), (20, 200, 40))
+img.save(os.path.join(out, "ref.png"))
+img.save(os.path.join(out, "ref.jpg"), quality=100, subsampling=0)
+img.save(os.path.join(out, "ref.bmp"))
+img.save(os.path.join(out, "ref.webp"), lossless=True)
+second = Image.new("RGB", (40, 20), (0, 0, 0))
+img.save(os.path.join(out, "ref.gif"), save_all=True, append_images=[second], duration=100)
+# Orientation 6: the viewer rotates the stored pixels 90 degrees clockwise.
+stored = img.transpose(Image.Transpose.ROTATE_90)
+exif = Image.Exif()
+exif[0x0112] = 6
+stored.save(os.path.join(out, "rotated.jpg"), quality=100, subsampling=0, exif=exif.tobytes())
