@@ -5,8 +5,16 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-test-deps.sh
 dotnet build Reverie.slnx -c Release -nologo -v q
-dotnet test tests/Reverie.Tests -c Release --no-build -nologo --logger "console;verbosity=normal" "$@"
+mkdir -p TestResults
+set +e
+dotnet test tests/Reverie.Tests -c Release --no-build -nologo --logger "console;verbosity=normal" "$@" 2>&1 | tee TestResults/dotnet-test.log
+status=${PIPESTATUS[0]}
+set -e
 if [ -f TestResults/onnx-conformance.md ]; then
   echo "ONNX node conformance (Debian libonnx-testdata), pass count per op:"
   cat TestResults/onnx-conformance.md
 fi
+passed=$(grep -E '^\s+Passed:\s+[0-9]+' TestResults/dotnet-test.log | tail -1 | grep -oE '[0-9]+' || echo 0)
+failed=$(grep -E '^\s+Failed:\s+[0-9]+' TestResults/dotnet-test.log | tail -1 | grep -oE '[0-9]+' || echo 0)
+echo "tests: ${passed} passed, ${failed} failed"
+exit "$status"
