@@ -1,5 +1,7 @@
 using System.CommandLine;
 using Reverie.Cli.Commands.Classify;
+using Reverie.Cli.Commands.Dream;
+using Reverie.Cli.Commands.Replay;
 using Reverie.Cli.Commands.Models;
 using Spectre.Console;
 
@@ -21,8 +23,10 @@ public static class ReverieCli
     /// <summary>Builds the root command.</summary>
     public static RootCommand Build()
     {
-        var root = new RootCommand("Reverie shows what a neural network sees: classify, and (soon) dream, visualize, attack and stylize with real trained networks.");
+        var root = new RootCommand("Reverie shows what a neural network sees: DeepDream and classification with real trained networks.");
         root.Options.Add(Offline);
+        root.Subcommands.Add(DreamCommand.Create());
+        root.Subcommands.Add(ReplayCommand.Create());
         root.Subcommands.Add(ClassifyCommand.Create());
         root.Subcommands.Add(ModelsCommand.Create());
         return root;
