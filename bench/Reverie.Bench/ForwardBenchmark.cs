@@ -93,7 +93,7 @@ internal static class ForwardBenchmark
         }
 
         // 3. Debian's PyTorch on torchvision's GoogLeNet against Reverie on its ONNX export.
-        string exportDir = Path.Combine(Path.GetTempPath(), "reverie-torchvision-exports");
+        string exportDir = Path.Combine(Path.GetTempPath(), "reverie-torchvision-exports-v2");
         string export = Path.Combine(exportDir, "googlenet_op13.onnx");
         var (code, text) = Python(Path.Combine(root, "tests", "scripts", "export_torchvision.py"), exportDir, "googlenet:13");
         if (code != 0) { Console.Error.WriteLine(text); return 1; }

@@ -95,8 +95,8 @@ public interface INetwork : IDisposable
     IReadOnlyDictionary<string, Tensor> Forward(Tensor images, IReadOnlyCollection<string> layers);
     /// <summary>The device the weights live on.</summary>
     Device Device { get; }
-    /// <summary>Moves the weights to a device.</summary>
-    void To(Device device);
+    /// <summary>Moves the weights to a device and, optionally, to another floating-point precision (float64 for reference comparisons).</summary>
+    void To(Device device, ScalarType? floatType = null);
 }
 
 /// <summary>Helpers over <see cref="INetwork"/>.</summary>

@@ -58,7 +58,7 @@ public sealed class OnnxNetwork : INetwork
     /// <inheritdoc/>
     public Device Device => _graph.Device;
     /// <inheritdoc/>
-    public void To(Device device) => _graph.MoveTo(device);
+    public void To(Device device, ScalarType? floatType = null) => _graph.MoveTo(device, floatType);
 
     /// <inheritdoc/>
     public string ResolveLayer(string name) => _graph.ResolveTap(name);

@@ -51,7 +51,7 @@ public sealed class GradientEvaluator(INetwork network, Objective objective)
         var acts = Network.Forward(x, Objective.Layers.ToList());
         var value = Objective.Evaluate(acts);
         value.backward();
-        double v = value.item<float>();
+        double v = value.to(ScalarType.Float64).item<double>();
         return (v, x.grad!.detach().MoveToOuterDisposeScope());
     }
 }

@@ -6,7 +6,7 @@ namespace Reverie.Tests.Infrastructure;
 public static class TorchvisionExports
 {
     static readonly object Gate = new();
-    public static string Dir { get; } = Path.Combine(Path.GetTempPath(), "reverie-torchvision-exports");
+    public static string Dir { get; } = Path.Combine(Path.GetTempPath(), "reverie-torchvision-exports-v2");
 
     /// <summary>Path of NAME exported at OPSET, exporting it first when needed.</summary>
     public static string Get(string name, int opset)

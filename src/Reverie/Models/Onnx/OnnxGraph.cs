@@ -261,10 +261,11 @@ public sealed class OnnxGraph : nn.Module<Tensor, Tensor>
         return r[OutputNames[0]];
     }
 
-    /// <summary>Moves the weights to a device.</summary>
-    public void MoveTo(Device device)
+    /// <summary>Moves the weights to a device and, optionally, converts the floating-point ones to another precision.</summary>
+    public void MoveTo(Device device, ScalarType? floatType = null)
     {
         this.to(device);
+        if (floatType is { } ft) this.to(ft); // TorchSharp converts floating-point buffers only, as PyTorch does
         var buffers = named_buffers().ToDictionary(p => p.name, p => p.buffer);
         _constants = _bufferNames.ToDictionary(kv => kv.Key, kv => buffers[kv.Value]);
     }
