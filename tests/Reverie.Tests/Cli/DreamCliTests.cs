@@ -1,0 +1,79 @@
+using Reverie.Imaging;
+using Reverie.Recipes;
+using Reverie.Tests.Infrastructure;
+
+namespace Reverie.Tests.Cli;
+
+/// <summary>`reverie dream` and `reverie replay` end to end.</summary>
+public class DreamCliTests(GoogLeNetCli cli) : IClassFixture<GoogLeNetCli>
+{
+    static void AssertBadInput((int Code, string Out, string Err) r, string mustContain)
+    {
+        Assert.True(r.Code == 2, $"exit {r.Code}: {r.Err}");
+        var lines = r.Err.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Single(lines);
+        Assert.Contains(mustContain, lines[0]);
+        Assert.DoesNotContain("   at ", r.Err);
+    }
+
+    [Fact]
+    public void BadInputsGetOneSentence()
+    {
+        using var tmp = Paths.Temp();
+        string photo = Paths.Sample("chelsea.png");
+        var r = cli.Host.Run("dream", photo, "--layer", "inception_4x/output", "-o", tmp.File("a.png"));
+        AssertBadInput(r, "no layer 'inception_4x/output'");
+        Assert.Contains("inception_4a/output", r.Err);
+        AssertBadInput(cli.Host.Run("dream", photo, "--layer", "inception_4c/output:600", "-o", tmp.File("a.png")), "channels 0-511");
+        AssertBadInput(cli.Host.Run("dream", photo, "--octaves", "0", "-o", tmp.File("a.png")), "--octaves");
+        AssertBadInput(cli.Host.Run("dream", photo, "--steps", "-3", "-o", tmp.File("a.png")), "--steps");
+        AssertBadInput(cli.Host.Run("dream", photo, "--layer", "conv2/3x3:a-b", "-o", tmp.File("a.png")), "channels must be numbers");
+        // A 3000x3000 picture is too large to dream without tiles.
+        string big = tmp.File("big.png");
+        using (var img = TorchSharp.torch.rand(1, 3, 3000, 3000)) ImageIO.Save(img, big);
+        AssertBadInput(cli.Host.Run("dream", big, "--tile", "0", "-o", tmp.File("b.png")), "too large to dream without tiles");
+        Assert.Equal(new[] { "big.png" }, Directory.GetFiles(tmp.Path).Select(Path.GetFileName));
+    }
+
+    [Fact]
+    public void DreamWritesTheRecipeAndReplayReproducesItBitForBit()
+    {
+        using var tmp = Paths.Temp();
+        string input = tmp.File("cat.png");
+        File.Copy(Paths.Sample("chelsea.png"), input);
+        string outPath = tmp.File("dream.png");
+        var r = cli.Host.Run("dream", input, "--layer", "inception_3b/output:0-31*2", "--layer", "conv2/3x3", "--octaves", "2", "--steps", "3",
+            "--seed", "7", "--smooth", "1", "--keep-colors", "--snapshots", tmp.File("snaps"), "-o", outPath);
+        Assert.True(r.Code == 0, r.Err);
+        var recipe = Recipe.Load(outPath);
+        Assert.Equal("dream", recipe.Command);
+        Assert.Equal(7, (int)recipe.Parameters["seed"]!);
+        Assert.True(File.Exists(tmp.File("dream.json")));
+        Assert.True(File.Exists(Path.Combine(tmp.File("snaps"), "octave1.png")));
+        var replay = cli.Host.Run("replay", outPath, "-o", tmp.File("again.png"));
+        Assert.True(replay.Code == 0, replay.Err);
+        using var a = ImageIO.Load(outPath);
+        using var b = ImageIO.Load(tmp.File("again.png"));
+        Assert.Equal(0f, (a - b).abs().max().item<float>());
+        // A changed input is refused.
+        File.WriteAllBytes(input, File.ReadAllBytes(Paths.Sample("coffee.png")));
+        var changed = cli.Host.Run("replay", outPath);
+        Assert.Equal(2, changed.Code);
+        Assert.Contains("has changed", changed.Err);
+    }
+
+    [Fact]
+    public void ZoomWritesAnAnimatedGif()
+    {
+        using var tmp = Paths.Temp();
+        string outPath = tmp.File("zoom.gif");
+        var r = cli.Host.Run("dream", Paths.Sample("chelsea.png"), "--max-size", "160", "--octaves", "2", "--steps", "2", "--zoom", "3", "--zoom-rotate", "2", "-o", outPath);
+        Assert.True(r.Code == 0, r.Err);
+        var bytes = File.ReadAllBytes(outPath);
+        Assert.Equal("GIF89a", System.Text.Encoding.ASCII.GetString(bytes, 0, 6));
+        using var codec = SkiaSharp.SKCodec.Create(new MemoryStream(bytes));
+        Assert.Equal(3, codec.FrameCount);
+        using var first = ImageIO.Decode(bytes, "zoom.gif");
+        Assert.Equal(160, first.shape[3]);
+    }
+}
