@@ -2,7 +2,7 @@
 # Installs, idempotently, the Debian packages the tests need: the ONNX node conformance data,
 # and Debian's PyTorch, torchvision and onnx (the peers used as oracles). Safe to run again.
 set -euo pipefail
-pkgs=(libonnx-testdata python3-torch python3-torchvision python3-onnx)
+pkgs=(libonnx-testdata python3-torch python3-torchvision python3-onnx time)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

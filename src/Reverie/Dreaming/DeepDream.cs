@@ -103,37 +103,69 @@ public sealed class DeepDream(INetwork network, Objective objective, DreamOption
             var b = bases[o];
             using (no_grad())
             {
+                var previous = detail;
                 detail = detail is null ? zeros_like(b) : ImageIO.Resize(detail, (int)b.shape[2], (int)b.shape[3]);
-                current = (b + detail).clamp(0, 1);
+                previous?.Dispose();
+                current = (b + detail).clamp_(0, 1);
             }
             double sigma = Options.Smooth * (bases.Count - o) / bases.Count;
+            // The image is kept in rolled coordinates: each step rolls it from the previous offset to
+            // the new one, so the network sees exactly roll(image, offset) as in the notebook, without
+            // a rolled copy and an un-rolled gradient per step. Step and clipping are per pixel, so
+            // they commute with the roll; the octave ends by rolling back.
+            int sx = 0, sy = 0;
             for (int s = 0; s < Options.Steps; s++)
             {
-                if (cancel.IsCancellationRequested) return Finish(current, original, o, bases);
-                using var scope = NewDisposeScope();
+                if (cancel.IsCancellationRequested) return Finish(Unroll(current, sx, sy), original, o, bases);
                 var (dx, dy) = Jitter.Next(rng);
-                var rolled = RandomRoll.Roll(current, dx, dy);
-                var (value, g) = evaluator.Evaluate(rolled);
                 using (no_grad())
                 {
-                    g = RandomRoll.Roll(g, -dx, -dy);
-                    if (sigma > 0) g = Filters.GaussianBlur(g, sigma);
+                    var rolled = RandomRoll.Roll(current, dx - sx, dy - sy);
+                    current.Dispose();
+                    current = rolled;
+                }
+                (sx, sy) = (dx, dy);
+                var (value, g) = evaluator.Evaluate(current);
+                using (no_grad())
+                {
+                    if (sigma > 0)
+                    {
+                        using var scope = NewDisposeScope();
+                        var smoothed = RandomRoll.Roll(Filters.GaussianBlur(RandomRoll.Roll(g, -dx, -dy), sigma), dx, dy).MoveToOuterDisposeScope();
+                        g.Dispose();
+                        g = smoothed;
+                    }
                     step.Step(current, g);
                     current.clamp_(0, 1);
+                    g.Dispose();
                 }
                 progress?.Report(new DreamProgress(o, bases.Count, s + 1, Options.Steps, value));
             }
-            using (no_grad()) detail = current - b;
+            current = Unroll(current, sx, sy);
+            using (no_grad())
+            {
+                detail.Dispose();
+                detail = current - b;
+            }
             if (octaveDone is not null && o < bases.Count - 1) octaveDone(o, Finish(current, original, o, bases));
         }
         return Finish(current, original, bases.Count - 1, bases);
+    }
+
+    static Tensor Unroll(Tensor current, int sx, int sy)
+    {
+        if (sx == 0 && sy == 0) return current;
+        using var noGrad = no_grad();
+        var back = RandomRoll.Roll(current, -sx, -sy);
+        current.Dispose();
+        return back;
     }
 
     Tensor Finish(Tensor current, Tensor original, int octave, List<Tensor> bases)
     {
         using var noGrad = no_grad();
         var full = current.shape[2] == original.shape[2] && current.shape[3] == original.shape[3]
-            ? current.clone()
+            ? current.alias()
             : (original + ImageIO.Resize(current - bases[octave], (int)original.shape[2], (int)original.shape[3])).clamp(0, 1);
         return Options.KeepColors ? Filters.TransferLuminance(full, original) : full;
     }

@@ -47,7 +47,7 @@ public sealed class GradientEvaluator(INetwork network, Objective objective)
     (double, Tensor) Whole(Tensor image)
     {
         using var scope = NewDisposeScope();
-        var x = image.detach().clone().requires_grad_(true);
+        var x = image.detach().requires_grad_(true); // shares the image's memory; nothing writes to it here
         var acts = Network.Forward(x, Objective.Layers.ToList());
         var value = Objective.Evaluate(acts);
         value.backward();

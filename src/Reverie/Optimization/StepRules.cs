@@ -18,9 +18,10 @@ public sealed class NormalizedGradientStep(double stepSize) : IStepRule
     /// <inheritdoc/>
     public void Step(Tensor parameter, Tensor gradient)
     {
-        using var scope = NewDisposeScope();
         using var noGrad = no_grad();
-        var scale = gradient.abs().mean() + 1e-12;
-        parameter.add_(gradient * (StepSize / scale));
+        // mean |g| through a reduction (no full-size temporary), then one fused in-place update.
+        using var norm = linalg.vector_norm(gradient, 1);
+        double scale = norm.to(ScalarType.Float64).item<double>() / gradient.numel() + 1e-12;
+        parameter.add_(gradient, StepSize / scale);
     }
 }

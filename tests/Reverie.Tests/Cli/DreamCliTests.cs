@@ -77,3 +77,27 @@ public class DreamCliTests(GoogLeNetCli cli) : IClassFixture<GoogLeNetCli>
         Assert.Equal(160, first.shape[3]);
     }
 }
+
+/// <summary>Large images: tiles keep peak memory bounded by the tile, not the image.</summary>
+public class DreamMemoryTests(GoogLeNetCli cli) : IClassFixture<GoogLeNetCli>
+{
+    [Fact]
+    [Trait("Category", "Slow")]
+    public void A4096PixelDreamStaysUnder3GB()
+    {
+        using var tmp = Paths.Temp();
+        string big = tmp.File("big.jpg");
+        using (var photo = ImageIO.Load(Paths.Sample("astronaut.png")))
+        using (var up = ImageIO.Resize(photo, 4096, 4096))
+            ImageIO.Save(up, big);
+        var r = cli.Host.Run("/usr/bin/time", ["-v", "dotnet", Path.Combine(AppContext.BaseDirectory, "Reverie.Cli.dll"),
+            "dream", big, "--octaves", "1", "--steps", "2", "--tile", "512", "-o", tmp.File("out.jpg")]);
+        Assert.True(r.Code == 0, r.Err);
+        var line = r.Err.Split('\n').First(l => l.Contains("Maximum resident set size"));
+        long kb = long.Parse(line.Split(':')[1].Trim());
+        Console.WriteLine($"4096x4096 dream, 1 octave x 2 steps, tile 512: peak RSS {kb / 1024} MB");
+        Assert.True(kb <= 3L * 1024 * 1024, $"peak RSS {kb / 1024} MB");
+        using var result = ImageIO.Load(tmp.File("out.jpg"));
+        Assert.Equal(4096, result.shape[3]);
+    }
+}

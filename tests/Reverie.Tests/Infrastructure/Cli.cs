@@ -9,11 +9,13 @@ public sealed class CliHost : IDisposable
     public string Cache => Path.Combine(Home.Path, "cache");
     public string Registry => Path.Combine(Home.Path, "models.json");
 
-    public (int Code, string Out, string Err) Run(params string[] args)
+    public (int Code, string Out, string Err) Run(params string[] args) =>
+        Run("dotnet", [Path.Combine(AppContext.BaseDirectory, "Reverie.Cli.dll"), .. args]);
+
+    /// <summary>Runs any program with this host's cache and registry.</summary>
+    public (int Code, string Out, string Err) Run(string program, string[] args)
     {
-        string dll = Path.Combine(AppContext.BaseDirectory, "Reverie.Cli.dll");
-        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true };
-        psi.ArgumentList.Add(dll);
+        var psi = new ProcessStartInfo(program) { RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true };
         foreach (var a in args) psi.ArgumentList.Add(a);
         psi.Environment["REVERIE_CACHE"] = Cache;
         psi.Environment["REVERIE_REGISTRY"] = Registry;
