@@ -18,13 +18,6 @@ namespace Reverie.Bench;
 /// </summary>
 internal static class ForwardBenchmark
 {
-    static string Root()
-    {
-        var d = new DirectoryInfo(AppContext.BaseDirectory);
-        while (d is not null && !File.Exists(Path.Combine(d.FullName, "Reverie.slnx"))) d = d.Parent;
-        return d?.FullName ?? throw new InvalidOperationException("run from the repository");
-    }
-
     static double Median(Func<double> once, int reps)
     {
         once();
@@ -53,7 +46,7 @@ internal static class ForwardBenchmark
             if (args[i] == "--sizes") sizes = args[i + 1].Split(',').Select(int.Parse).ToArray();
         }
         set_num_threads(2);
-        string root = Root();
+        string root = Paths.Root();
         string shared = Path.Combine(root, "..", "shared", "models", "bvlc_googlenet.onnx");
         var rows = new List<(string What, int Size, double Seconds)>();
 
@@ -95,11 +88,11 @@ internal static class ForwardBenchmark
         // 3. Debian's PyTorch on torchvision's GoogLeNet against Reverie on its ONNX export.
         string exportDir = Path.Combine(Path.GetTempPath(), "reverie-torchvision-exports-v2");
         string export = Path.Combine(exportDir, "googlenet_op13.onnx");
-        var (code, text) = Python(Path.Combine(root, "tests", "scripts", "export_torchvision.py"), exportDir, "googlenet:13");
+        var (code, text) = Paths.Python(Path.Combine(root, "tests", "scripts", "export_torchvision.py"), exportDir, "googlenet:13");
         if (code != 0) { Console.Error.WriteLine(text); return 1; }
         using (var net = OnnxNetwork.Load(export))
             foreach (var s in sizes) rows.Add(("Reverie fwd+grad, torchvision export", s, Median(() => ReverieStep(net, "inception4c", s), reps)));
-        (code, text) = Python(Path.Combine(root, "bench", "scripts", "pytorch_googlenet_forward.py"), reps.ToString(), string.Join(' ', sizes).Split(' ')[0], sizes.Length > 1 ? sizes[1].ToString() : sizes[0].ToString());
+        (code, text) = Paths.Python(Path.Combine(root, "bench", "scripts", "pytorch_googlenet_forward.py"), reps.ToString(), string.Join(' ', sizes).Split(' ')[0], sizes.Length > 1 ? sizes[1].ToString() : sizes[0].ToString());
         if (code != 0) { Console.Error.WriteLine(text); return 1; }
         var torchTimes = JsonSerializer.Deserialize<Dictionary<string, double>>(text.Trim().Split('\n').Last())!;
         foreach (var s in sizes) rows.Add(("PyTorch 1.13 fwd+grad, torchvision", s, torchTimes[s.ToString()]));
@@ -114,17 +107,5 @@ internal static class ForwardBenchmark
                               $"Reverie fwd+grad / ORT fwd (bvlc_googlenet) = {Get("Reverie fwd+grad, bvlc") / Get("ONNX Runtime"):0.00}");
         }
         return 0;
-    }
-
-    static (int, string) Python(string script, params string[] args)
-    {
-        var psi = new ProcessStartInfo(File.Exists("/usr/bin/python3") ? "/usr/bin/python3" : "python3") { RedirectStandardOutput = true, RedirectStandardError = true };
-        psi.ArgumentList.Add(script);
-        foreach (var a in args) psi.ArgumentList.Add(a);
-        psi.Environment["OMP_NUM_THREADS"] = "2";
-        using var p = Process.Start(psi)!;
-        string o = p.StandardOutput.ReadToEnd(), e = p.StandardError.ReadToEnd();
-        p.WaitForExit();
-        return (p.ExitCode, p.ExitCode == 0 ? o : o + e);
     }
 }

@@ -5,11 +5,12 @@ Reverie.TorchRuntime.Initialize();
 return args.FirstOrDefault() switch
 {
     "forward" => ForwardBenchmark.Run(args.Skip(1).ToArray()),
+    "dream" => DreamBenchmark.Run(args.Skip(1).ToArray()),
     _ => Usage(),
 };
 
 static int Usage()
 {
-    Console.Error.WriteLine("usage: reverie-bench forward [--reps N] [--sizes 224,512]");
+    Console.Error.WriteLine("usage: reverie-bench forward [--reps N] [--sizes 224,512] | dream [--reps N] [--no-scaling]");
     return 2;
 }

@@ -28,6 +28,8 @@ public sealed record DreamOptions
     public bool KeepColors { get; init; }
     /// <summary>Seed of the random jitter.</summary>
     public int Seed { get; init; }
+    /// <summary>Run the network in bfloat16 (the network must have been converted with <c>To(device, BFloat16)</c>); the image stays float32.</summary>
+    public bool BFloat16 { get; init; }
 
     /// <summary>Raises <see cref="BadInputException"/> for values that cannot run.</summary>
     public void Validate()
@@ -94,7 +96,10 @@ public sealed class DeepDream(INetwork network, Objective objective, DreamOption
         var bases = new List<Tensor> { original };
         for (int i = sizes.Count - 2; i >= 0; i--) bases.Insert(0, ImageIO.Resize(bases[0], sizes[i].H, sizes[i].W));
 
-        var evaluator = new GradientEvaluator(Network, Objective) { Tile = Options.Tile, Margin = Options.TileMargin };
+        var evaluator = new GradientEvaluator(Network, Objective)
+        {
+            Tile = Options.Tile, Margin = Options.TileMargin, ComputeType = Options.BFloat16 ? ScalarType.BFloat16 : null,
+        };
         var step = new NormalizedGradientStep(Options.StepSize / 255.0);
         Tensor? detail = null;
         Tensor current = original;

@@ -44,8 +44,8 @@ public sealed record InputSpec
             : rgb;
         int c = (int)x.shape[1];
         float[] mean = Fit(Mean, c), std = Fit(Std, c);
-        var m = tensor(mean, device: rgb.device).reshape(1, c, 1, 1);
-        var s = tensor(std, device: rgb.device).reshape(1, c, 1, 1);
+        var m = tensor(mean, device: rgb.device).to(rgb.dtype).reshape(1, c, 1, 1);
+        var s = tensor(std, device: rgb.device).to(rgb.dtype).reshape(1, c, 1, 1);
         x = (x * Scale - m) / s;
         if (Channels == ChannelOrder.Bgr) x = x.flip(1);
         return x;

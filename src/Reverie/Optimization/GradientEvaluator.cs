@@ -20,6 +20,11 @@ public sealed class GradientEvaluator(INetwork network, Objective objective)
     public int Tile { get; init; }
     /// <summary>Context added around each tile, in pixels.</summary>
     public int Margin { get; init; } = 32;
+    /// <summary>
+    /// Precision of the network's computation (the network's weights must be in it): null keeps the
+    /// image's; BFloat16 uses the CPU's bf16 units. The image, the gradient and the objective stay in float32.
+    /// </summary>
+    public ScalarType? ComputeType { get; init; }
 
     /// <summary>Returns (objective value, gradient) at <paramref name="image"/> [1,3,H,W].</summary>
     public (double Value, Tensor Gradient) Evaluate(Tensor image)
@@ -48,7 +53,9 @@ public sealed class GradientEvaluator(INetwork network, Objective objective)
     {
         using var scope = NewDisposeScope();
         var x = image.detach().requires_grad_(true); // shares the image's memory; nothing writes to it here
-        var acts = Network.Forward(x, Objective.Layers.ToList());
+        var input = ComputeType is { } ct && ct != x.dtype ? x.to(ct) : x;
+        IReadOnlyDictionary<string, Tensor> acts = Network.Forward(input, Objective.Layers.ToList());
+        if (!ReferenceEquals(input, x)) acts = acts.ToDictionary(kv => kv.Key, kv => kv.Value.to(x.dtype));
         var value = Objective.Evaluate(acts);
         value.backward();
         double v = value.to(ScalarType.Float64).item<double>();

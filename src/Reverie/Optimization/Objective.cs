@@ -104,6 +104,7 @@ public sealed class GuideObjective : Objective
     {
         Layer = layer;
         _guide = guideActivations.detach()[0].flatten(1).clone();
+        if (_guide.dtype is ScalarType.BFloat16 or ScalarType.Float16) _guide = _guide.to(ScalarType.Float32);
     }
 
     /// <inheritdoc/>

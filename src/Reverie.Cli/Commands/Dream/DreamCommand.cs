@@ -39,10 +39,11 @@ internal static class DreamCommand
         var zoom = new Option<int>("--zoom") { Description = "Make an animation of FRAMES frames, each the dream of the previous one zoomed in." };
         var zoomScale = new Option<double>("--zoom-scale") { Description = "Zoom per frame (fraction cropped).", DefaultValueFactory = _ => 0.05 };
         var zoomRotate = new Option<double>("--zoom-rotate") { Description = "Rotation per frame in degrees." };
+        var precision = new Option<string>("--precision") { Description = "fp32, or bf16 to run the network in bfloat16 (faster on CPUs with AVX-512 BF16; the image stays fp32).", DefaultValueFactory = _ => "fp32" };
         var device = new Option<string>("--device") { Description = "cpu or cuda (cuda needs the CUDA build of TorchSharp).", DefaultValueFactory = _ => "cpu" };
 
         var cmd = new Command("dream", "DeepDream: amplify what a layer of the network detects in a photo.")
-        { image, output, model, layers, octaves, octaveScale, steps, stepSize, jitter, tile, guide, smooth, keepColors, maxSize, seed, snapshots, zoom, zoomScale, zoomRotate, device };
+        { image, output, model, layers, octaves, octaveScale, steps, stepSize, jitter, tile, guide, smooth, keepColors, maxSize, seed, snapshots, zoom, zoomScale, zoomRotate, precision, device };
 
         cmd.SetAction(async (p, cancel) =>
         {
@@ -58,6 +59,12 @@ internal static class DreamCommand
                     Octaves = p.GetValue(octaves), OctaveScale = p.GetValue(octaveScale), Steps = p.GetValue(steps),
                     StepSize = p.GetValue(stepSize), Jitter = p.GetValue(jitter), Tile = p.GetValue(tile),
                     Smooth = p.GetValue(smooth), KeepColors = p.GetValue(keepColors), Seed = p.GetValue(seed),
+                    BFloat16 = p.GetValue(precision) switch
+                    {
+                        "fp32" => false,
+                        "bf16" => true,
+                        var x => throw new BadInputException($"--precision must be fp32 or bf16; got '{x}'."),
+                    },
                 };
                 options.Validate();
                 string input = p.GetValue(image)!;
@@ -103,6 +110,7 @@ internal static class DreamCommand
                     objective = DeepDream.Guide(net, net.ResolveLayer(specs[0].Layer), guideImage);
                 }
                 else objective = specs.Select(s => s.ToObjective(net)).Aggregate((a, b) => a + b);
+                if (options.BFloat16) net.To(dev, ScalarType.BFloat16);
 
                 var recipe = new Recipe
                 {
@@ -113,7 +121,7 @@ internal static class DreamCommand
                         ["model"] = net.Name, ["layers"] = new JsonArray(specs.Select(s => (JsonNode)s.ToString()).ToArray()),
                         ["objective"] = objective.Describe(), ["octaves"] = options.Octaves, ["octaveScale"] = options.OctaveScale,
                         ["steps"] = options.Steps, ["stepSize"] = options.StepSize, ["jitter"] = options.Jitter, ["tile"] = options.Tile,
-                        ["smooth"] = options.Smooth, ["keepColors"] = options.KeepColors, ["seed"] = options.Seed,
+                        ["smooth"] = options.Smooth, ["keepColors"] = options.KeepColors, ["seed"] = options.Seed, ["precision"] = options.BFloat16 ? "bf16" : "fp32",
                         ["size"] = $"{photo.shape[3]}x{photo.shape[2]}", ["guide"] = p.GetValue(guide), ["zoom"] = frames,
                     },
                     Inputs = new Dictionary<string, string> { [Path.GetFullPath(input)] = Reverie.Models.Registry.Downloader.Sha256Of(input) },

@@ -193,15 +193,16 @@ internal static class OnnxOps
 
     /// <summary>
     /// libtorch 2.10's CPU convolution returns garbage (uninitialized memory, often inf or NaN) on
-    /// AVX-512 machines for kernels of 5x5 and larger when the input channel count is not a multiple
-    /// of 16 (seen for 20, 24 and 40 channels; GoogLeNet's inception_4b/5x5 has 24). Zero channels
+    /// AVX-512 machines when the input channel count is 4 or 8 more than a multiple of 16 (seen for
+    /// 20, 24 and 40 channels; GoogLeNet's inception_4b/5x5 has 24): for 5x5 and larger kernels in
+    /// float32, and from 3x3 in bfloat16. Zero channels
     /// appended to the input and to the weights leave the result and its gradient mathematically
     /// unchanged and avoid the faulty kernel. ConvWorkaroundTests guards this.
     /// </summary>
     internal static (Tensor Input, Tensor Weight) WorkAroundWideKernelBug(Tensor input, Tensor w, long group)
     {
         long cin = w.shape[1];
-        bool wide = w.shape.Skip(2).Any(k => k >= 4);
+        bool wide = w.shape.Skip(2).Any(k => k >= 3);
         if (group != 1 || !wide || cin <= 16 || cin % 16 == 0 || !input.is_floating_point()) return (input, w);
         long extra = 16 - cin % 16;
         var channelPad = new long[2 * (input.dim() - 2) + 2];
@@ -298,7 +299,16 @@ internal static class OnnxOps
             var input = x[0]!;
             long[] inSize = input.shape.Skip(2).ToArray();
             long[] pads = ResolvePads(autoPad, a.Ints("pads"), inSize, kernel, strides, dil);
-            // Explicit padding with -inf: ONNX allows pads wider than torch's half-kernel limit.
+            // torch pads natively when the pads are symmetric and at most half the kernel (and, in
+            // ceil mode, the stride is 1 so that both rules give the same size); otherwise the input
+            // is padded explicitly with the lowest value, since ONNX allows any pads.
+            bool native = nout == 1 && r is 2 or 3 && pads.Take(r).SequenceEqual(pads.Skip(r))
+                && pads.Take(r).Select((p, d) => p <= kernel[d] / 2).All(ok => ok) && (!ceil || strides.All(st => st == 1));
+            if (native && !AllZero(pads))
+            {
+                long[] half = pads.Take(r).ToArray();
+                return [r == 2 ? F.max_pool2d(input, kernel, strides, half, dil, ceil) : F.max_pool3d(input, kernel, strides, half, dil, ceil)];
+            }
             var padded = AllZero(pads) ? input : F.pad(input, TorchPads(pads), value: LowestValue(input.dtype));
             if (nout > 1)
             {
