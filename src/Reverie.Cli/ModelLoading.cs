@@ -16,7 +16,13 @@ internal static class ModelLoading
         {
             var e = registry.Get(name);
             if (registry.Status(e) == ModelStatus.Missing && e.Url is not null && !registry.Offline)
-                await PullWithProgressAsync(registry, e, err, cancel);
+            {
+                try { await PullWithProgressAsync(registry, e, err, cancel); }
+                catch (ReverieException ex) when (ex is not BadInputException)
+                {
+                    throw new ReverieException($"Model '{name}' is not cached and could not be downloaded ({ex.Message.TrimEnd('.')}); install it offline with 'reverie models add {name} FILE'.", ex);
+                }
+            }
         }
         return await registry.OpenAsync(name, cancel: cancel);
     }

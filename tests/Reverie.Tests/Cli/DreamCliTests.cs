@@ -101,3 +101,46 @@ public class DreamMemoryTests(GoogLeNetCli cli) : IClassFixture<GoogLeNetCli>
         Assert.Equal(4096, result.shape[3]);
     }
 }
+
+/// <summary>Ctrl+C and a model that cannot be had.</summary>
+public class DreamInterruptTests(GoogLeNetCli cli) : IClassFixture<GoogLeNetCli>
+{
+    [Fact]
+    public async Task CtrlCSavesTheImageAsFarAsItGot()
+    {
+        using var tmp = Paths.Temp();
+        string outPath = tmp.File("interrupted.png");
+        var psi = new System.Diagnostics.ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var a in new[] { Path.Combine(AppContext.BaseDirectory, "Reverie.Cli.dll"), "dream", Paths.Sample("chelsea.png"), "--steps", "200", "-o", outPath })
+            psi.ArgumentList.Add(a);
+        psi.Environment["REVERIE_CACHE"] = cli.Host.Cache;
+        psi.Environment["REVERIE_REGISTRY"] = cli.Host.Registry;
+        using var p = System.Diagnostics.Process.Start(psi)!;
+        var stderr = new System.Text.StringBuilder();
+        var seenProgress = new ManualResetEventSlim();
+        p.ErrorDataReceived += (_, e) => { if (e.Data is null) return; lock (stderr) stderr.AppendLine(e.Data); if (e.Data.Contains("octave 1/4")) seenProgress.Set(); };
+        p.BeginErrorReadLine();
+        var stdout = p.StandardOutput.ReadToEndAsync();
+        Assert.True(seenProgress.Wait(TimeSpan.FromMinutes(2)), "no progress reported: " + stderr);
+        System.Diagnostics.Process.Start("kill", ["-INT", p.Id.ToString()])!.WaitForExit();
+        Assert.True(p.WaitForExit(TimeSpan.FromMinutes(1)), "did not stop after Ctrl+C");
+        Assert.Equal(130, p.ExitCode);
+        Assert.Contains("interrupted", await stdout);
+        using var img = ImageIO.Load(outPath);
+        Assert.Equal(451, img.shape[3]);
+        Assert.NotNull(Recipe.Load(outPath));
+    }
+
+    [Fact]
+    public void AModelThatCannotBeDownloadedIsOneLine()
+    {
+        using var host = new CliHost();
+        File.WriteAllText(host.Registry, """{"models":[{"name":"googlenet","file":"googlenet-7.onnx","url":"http://127.0.0.1:9/googlenet-7.onnx","sha256":"00","size":10}]}""");
+        var r = host.Run("dream", Paths.Sample("chelsea.png"), "-o", Path.Combine(host.Home.Path, "x.png"));
+        Assert.Equal(1, r.Code);
+        var lines = r.Err.Split('\n', StringSplitOptions.RemoveEmptyEntries).Where(l => l.StartsWith("error:")).ToList();
+        Assert.Single(lines);
+        Assert.Contains("'googlenet' is not cached and could not be downloaded", lines[0]);
+        Assert.Contains("reverie models add googlenet FILE", lines[0]);
+    }
+}
