@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Regenerates the README gallery (needs the googlenet weights: reverie models pull googlenet,
+# or reverie models add googlenet FILE).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+for layer in conv2/3x3 inception_3b/output inception_4c/output inception_5a/output; do
+  name=$(echo "$layer" | tr '/' '-')
+  ./reverie dream examples/chelsea.png --layer "$layer" -o "docs/gallery/chelsea-$name.jpg"
+done
+./reverie dream examples/coffee.png -o docs/gallery/coffee-dream.jpg
+./reverie dream examples/coffee.png --guide examples/chelsea.png -o docs/gallery/coffee-guided-by-chelsea.jpg
+./reverie dream examples/rocket.jpg --layer inception_4d/output --keep-colors --smooth 1 -o docs/gallery/rocket-4d-keep-colors.jpg
+./reverie dream examples/chelsea.png --max-size 240 --octaves 3 --steps 6 --zoom 24 --zoom-scale 0.04 -o docs/gallery/chelsea-zoom.gif
