@@ -50,9 +50,9 @@ public sealed record LayerSpec(string Layer, IReadOnlyList<int>? Channels, doubl
         if (Channels is not null && info is not null)
         {
             long n = info.Channels;
-            var bad = Channels.FirstOrDefault(c => c < 0 || c >= n, -1);
-            if (bad >= 0 || Channels.Any(c => c >= n))
-                throw new BadInputException($"Channel {Channels.First(c => c >= n)} is out of range for layer '{Layer}', which has channels 0-{n - 1}.");
+            int bad = Channels.FirstOrDefault(c => c >= n, -1);
+            if (bad >= 0)
+                throw new BadInputException($"Channel {bad} is out of range for layer '{Layer}', which has channels 0-{n - 1}.");
         }
         Objective o = new LayerL2(tensor, Channels, Layer);
         return Weight == 1 ? o : Weight * o;
