@@ -2,6 +2,8 @@ using System.CommandLine;
 using Reverie.Cli.Commands.Classify;
 using Reverie.Cli.Commands.Dream;
 using Reverie.Cli.Commands.Replay;
+using Reverie.Cli.Commands.Visualize;
+using Reverie.Cli.Commands.Atlas;
 using Reverie.Cli.Commands.Models;
 using Spectre.Console;
 
@@ -23,10 +25,12 @@ public static class ReverieCli
     /// <summary>Builds the root command.</summary>
     public static RootCommand Build()
     {
-        var root = new RootCommand("Reverie shows what a neural network sees: DeepDream and classification with real trained networks.");
+        var root = new RootCommand("Reverie shows what a neural network sees: DeepDream, feature visualization and classification with real trained networks.");
         root.Options.Add(Offline);
         root.Subcommands.Add(DreamCommand.Create());
         root.Subcommands.Add(ReplayCommand.Create());
+        root.Subcommands.Add(VisualizeCommand.Create());
+        root.Subcommands.Add(AtlasCommand.Create());
         root.Subcommands.Add(ClassifyCommand.Create());
         root.Subcommands.Add(ModelsCommand.Create());
         return root;

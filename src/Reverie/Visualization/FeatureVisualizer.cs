@@ -55,6 +55,9 @@ public sealed class FeatureVisualizer(INetwork network, Objective objective, Vis
     /// <summary>The options.</summary>
     public VisualizeOptions Options { get; } = options;
 
+    /// <summary>Steps at the start during which ReLU gradients leak (Lucid redirects them for its first 16).</summary>
+    public int RedirectSteps { get; init; } = 16;
+
     bool NeedsClassifier => Flatten(Objective).Any(o => o is ClassObjective);
 
     static IEnumerable<Objective> Flatten(Objective o) => o is Objective.Sum s ? s.Terms.SelectMany(t => Flatten(t.Term)) : [o];
@@ -89,6 +92,9 @@ public sealed class FeatureVisualizer(INetwork network, Objective objective, Vis
             adam.zero_grad();
             var image = param.Image();
             var x = transform?.Apply(image, rng) ?? image;
+            // Early on, let gradients leak through ReLUs that are off, so that a channel that is dead
+            // on the gray start image can still be reached.
+            using var leak = step < RedirectSteps ? Models.Onnx.OnnxGraph.LeakyReluGradients(0.1) : null;
             var value = Objective.Evaluate(Forward(x));
             (-value).backward();
             adam.step();
