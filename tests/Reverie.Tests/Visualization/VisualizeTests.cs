@@ -1,5 +1,6 @@
 using Reverie.Imaging;
 using Reverie.Models;
+using Reverie.Optimization;
 using Reverie.Tests.Dreaming;
 using Reverie.Tests.Infrastructure;
 using Reverie.Visualization;
@@ -25,5 +26,84 @@ public class VisualizeTests(BvlcGoogLeNet model, ITestOutputHelper output) : ICl
         output.WriteLine($"p(espresso) = {p:0.0000}");
         Assert.Equal("espresso", Net.Labels![967]);
         Assert.True(p >= 0.9f, $"p(espresso) = {p}");
+    }
+}
+
+/// <summary>Channels, diversity and the objective language.</summary>
+public class ChannelVisualizationTests(BvlcGoogLeNet model, ITestOutputHelper output) : IClassFixture<BvlcGoogLeNet>
+{
+    INetwork Net => model.Net;
+    const string Layer = "inception_4a/output";
+
+    double MeanActivation(Tensor image, int channel)
+    {
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        string t = Net.ResolveLayer(Layer);
+        return Net.Forward(image, [t])[t][0, channel].mean().item<float>();
+    }
+
+    [Fact]
+    public void ChannelVisualizationsExciteTheirChannelsAndDiffer()
+    {
+        using var scope = NewDisposeScope();
+        int[] channels = [0, 3, 7, 9, 11, 15, 40, 97];
+        string t = Net.ResolveLayer(Layer);
+        Objective obj = channels.Select((c, i) => (Objective)new ChannelObjective(t, c, Layer, i)).Aggregate((a, b) => a + b);
+        var images = new FeatureVisualizer(Net, obj, new VisualizeOptions { Batch = channels.Length, Steps = 128, Seed = 2 }).Run();
+        var gray = full(1, 3, 224, 224, 0.5f);
+        for (int i = 0; i < channels.Length; i++)
+        {
+            double before = MeanActivation(gray, channels[i]), after = MeanActivation(images.narrow(0, i, 1), channels[i]);
+            output.WriteLine($"channel {channels[i]}: mid-gray {before:G3} -> {after:G3}");
+            Assert.True(after >= 10 * Math.Max(before, 0.05), $"channel {channels[i]}: {before:G3} -> {after:G3}");
+        }
+        var flat = images.reshape(channels.Length, -1);
+        flat = flat - flat.mean([1], keepdim: true);
+        flat = flat / flat.norm(1, keepdim: true);
+        var corr = matmul(flat, flat.t());
+        double worst = 0;
+        for (int i = 0; i < channels.Length; i++)
+            for (int j = i + 1; j < channels.Length; j++)
+                worst = Math.Max(worst, corr[i, j].item<float>());
+        output.WriteLine($"largest pairwise correlation between the 8 images: {worst:0.000}");
+        Assert.True(worst < 0.5, $"two channel images correlate at {worst:0.000}");
+    }
+
+    [Fact]
+    public void DiversityMakesABatchLessAlike()
+    {
+        using var scope = NewDisposeScope();
+        string t = Net.ResolveLayer(Layer);
+        var options = new VisualizeOptions { Batch = 4, Steps = 96, Seed = 5 };
+        Objective channel = new ChannelObjective(t, 97, Layer);
+        var plain = new FeatureVisualizer(Net, channel, options).Run();
+        var diverse = new FeatureVisualizer(Net, channel + 100.0 * new DiversityObjective(t, Layer), options).Run();
+        double Similarity(Tensor images) { using var s = NewDisposeScope(); using var ng = no_grad(); return DiversityObjective.Similarity(Net.Forward(images, [t])[t]).item<float>(); }
+        double a = Similarity(plain), b = Similarity(diverse);
+        output.WriteLine($"pairwise Gram similarity: without diversity {a:0.000}, with {b:0.000}");
+        Assert.True(b < a, $"diversity did not lower the similarity ({a:0.000} -> {b:0.000})");
+    }
+
+    [Theory]
+    [InlineData("inception_4a/output:97 - * 0.5", "position 26 ('* 0.5')")]
+    [InlineData("inception_4a/output:97 + (conv2/3x3", "expected ')'")]
+    [InlineData("2 * 3", "only a number")]
+    [InlineData("inception_4a/output:9999", "channels 0-511")]
+    [InlineData("inception_4x/output:3", "nearest: inception_4a/output")]
+    public void MalformedExpressionsPointAtThePosition(string expr, string expected)
+    {
+        var e = Assert.Throws<BadInputException>(() => new ObjectiveParser(Net).Parse(expr));
+        Assert.Contains(expected, e.Message);
+    }
+
+    [Fact]
+    public void UnknownClassSuggestsNearestNames()
+    {
+        var e = Assert.Throws<BadInputException>(() => new ObjectiveParser(Net).Parse("class:expresso"));
+        Assert.Contains("unknown class 'expresso'", e.Message);
+        Assert.Contains("espresso", e.Message);
+        var ok = new ObjectiveParser(Net).Parse("class:tiger_cat:prob + 0.5*class:281");
+        Assert.Equal("class:tiger cat:prob + 0.5*class:tabby", ok.Describe());
     }
 }
