@@ -4,6 +4,7 @@ using Reverie.Cli.Commands.Dream;
 using Reverie.Cli.Commands.Replay;
 using Reverie.Cli.Commands.Visualize;
 using Reverie.Cli.Commands.Atlas;
+using Reverie.Cli.Commands.DreamTarget;
 using Reverie.Cli.Commands.Models;
 using Spectre.Console;
 
@@ -31,6 +32,7 @@ public static class ReverieCli
         root.Subcommands.Add(ReplayCommand.Create());
         root.Subcommands.Add(VisualizeCommand.Create());
         root.Subcommands.Add(AtlasCommand.Create());
+        root.Subcommands.Add(DreamTargetCommand.Create());
         root.Subcommands.Add(ClassifyCommand.Create());
         root.Subcommands.Add(ModelsCommand.Create());
         return root;

@@ -107,3 +107,22 @@ public class ChannelVisualizationTests(BvlcGoogLeNet model, ITestOutputHelper ou
         Assert.Equal("class:tiger cat:prob + 0.5*class:tabby", ok.Describe());
     }
 }
+
+/// <summary>Dreaming toward a target output: the extrapolation failure.</summary>
+public class TargetDreamTests(BvlcGoogLeNet model, ITestOutputHelper output) : IClassFixture<BvlcGoogLeNet>
+{
+    [Fact]
+    public void NoiseBecomesConfidentlyAClassWhileStillLookingLikeNoise()
+    {
+        using var scope = NewDisposeScope();
+        var net = model.Net;
+        var noise = rand(new long[] { 1, 3, 224, 224 }, generator: new Generator(11));
+        int goldfish = net.Labels!.ToList().IndexOf("goldfish");
+        var (image, p, steps) = TargetDream.Run(net, goldfish, 0.999, noise, new TargetDreamOptions { StopAt = 0.99 });
+        double before = TargetDream.HighFrequencyEnergy(noise), after = TargetDream.HighFrequencyEnergy(image);
+        output.WriteLine($"p(goldfish) {p:0.0000} after {steps} steps; high-frequency energy {before:G3} -> {after:G3}");
+        ImageIO.Save(image, Path.Combine(Path.GetTempPath(), "reverie-goldfish-noise.png"));
+        Assert.True(p >= 0.99, $"p(goldfish) reached only {p:0.0000}");
+        Assert.True(after >= 0.5 * before, $"the image lost its noise: {before:G3} -> {after:G3}");
+    }
+}
