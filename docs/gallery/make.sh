@@ -13,3 +13,4 @@ done
 ./reverie dream examples/chelsea.png --max-size 240 --octaves 3 --steps 6 --zoom 24 --zoom-scale 0.04 -o docs/gallery/chelsea-zoom.gif
 ./reverie atlas --layer inception_4a/output --channels 0..15 --steps 128 -o docs/gallery/atlas-inception_4a-0-15.jpg
 ./reverie visualize --objective class:espresso -o docs/gallery/class-espresso.jpg
+./reverie invert examples/chelsea.png --layers conv1/7x7_s2,conv2/3x3,inception_3b/output,inception_4c/output,inception_5b/output --steps 150 -o docs/gallery/invert-chelsea.jpg

@@ -5,6 +5,7 @@ using Reverie.Cli.Commands.Replay;
 using Reverie.Cli.Commands.Visualize;
 using Reverie.Cli.Commands.Atlas;
 using Reverie.Cli.Commands.DreamTarget;
+using Reverie.Cli.Commands.Invert;
 using Reverie.Cli.Commands.Models;
 using Spectre.Console;
 
@@ -33,6 +34,7 @@ public static class ReverieCli
         root.Subcommands.Add(VisualizeCommand.Create());
         root.Subcommands.Add(AtlasCommand.Create());
         root.Subcommands.Add(DreamTargetCommand.Create());
+        root.Subcommands.Add(InvertCommand.Create());
         root.Subcommands.Add(ClassifyCommand.Create());
         root.Subcommands.Add(ModelsCommand.Create());
         return root;
