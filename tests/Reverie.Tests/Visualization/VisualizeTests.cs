@@ -170,3 +170,31 @@ public class InversionTests(BvlcGoogLeNet model, ITestOutputHelper output) : ICl
         Assert.True(rho <= -0.8, $"Spearman {rho:0.00}");
     }
 }
+
+/// <summary>The direction objective: a one-hot direction is that channel's mean.</summary>
+public class DirectionObjectiveTests(BvlcGoogLeNet model) : IClassFixture<BvlcGoogLeNet>
+{
+    [Fact]
+    public void OneHotDirectionEqualsTheChannelAndMixesLinearly()
+    {
+        using var scope = NewDisposeScope();
+        using var tmp = Paths.Temp();
+        var net = model.Net;
+        var d = new float[512];
+        d[97] = 1;
+        File.WriteAllText(tmp.File("d97.txt"), string.Join(",", d));
+        d[97] = 0.5f; d[12] = -2;
+        File.WriteAllText(tmp.File("mix.txt"), string.Join(" ", d));
+        var parser = new ObjectiveParser(net);
+        var image = ImageIO.Resize(ImageIO.Load(Paths.Sample("coffee.png")), 224, 224);
+        string t = net.ResolveLayer("inception_4a/output");
+        using var noGrad = no_grad();
+        var acts = net.Forward(image, [t]);
+        double Value(string expr) => parser.Parse(expr).Evaluate(acts).item<float>();
+        Assert.Equal(Value("inception_4a/output:97"), Value($"direction:inception_4a/output@{tmp.File("d97.txt")}"), 4);
+        Assert.Equal(0.5 * Value("inception_4a/output:97") - 2 * Value("inception_4a/output:12"), Value($"direction:inception_4a/output@{tmp.File("mix.txt")}"), 3);
+        File.WriteAllText(tmp.File("short.txt"), "1,2,3");
+        var e = Assert.Throws<BadInputException>(() => Value($"direction:inception_4a/output@{tmp.File("short.txt")}"));
+        Assert.Contains("512 channels", e.Message);
+    }
+}
