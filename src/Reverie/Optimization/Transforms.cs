@@ -23,13 +23,10 @@ public sealed class RandomRoll(int max) : ITransform
     /// <summary>The (dx, dy) offsets drawn so far.</summary>
     public List<(int Dx, int Dy)> Drawn { get; } = new();
 
-    /// <summary>When set, offsets are taken from here in order instead of being drawn.</summary>
-    public Queue<(int Dx, int Dy)>? Scripted { get; init; }
-
     /// <summary>Draws the next offsets.</summary>
     public (int Dx, int Dy) Next(Random rng)
     {
-        var o = Scripted is { Count: > 0 } q ? q.Dequeue() : (rng.Next(-Max, Max + 1), rng.Next(-Max, Max + 1));
+        var o = (rng.Next(-Max, Max + 1), rng.Next(-Max, Max + 1));
         Drawn.Add(o);
         return o;
     }

@@ -144,3 +144,22 @@ public class DreamInterruptTests(GoogLeNetCli cli) : IClassFixture<GoogLeNetCli>
         Assert.Contains("reverie models add googlenet FILE", lines[0]);
     }
 }
+
+/// <summary>Every command's recipe replays, not only dream's.</summary>
+public class ReplayOtherCommandsTests(GoogLeNetCli cli) : IClassFixture<GoogLeNetCli>
+{
+    [Fact]
+    public void VisualizeOutputsReplayBitForBit()
+    {
+        using var tmp = Paths.Temp();
+        string outPath = tmp.File("vis.png");
+        var r = cli.Host.Run("visualize", "--objective", "inception_4a/output:11", "--size", "64", "--steps", "4", "--seed", "3", "-o", outPath);
+        Assert.True(r.Code == 0, r.Err);
+        Assert.DoesNotContain(outPath, Recipe.Load(outPath).Arguments);
+        var replay = cli.Host.Run("replay", outPath, "-o", tmp.File("again.png"));
+        Assert.True(replay.Code == 0, replay.Err);
+        using var a = ImageIO.Load(outPath);
+        using var b = ImageIO.Load(tmp.File("again.png"));
+        Assert.Equal(0f, (a - b).abs().max().item<float>());
+    }
+}

@@ -25,7 +25,6 @@ public class GradientTests
         var flat = x.flatten();
         var rng = new Random(seed);
         const double h = 1e-6;
-        int checkedCount = 0;
         for (int k = 0; k < 25; k++)
         {
             long i = rng.NextInt64(flat.shape[0]);
@@ -36,10 +35,8 @@ public class GradientTests
             double numeric = (fp - fm) / (2 * h);
             double a = analytic[i].item<double>();
             Assert.True(Math.Abs(a - numeric) <= 1e-6 + 1e-5 * Math.Abs(numeric), $"index {i}: autograd {a} vs finite difference {numeric}");
-            checkedCount++;
         }
         Assert.True(analytic.abs().sum().item<double>() > 0, "the gradient is identically zero");
-        Assert.Equal(25, checkedCount);
     }
 
     [Fact]

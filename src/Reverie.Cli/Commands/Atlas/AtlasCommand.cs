@@ -48,12 +48,7 @@ internal static class AtlasCommand
                 }
                 int columns = (int)Math.Ceiling(Math.Sqrt(list.Count));
                 var grid = Grid.Make(tiles, columns, list.Select(c => c.ToString(CultureInfo.InvariantCulture)).ToList());
-                new Recipe
-                {
-                    Command = "atlas",
-                    Arguments = p.Tokens.Select(t => t.Value).ToList(),
-                    Parameters = new JsonObject { ["model"] = net.Name, ["layer"] = name, ["channels"] = new JsonArray(list.Select(c => (JsonNode)c).ToArray()), ["steps"] = p.GetValue(common.Steps) },
-                }.SaveWithImage(grid, outPath);
+                RecipeCapture.Recipe(p, "atlas", new JsonObject { ["model"] = net.Name, ["layer"] = name, ["channels"] = new JsonArray(list.Select(c => (JsonNode)c).ToArray()), ["steps"] = p.GetValue(common.Steps) }).SaveWithImage(grid, outPath);
                 p.InvocationConfiguration.Output.WriteLine($"{outPath} ({list.Count} channels of {name})");
                 return ReverieCli.Ok;
             }

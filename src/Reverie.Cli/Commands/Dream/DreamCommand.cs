@@ -112,20 +112,14 @@ internal static class DreamCommand
                 else objective = specs.Select(s => s.ToObjective(net)).Aggregate((a, b) => a + b);
                 if (options.BFloat16) net.To(dev, ScalarType.BFloat16);
 
-                var recipe = new Recipe
-                {
-                    Command = "dream",
-                    Arguments = RecipeArguments(p),
-                    Parameters = new JsonObject
+                var recipe = RecipeCapture.Recipe(p, "dream", new JsonObject
                     {
                         ["model"] = net.Name, ["layers"] = new JsonArray(specs.Select(s => (JsonNode)s.ToString()).ToArray()),
                         ["objective"] = objective.Describe(), ["octaves"] = options.Octaves, ["octaveScale"] = options.OctaveScale,
                         ["steps"] = options.Steps, ["stepSize"] = options.StepSize, ["jitter"] = options.Jitter, ["tile"] = options.Tile,
                         ["smooth"] = options.Smooth, ["keepColors"] = options.KeepColors, ["seed"] = options.Seed, ["precision"] = options.BFloat16 ? "bf16" : "fp32",
                         ["size"] = $"{photo.shape[3]}x{photo.shape[2]}", ["guide"] = p.GetValue(guide), ["zoom"] = frames,
-                    },
-                    Inputs = new Dictionary<string, string> { [Path.GetFullPath(input)] = Reverie.Models.Registry.Downloader.Sha256Of(input) },
-                };
+                    });
 
                 var console = ReverieCli.StatusConsole(err);
                 var sw = Stopwatch.StartNew();
@@ -178,22 +172,6 @@ internal static class DreamCommand
             finally { Console.CancelKeyPress -= onCancel; }
         });
         return cmd;
-    }
-
-    /// <summary>The arguments to store in the recipe: everything but the output and snapshot locations.</summary>
-    static List<string> RecipeArguments(ParseResult p)
-    {
-        var tokens = p.Tokens.Select(t => t.Value).ToList();
-        var kept = new List<string>();
-        for (int i = 0; i < tokens.Count; i++)
-        {
-            if (tokens[i] is "-o" or "--output" or "--snapshots") { i++; continue; }
-            kept.Add(tokens[i]);
-        }
-        // The image path is made absolute so that a replay from another folder finds it.
-        int imageIndex = kept.IndexOf(p.GetValue<string>("image")!);
-        if (imageIndex >= 0) kept[imageIndex] = Path.GetFullPath(kept[imageIndex]);
-        return kept;
     }
 
     /// <summary>Zooms into the centre by <paramref name="scale"/> and rotates by <paramref name="degrees"/>, keeping the size.</summary>

@@ -47,12 +47,7 @@ internal static class DreamTargetCommand
                     : ImageIO.Load(start);
                 var options = new TargetDreamOptions { Steps = p.GetValue(steps), LearningRate = p.GetValue(lr) };
                 var (image, reached, taken) = await Task.Run(() => TargetDream.Run(net, cls.Index, prob, initial, options, cancel: cancel));
-                new Recipe
-                {
-                    Command = "dream-target",
-                    Arguments = p.Tokens.Select(t => t.Value).ToList(),
-                    Parameters = new JsonObject { ["model"] = net.Name, ["target"] = cls.Describe(), ["p"] = prob, ["from"] = start, ["steps"] = taken, ["lr"] = options.LearningRate, ["reached"] = reached },
-                }.SaveWithImage(image, outPath);
+                RecipeCapture.Recipe(p, "dream-target", new JsonObject { ["model"] = net.Name, ["target"] = cls.Describe(), ["p"] = prob, ["from"] = start, ["steps"] = taken, ["lr"] = options.LearningRate, ["reached"] = reached }).SaveWithImage(image, outPath);
                 p.InvocationConfiguration.Output.WriteLine($"{outPath}: p({net.Labels?[cls.Index] ?? cls.Index.ToString(CultureInfo.InvariantCulture)}) = {reached:0.0000} after {taken} steps");
                 return ReverieCli.Ok;
             }

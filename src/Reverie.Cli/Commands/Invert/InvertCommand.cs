@@ -58,16 +58,11 @@ internal static class InvertCommand
                 var table = new Table().AddColumn("layer").AddColumn(new TableColumn("feature loss").RightAligned()).AddColumn(new TableColumn("PSNR dB").RightAligned()).AddColumn(new TableColumn("SSIM").RightAligned());
                 foreach (var r in results) table.AddRow(Markup.Escape(r.Layer), r.Loss.ToString("0.000"), r.Psnr.ToString("0.0"), r.Ssim.ToString("0.000"));
                 ReverieCli.ResultConsole(p.InvocationConfiguration.Output).Write(table);
-                new Recipe
-                {
-                    Command = "invert",
-                    Arguments = p.Tokens.Select(t => t.Value).ToList(),
-                    Parameters = new JsonObject
+                RecipeCapture.Recipe(p, "invert", new JsonObject
                     {
                         ["model"] = net.Name, ["steps"] = options.Steps, ["size"] = side, ["seed"] = options.Seed,
                         ["results"] = new JsonArray(results.Select(r => (JsonNode)new JsonObject { ["layer"] = r.Layer, ["featureLoss"] = r.Loss, ["psnr"] = r.Psnr, ["ssim"] = r.Ssim }).ToArray()),
-                    },
-                }.SaveWithImage(picture, outPath);
+                    }).SaveWithImage(picture, outPath);
                 p.InvocationConfiguration.Output.WriteLine(outPath);
                 return ReverieCli.Ok;
             }

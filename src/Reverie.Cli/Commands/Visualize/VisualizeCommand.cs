@@ -82,17 +82,12 @@ internal static class VisualizeCommand
                 if (div > 0) obj = obj + div * new DiversityObjective(obj.Layers.First(), "diversity");
                 var images = await RunWithProgress(new FeatureVisualizer(net, obj, options), "visualizing", err, cancel);
                 var picture = options.Batch == 1 ? images : Reverie.Imaging.Grid.Make([images], (int)Math.Ceiling(Math.Sqrt(options.Batch)));
-                var recipe = new Recipe
-                {
-                    Command = "visualize",
-                    Arguments = p.Tokens.Select(t => t.Value).ToList(),
-                    Parameters = new JsonObject
+                var recipe = RecipeCapture.Recipe(p, "visualize", new JsonObject
                     {
                         ["model"] = net.Name, ["objective"] = obj.Describe(), ["size"] = options.Size, ["steps"] = options.Steps,
                         ["lr"] = options.LearningRate, ["batch"] = options.Batch, ["diversity"] = div, ["param"] = options.Param.ToString().ToLowerInvariant(),
                         ["transforms"] = options.Transforms, ["seed"] = options.Seed,
-                    },
-                };
+                    });
                 recipe.SaveWithImage(picture, outPath);
                 p.InvocationConfiguration.Output.WriteLine($"{outPath} ({obj.Describe()})");
                 return ReverieCli.Ok;

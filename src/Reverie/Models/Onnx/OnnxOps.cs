@@ -384,7 +384,7 @@ internal static class OnnxOps
             if (AllZero(pads)) return [Pool(input)];
             var tp = TorchPads(pads);
             var padded = F.pad(input, tp);
-            if (includePad || autoPad is "SAME_UPPER" or "SAME_LOWER" && includePad) return [Pool(padded)];
+            if (includePad) return [Pool(padded)];
             // Exclude padding from the count: average of the zero-padded input over the average of a padded mask.
             using var ones = ones_like(input.select(1, 0).unsqueeze(1));
             using var mask = F.pad(ones, tp);
