@@ -31,6 +31,11 @@ public sealed record VisualizeOptions
     public bool Transforms { get; init; } = true;
     /// <summary>Seed of the initial image and the transforms.</summary>
     public int Seed { get; init; }
+    /// <summary>
+    /// Run the network in bfloat16 (it must have been converted with <c>To(device, BFloat16)</c>); the
+    /// parameters, the image and the objective stay float32.
+    /// </summary>
+    public bool BFloat16 { get; init; }
 
     /// <summary>Raises <see cref="BadInputException"/> for values that cannot run.</summary>
     public void Validate()
@@ -65,6 +70,8 @@ public sealed class FeatureVisualizer(INetwork network, Objective objective, Vis
     /// <summary>Runs the network, image by image when the classifier is involved (classic graphs fix the batch to 1 and the size to the input's).</summary>
     public IReadOnlyDictionary<string, Tensor> Forward(Tensor images)
     {
+        if (Options.BFloat16 && images.dtype != ScalarType.BFloat16)
+            return Forward(images.to(ScalarType.BFloat16)).ToDictionary(kv => kv.Key, kv => kv.Value.to(ScalarType.Float32));
         var layers = Objective.Layers.ToList();
         if (!NeedsClassifier) return Network.Forward(images, layers);
         var x = images.shape[2] == Network.Input.Height && images.shape[3] == Network.Input.Width

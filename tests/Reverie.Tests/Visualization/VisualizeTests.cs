@@ -71,6 +71,23 @@ public class ChannelVisualizationTests(BvlcGoogLeNet model, ITestOutputHelper ou
     }
 
     [Fact]
+    public void Bfloat16VisualizationExcitesTheChannelLikeFloat32()
+    {
+        using var scope = NewDisposeScope();
+        using var bf16 = OnnxNetwork.Load(Paths.GoogLeNet, "googlenet", BvlcGoogLeNet.Spec);
+        bf16.To(CPU, ScalarType.BFloat16);
+        string t = Net.ResolveLayer(Layer);
+        var options = new VisualizeOptions { Steps = 64, Seed = 3 };
+        var f32 = new FeatureVisualizer(Net, new ChannelObjective(t, 97, Layer), options).Run();
+        var reduced = new FeatureVisualizer(bf16, new ChannelObjective(t, 97, Layer), options with { BFloat16 = true }).Run();
+        Assert.Equal(ScalarType.Float32, reduced.dtype);
+        double gray = MeanActivation(full(1, 3, 224, 224, 0.5f), 97), a = MeanActivation(f32, 97), b = MeanActivation(reduced, 97);
+        output.WriteLine($"channel 97 (measured in fp32): mid-gray {gray:G3}, fp32 run {a:G3}, bf16 run {b:G3}");
+        Assert.True(b >= 10 * Math.Max(gray, 0.05), $"bf16 run reached {b:G3} from {gray:G3}");
+        Assert.True(b >= 0.8 * a, $"bf16 run reached {b:G3}, fp32 {a:G3}");
+    }
+
+    [Fact]
     public void DiversityMakesABatchLessAlike()
     {
         using var scope = NewDisposeScope();

@@ -36,6 +36,7 @@ internal static class AtlasCommand
                 string tensor = net.ResolveLayer(name);
                 long count = net.Layers.First(l => l.Name == tensor || l.Aliases.Contains(tensor)).Channels;
                 var list = ParseChannels(p.GetValue(channels)!, count);
+                VisualizeCommand.Common.Prepare(net, common.Read(p, 1));
                 var tiles = new List<Tensor>();
                 for (int start = 0; start < list.Count; start += per)
                 {
@@ -48,7 +49,7 @@ internal static class AtlasCommand
                 }
                 int columns = (int)Math.Ceiling(Math.Sqrt(list.Count));
                 var grid = Grid.Make(tiles, columns, list.Select(c => c.ToString(CultureInfo.InvariantCulture)).ToList());
-                RecipeCapture.Recipe(p, "atlas", new JsonObject { ["model"] = net.Name, ["layer"] = name, ["channels"] = new JsonArray(list.Select(c => (JsonNode)c).ToArray()), ["steps"] = p.GetValue(common.Steps) }).SaveWithImage(grid, outPath);
+                RecipeCapture.Recipe(p, "atlas", new JsonObject { ["model"] = net.Name, ["layer"] = name, ["channels"] = new JsonArray(list.Select(c => (JsonNode)c).ToArray()), ["steps"] = p.GetValue(common.Steps), ["precision"] = p.GetValue(common.Precision) }).SaveWithImage(grid, outPath);
                 p.InvocationConfiguration.Output.WriteLine($"{outPath} ({list.Count} channels of {name})");
                 return ReverieCli.Ok;
             }

@@ -23,13 +23,26 @@ internal static class VisualizeCommand
         public readonly Option<string> Param = new("--param") { Description = "fft (decorrelated Fourier, natural-looking) or pixel.", DefaultValueFactory = _ => "fft" };
         public readonly Option<bool> NoTransforms = new("--no-transforms") { Description = "No pad/jitter/scale/rotate: the raw, unregularized ascent (with --param pixel)." };
         public readonly Option<int> Seed = new("--seed") { Description = "Seed of the initial image and the transforms.", DefaultValueFactory = _ => 0 };
+        public readonly Option<string> Precision = new("--precision") { Description = "fp32, or bf16 to run the network in bfloat16 (faster on CPUs with AVX-512 BF16; the image stays fp32).", DefaultValueFactory = _ => "fp32" };
 
-        public IEnumerable<Option> All => [Model, Size, Steps, Lr, Param, NoTransforms, Seed];
+        public IEnumerable<Option> All => [Model, Size, Steps, Lr, Param, NoTransforms, Seed, Precision];
+
+        /// <summary>Converts the network when bf16 was asked for.</summary>
+        public static void Prepare(INetwork net, VisualizeOptions options)
+        {
+            if (options.BFloat16) net.To(net.Device, ScalarType.BFloat16);
+        }
 
         public VisualizeOptions Read(ParseResult p, int batch) => new()
         {
             Size = p.GetValue(Size), Steps = p.GetValue(Steps), LearningRate = p.GetValue(Lr), Batch = batch, Seed = p.GetValue(Seed),
             Transforms = !p.GetValue(NoTransforms),
+            BFloat16 = p.GetValue(Precision) switch
+            {
+                "fp32" => false,
+                "bf16" => true,
+                var x => throw new BadInputException($"--precision must be fp32 or bf16; got '{x}'."),
+            },
             Param = p.GetValue(Param) switch
             {
                 "fft" => ImageParam.Fft,
@@ -79,6 +92,7 @@ internal static class VisualizeCommand
                 using var net = await ModelLoading.OpenAsync(ModelLoading.Registry(p), p.GetValue(common.Model)!, err, cancel);
                 string expr = p.GetValue(objective)!;
                 var obj = new ObjectiveParser(net).Parse(expr);
+                Common.Prepare(net, options);
                 if (div > 0) obj = obj + div * new DiversityObjective(obj.Layers.First(), "diversity");
                 var images = await RunWithProgress(new FeatureVisualizer(net, obj, options), "visualizing", err, cancel);
                 var picture = options.Batch == 1 ? images : Reverie.Imaging.Grid.Make([images], (int)Math.Ceiling(Math.Sqrt(options.Batch)));
@@ -86,7 +100,7 @@ internal static class VisualizeCommand
                     {
                         ["model"] = net.Name, ["objective"] = obj.Describe(), ["size"] = options.Size, ["steps"] = options.Steps,
                         ["lr"] = options.LearningRate, ["batch"] = options.Batch, ["diversity"] = div, ["param"] = options.Param.ToString().ToLowerInvariant(),
-                        ["transforms"] = options.Transforms, ["seed"] = options.Seed,
+                        ["transforms"] = options.Transforms, ["seed"] = options.Seed, ["precision"] = options.BFloat16 ? "bf16" : "fp32",
                     });
                 recipe.SaveWithImage(picture, outPath);
                 p.InvocationConfiguration.Output.WriteLine($"{outPath} ({obj.Describe()})");

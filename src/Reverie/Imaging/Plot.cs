@@ -1,0 +1,210 @@
+using System.Globalization;
+using SkiaSharp;
+
+namespace Reverie.Imaging;
+
+/// <summary>One line (or cloud of points) of a chart.</summary>
+public sealed record Series(string Name, IReadOnlyList<double> X, IReadOnlyList<double> Y, SKColor Color, bool Points = false);
+
+/// <summary>A chart panel: lines or points over two linear axes (optionally a logarithmic y axis).</summary>
+public sealed record LineChart(string Title, string XLabel, string YLabel, IReadOnlyList<Series> Series) : IPanel
+{
+    /// <summary>Logarithmic y axis.</summary>
+    public bool LogY { get; init; }
+    /// <summary>Fixed y range; null fits the data.</summary>
+    public (double Min, double Max)? YRange { get; init; }
+}
+
+/// <summary>A heat map panel: values on a regular grid, with a colour bar.</summary>
+public sealed record Heatmap(string Title, string XLabel, string YLabel, float[,] Values, (double Min, double Max) XRange, (double Min, double Max) YRange) : IPanel
+{
+    /// <summary>Fixed colour range; null fits the data.</summary>
+    public (double Min, double Max)? ColorRange { get; init; }
+}
+
+/// <summary>A panel of a figure.</summary>
+public interface IPanel;
+
+/// <summary>
+/// Figures for reports: panels (line charts, heat maps) in a grid, drawn with SkiaSharp and saved
+/// as PNG through a temporary file. Text uses DejaVu Sans when the system has it (Debian's
+/// fonts-dejavu-core, installed by the project's scripts).
+/// </summary>
+public static class Plot
+{
+    /// <summary>A palette of distinguishable colours.</summary>
+    public static readonly SKColor[] Palette =
+        [new(0x1f, 0x77, 0xb4), new(0xd6, 0x27, 0x28), new(0x2c, 0xa0, 0x2c), new(0xff, 0x7f, 0x0e), new(0x94, 0x67, 0xbd), new(0x8c, 0x56, 0x4b)];
+
+    static readonly Lazy<SKTypeface> Face = new(() =>
+    {
+        foreach (var f in new[] { "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf", "/usr/share/fonts/TTF/DejaVuSans.ttf", "/usr/share/fonts/dejavu/DejaVuSans.ttf" })
+            if (File.Exists(f) && SKTypeface.FromFile(f) is { } t) return t;
+        return SKTypeface.Default;
+    });
+
+    /// <summary>Draws panels in a grid of <paramref name="columns"/> columns, each <paramref name="panelWidth"/> x <paramref name="panelHeight"/>, and saves a PNG.</summary>
+    public static void Save(string path, IReadOnlyList<IPanel> panels, int columns, int panelWidth = 520, int panelHeight = 400, string? title = null)
+    {
+        int rows = (panels.Count + columns - 1) / columns, top = title is null ? 0 : 40;
+        var info = new SKImageInfo(columns * panelWidth, rows * panelHeight + top);
+        using var surface = SKSurface.Create(info);
+        var canvas = surface.Canvas;
+        canvas.Clear(SKColors.White);
+        if (title is not null) Text(canvas, title, info.Width / 2f, 27, 20, SKTextAlign.Center, bold: true);
+        for (int i = 0; i < panels.Count; i++)
+        {
+            var area = SKRect.Create(i % columns * panelWidth, top + i / columns * panelHeight, panelWidth, panelHeight);
+            switch (panels[i])
+            {
+                case LineChart c: Draw(canvas, area, c); break;
+                case Heatmap h: Draw(canvas, area, h); break;
+            }
+        }
+        using var image = surface.Snapshot();
+        using var data = image.Encode(SKEncodedImageFormat.Png, 100);
+        AtomicFile.WriteAllBytes(path, data.ToArray());
+    }
+
+    static void Text(SKCanvas canvas, string text, float x, float y, float size, SKTextAlign align = SKTextAlign.Left, bool bold = false, float rotate = 0, SKColor? color = null)
+    {
+        using var font = new SKFont(Face.Value, size) { Embolden = bold };
+        using var paint = new SKPaint { Color = color ?? SKColors.Black, IsAntialias = true };
+        canvas.Save();
+        if (rotate != 0) { canvas.Translate(x, y); canvas.RotateDegrees(rotate); x = 0; y = 0; }
+        canvas.DrawText(text, x, y, align, font, paint);
+        canvas.Restore();
+    }
+
+    /// <summary>"Nice" tick positions covering [lo, hi].</summary>
+    public static List<double> Ticks(double lo, double hi, int target = 6)
+    {
+        if (!(hi > lo)) return [lo];
+        double raw = (hi - lo) / target, mag = Math.Pow(10, Math.Floor(Math.Log10(raw))), norm = raw / mag;
+        double step = (norm < 1.5 ? 1 : norm < 3 ? 2 : norm < 7 ? 5 : 10) * mag;
+        var ticks = new List<double>();
+        for (double t = Math.Ceiling(lo / step) * step; t <= hi + step * 1e-9; t += step) ticks.Add(Math.Abs(t) < step * 1e-9 ? 0 : t);
+        return ticks;
+    }
+
+    static string Format(double v) => Math.Abs(v) >= 1e4 || (Math.Abs(v) < 1e-3 && v != 0)
+        ? v.ToString("0.#e0", CultureInfo.InvariantCulture) : v.ToString("0.###", CultureInfo.InvariantCulture);
+
+    static SKRect PlotArea(SKRect area, float right = 20) => new(area.Left + 70, area.Top + 36, area.Right - right, area.Bottom - 52);
+
+    static void Frame(SKCanvas canvas, SKRect area, SKRect plot, string title, string xLabel, string yLabel,
+                      (double Lo, double Hi) x, (double Lo, double Hi) y, bool logY)
+    {
+        Text(canvas, title, (plot.Left + plot.Right) / 2, area.Top + 24, 15, SKTextAlign.Center, bold: true);
+        Text(canvas, xLabel, (plot.Left + plot.Right) / 2, area.Bottom - 12, 13, SKTextAlign.Center);
+        Text(canvas, yLabel, area.Left + 16, (plot.Top + plot.Bottom) / 2, 13, SKTextAlign.Center, rotate: -90);
+        using var axis = new SKPaint { Color = SKColors.Black, StrokeWidth = 1, IsAntialias = true, Style = SKPaintStyle.Stroke };
+        using var grid = new SKPaint { Color = new SKColor(0xe4, 0xe4, 0xe4), StrokeWidth = 1 };
+        foreach (var t in Ticks(x.Lo, x.Hi))
+        {
+            float px = plot.Left + (float)((t - x.Lo) / (x.Hi - x.Lo)) * plot.Width;
+            canvas.DrawLine(px, plot.Top, px, plot.Bottom, grid);
+            canvas.DrawLine(px, plot.Bottom, px, plot.Bottom + 4, axis);
+            Text(canvas, Format(t), px, plot.Bottom + 18, 11, SKTextAlign.Center);
+        }
+        var yTicks = logY ? Enumerable.Range((int)Math.Floor(y.Lo), (int)Math.Ceiling(y.Hi) - (int)Math.Floor(y.Lo) + 1).Select(v => (double)v).Where(v => v >= y.Lo - 1e-9 && v <= y.Hi + 1e-9).ToList()
+                          : Ticks(y.Lo, y.Hi);
+        foreach (var t in yTicks)
+        {
+            float py = plot.Bottom - (float)((t - y.Lo) / (y.Hi - y.Lo)) * plot.Height;
+            canvas.DrawLine(plot.Left, py, plot.Right, py, grid);
+            canvas.DrawLine(plot.Left - 4, py, plot.Left, py, axis);
+            Text(canvas, logY ? Format(Math.Pow(10, t)) : Format(t), plot.Left - 6, py + 4, 11, SKTextAlign.Right);
+        }
+        canvas.DrawRect(plot, axis);
+    }
+
+    static void Draw(SKCanvas canvas, SKRect area, LineChart c)
+    {
+        var plot = PlotArea(area);
+        double Y(double v) => c.LogY ? Math.Log10(Math.Max(v, 1e-30)) : v;
+        var xs = c.Series.SelectMany(s => s.X).Where(double.IsFinite).ToList();
+        var ys = c.Series.SelectMany(s => s.Y).Select(Y).Where(double.IsFinite).ToList();
+        if (xs.Count == 0 || ys.Count == 0) return;
+        (double Lo, double Hi) x = (xs.Min(), xs.Max()), y = c.YRange is { } r ? (Y(r.Min), Y(r.Max)) : (ys.Min(), ys.Max());
+        if (x.Hi <= x.Lo) x = (x.Lo - 1, x.Lo + 1);
+        if (y.Hi <= y.Lo) y = (y.Lo - 1, y.Hi + 1);
+        if (c.LogY) y = (Math.Floor(y.Lo), Math.Ceiling(y.Hi));
+        else if (c.YRange is null) { double pad = (y.Hi - y.Lo) * 0.05; y = (y.Lo - pad, y.Hi + pad); }
+        Frame(canvas, area, plot, c.Title, c.XLabel, c.YLabel, x, y, c.LogY);
+        canvas.Save();
+        canvas.ClipRect(plot);
+        foreach (var s in c.Series)
+        {
+            using var paint = new SKPaint { Color = s.Color, StrokeWidth = 2, IsAntialias = true, Style = s.Points ? SKPaintStyle.Fill : SKPaintStyle.Stroke };
+            using var path = new SKPath();
+            bool open = false;
+            for (int i = 0; i < s.X.Count; i++)
+            {
+                double vy = Y(s.Y[i]);
+                if (!double.IsFinite(s.X[i]) || !double.IsFinite(vy)) { open = false; continue; }
+                float px = plot.Left + (float)((s.X[i] - x.Lo) / (x.Hi - x.Lo)) * plot.Width;
+                float py = plot.Bottom - (float)((vy - y.Lo) / (y.Hi - y.Lo)) * plot.Height;
+                if (s.Points) canvas.DrawCircle(px, py, 2.2f, paint);
+                else if (open) path.LineTo(px, py);
+                else { path.MoveTo(px, py); open = true; }
+            }
+            if (!s.Points) canvas.DrawPath(path, paint);
+        }
+        canvas.Restore();
+        // Legend, top right inside the plot.
+        float ly = plot.Top + 16;
+        using var bg = new SKPaint { Color = new SKColor(255, 255, 255, 220) };
+        var named = c.Series.Where(s => s.Name.Length > 0).ToList();
+        if (named.Count > 0) canvas.DrawRect(SKRect.Create(plot.Right - 170, plot.Top + 4, 166, named.Count * 17 + 6), bg);
+        foreach (var s in named)
+        {
+            using var paint = new SKPaint { Color = s.Color, StrokeWidth = 3 };
+            canvas.DrawLine(plot.Right - 164, ly - 4, plot.Right - 146, ly - 4, paint);
+            Text(canvas, s.Name, plot.Right - 140, ly, 12);
+            ly += 17;
+        }
+    }
+
+    static void Draw(SKCanvas canvas, SKRect area, Heatmap h)
+    {
+        var plot = PlotArea(area, right: 78);
+        int rows = h.Values.GetLength(0), cols = h.Values.GetLength(1);
+        var finite = h.Values.Cast<float>().Where(float.IsFinite).ToList();
+        if (finite.Count == 0) return;
+        var (lo, hi) = h.ColorRange ?? (finite.Min(), finite.Max());
+        if (hi <= lo) hi = lo + 1;
+        using var bitmap = new SKBitmap(cols, rows);
+        for (int r = 0; r < rows; r++)
+            for (int col = 0; col < cols; col++)
+                bitmap.SetPixel(col, rows - 1 - r, Viridis((h.Values[r, col] - lo) / (hi - lo))); // row 0 at the bottom
+        using var image = SKImage.FromBitmap(bitmap);
+        canvas.DrawImage(image, plot, new SKSamplingOptions(SKFilterMode.Nearest));
+        Frame(canvas, area, plot, h.Title, h.XLabel, h.YLabel, h.XRange, h.YRange, false);
+        // Colour bar.
+        var bar = new SKRect(plot.Right + 12, plot.Top, plot.Right + 26, plot.Bottom);
+        for (int i = 0; i < (int)bar.Height; i++)
+        {
+            using var p = new SKPaint { Color = Viridis(1 - i / bar.Height) };
+            canvas.DrawRect(bar.Left, bar.Top + i, bar.Width, 1, p);
+        }
+        foreach (var t in Ticks(lo, hi, 5))
+        {
+            float py = bar.Bottom - (float)((t - lo) / (hi - lo)) * bar.Height;
+            Text(canvas, Format(t), bar.Right + 4, py + 4, 11);
+        }
+    }
+
+    /// <summary>An approximation of matplotlib's viridis colour map, t in 0..1.</summary>
+    public static SKColor Viridis(double t)
+    {
+        if (!double.IsFinite(t)) return SKColors.LightGray;
+        t = Math.Clamp(t, 0, 1);
+        ReadOnlySpan<double> stops = [0.267, 0.005, 0.329, 0.283, 0.141, 0.458, 0.254, 0.265, 0.530, 0.164, 0.471, 0.558, 0.128, 0.567, 0.551, 0.135, 0.659, 0.518, 0.267, 0.749, 0.441, 0.478, 0.821, 0.318, 0.741, 0.873, 0.150, 0.993, 0.906, 0.144];
+        double f = t * 9;
+        int i = Math.Min(8, (int)f);
+        double u = f - i;
+        byte C(int k) => (byte)Math.Round(255 * (stops[i * 3 + k] * (1 - u) + stops[(i + 1) * 3 + k] * u));
+        return new SKColor(C(0), C(1), C(2));
+    }
+}
