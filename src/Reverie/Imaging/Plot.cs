@@ -200,11 +200,13 @@ public static class Plot
     {
         if (!double.IsFinite(t)) return SKColors.LightGray;
         t = Math.Clamp(t, 0, 1);
-        ReadOnlySpan<double> stops = [0.267, 0.005, 0.329, 0.283, 0.141, 0.458, 0.254, 0.265, 0.530, 0.164, 0.471, 0.558, 0.128, 0.567, 0.551, 0.135, 0.659, 0.518, 0.267, 0.749, 0.441, 0.478, 0.821, 0.318, 0.741, 0.873, 0.150, 0.993, 0.906, 0.144];
+        double[] stops = ViridisStops;
         double f = t * 9;
         int i = Math.Min(8, (int)f);
         double u = f - i;
         byte C(int k) => (byte)Math.Round(255 * (stops[i * 3 + k] * (1 - u) + stops[(i + 1) * 3 + k] * u));
         return new SKColor(C(0), C(1), C(2));
     }
+
+    static readonly double[] ViridisStops = [0.267, 0.005, 0.329, 0.283, 0.141, 0.458, 0.254, 0.265, 0.530, 0.164, 0.471, 0.558, 0.128, 0.567, 0.551, 0.135, 0.659, 0.518, 0.267, 0.749, 0.441, 0.478, 0.821, 0.318, 0.741, 0.873, 0.150, 0.993, 0.906, 0.144];
 }
