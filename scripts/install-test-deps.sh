@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs, idempotently, the Debian packages the tests need: the ONNX node conformance data,
-# and Debian's PyTorch, torchvision and onnx (the peers used as oracles). Safe to run again.
+# Debian's PyTorch, torchvision and onnx (the peers used as oracles), and DejaVu fonts for the
+# labels of plots. Safe to run again.
 set -euo pipefail
-pkgs=(libonnx-testdata python3-torch python3-torchvision python3-onnx time)
+pkgs=(libonnx-testdata python3-torch python3-torchvision python3-onnx time fonts-dejavu-core)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
