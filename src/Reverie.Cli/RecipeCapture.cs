@@ -25,6 +25,13 @@ internal static class RecipeCapture
                 t = Path.GetFullPath(t);
                 inputs[t] = Reverie.Models.Registry.Downloader.Sha256Of(t);
             }
+            else if (t.LastIndexOf(':') is > 0 and var colon && File.Exists(t[..colon]))
+            {
+                // FILE:WEIGHT, as style images are given.
+                string file = Path.GetFullPath(t[..colon]);
+                inputs[file] = Reverie.Models.Registry.Downloader.Sha256Of(file);
+                t = file + t[colon..];
+            }
             args.Add(t);
         }
         return (args, inputs);

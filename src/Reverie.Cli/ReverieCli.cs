@@ -37,6 +37,7 @@ public static class ReverieCli
         root.Subcommands.Add(InvertCommand.Create());
         root.Subcommands.Add(ClassifyCommand.Create());
         root.Subcommands.Add(ModelsCommand.Create());
+        root.Subcommands.Add(Commands.Style.StyleCommand.Create());
         root.Subcommands.Add(Commands.Science.ScienceCommand.Create());
         return root;
     }

@@ -1,0 +1,126 @@
+using System.Globalization;
+using Reverie.Imaging;
+using Reverie.Models;
+using Reverie.Recipes;
+using Reverie.Style;
+using Reverie.Tests.Dreaming;
+using Reverie.Tests.Infrastructure;
+using Xunit.Abstractions;
+using static TorchSharp.torch;
+
+namespace Reverie.Tests.Style;
+
+/// <summary>Gatys style transfer with bvlc_googlenet as the loss network.</summary>
+public class StyleTransferTests(BvlcGoogLeNet model, ITestOutputHelper output) : IClassFixture<BvlcGoogLeNet>
+{
+    INetwork Net => model.Net;
+    static readonly string[] ContentLayers = ["inception_4a/output"];
+    static readonly string[] StyleLayers = ["conv1/7x7_s2", "conv2/3x3", "inception_3a/output", "inception_3b/output", "inception_4a/output"];
+    static string StylePath => Path.Combine(Paths.RepoRoot, "docs", "gallery", "chelsea-inception_4c-output.jpg");
+
+    [Fact]
+    public void GramIsNormalizedByChannelsTimesPixels()
+    {
+        using var scope = NewDisposeScope();
+        var f = randn(2, 3, 4, 5);
+        var g = Gram.Of(f);
+        var flat = f.reshape(2, 3, 20);
+        // One entry by hand.
+        double expected = Enumerable.Range(0, 20).Sum(k => flat[1, 0, k].item<float>() * (double)flat[1, 2, k].item<float>()) / (3 * 20);
+        Assert.Equal(expected, g[1, 0, 2].item<float>(), 5);
+        Assert.Equal(g[1, 2, 0].item<float>(), g[1, 0, 2].item<float>(), 6);
+    }
+
+    [Fact]
+    public void StyleLossFallsTenfoldWhileContentStaysBelowNoise()
+    {
+        using var scope = NewDisposeScope();
+        var content = ImageIO.Load(Paths.Sample("coffee.png"));
+        var style = ImageIO.Load(StylePath);
+        var options = new StyleOptions { Size = 128, Steps = 60, ContentLayers = ContentLayers, StyleLayers = StyleLayers };
+        var transfer = new StyleTransfer(Net, content, [(style, 1.0)], options);
+        var result = transfer.Run();
+        var noise = transfer.Measure(rand(transfer.Content.shape, generator: new Generator(1)));
+        var start = transfer.History[0];
+        var end = transfer.Measure(result);
+        output.WriteLine($"style loss {start.Style:G4} -> {end.Style:G4} ({start.Style / end.Style:0.0}x); content loss {end.Content:G4}, at noise {noise.Content:G4}");
+        Assert.True(end.Style * 10 <= start.Style, $"style loss only fell from {start.Style:G4} to {end.Style:G4}");
+        Assert.True(end.Content < noise.Content, $"content loss {end.Content:G4} is not below noise's {noise.Content:G4}");
+        Assert.Equal(transfer.Content.shape, result.shape);
+    }
+
+    [Fact]
+    public void StylesBlendByWeight()
+    {
+        using var scope = NewDisposeScope();
+        var content = ImageIO.Load(Paths.Sample("coffee.png"));
+        var a = ImageIO.Load(StylePath);
+        var b = ImageIO.Load(Paths.Sample("hubble_deep_field.jpg"));
+        var options = new StyleOptions { Size = 96, Steps = 1, ContentLayers = [], ContentWeight = 0, StyleLayers = ["inception_3a/output"] };
+        // The blended target is the weighted mean of the Gram matrices. Measured on A itself (scaled
+        // as the style targets are), the loss is 0 against A alone, D against B alone, and D/4
+        // against A and B blended half and half.
+        double f = 96.0 / Math.Max(a.shape[2], a.shape[3]);
+        var x = ImageIO.Resize(a, (int)Math.Round(a.shape[2] * f), (int)Math.Round(a.shape[3] * f));
+        double onlyA = new StyleTransfer(Net, content, [(a, 1.0)], options).Measure(x).Style;
+        double onlyB = new StyleTransfer(Net, content, [(b, 1.0)], options).Measure(x).Style;
+        double half = new StyleTransfer(Net, content, [(a, 3.0), (b, 3.0)], options).Measure(x).Style;
+        output.WriteLine($"style loss of A: against A {onlyA:G5}, against B {onlyB:G5}, against A:3 + B:3 {half:G5} (expected {onlyB / 4:G5})");
+        Assert.True(onlyA < 1e-6 * onlyB);
+        Assert.Equal(onlyB / 4, half, onlyB * 1e-4);
+    }
+}
+
+/// <summary>The style commands, run as a user would.</summary>
+public class StyleCliTests(GoogLeNetCli cli, ITestOutputHelper output) : IClassFixture<GoogLeNetCli>
+{
+    static string StylePath => Path.Combine(Paths.RepoRoot, "docs", "gallery", "chelsea-inception_4c-output.jpg");
+
+    [Fact]
+    public void StyleRecordsItsRecipeAndLosses()
+    {
+        string outPath = Path.Combine(cli.Host.Home.Path, "styled.png");
+        var (code, stdout, stderr) = cli.Host.Run("style", Paths.Sample("coffee.png"), StylePath + ":2", "--size", "96", "--steps", "12", "--save-every", "6", "-o", outPath);
+        output.WriteLine(stdout + stderr);
+        Assert.Equal(0, code);
+        var recipe = Recipe.Load(outPath);
+        Assert.Equal("style", recipe.Command);
+        Assert.Equal(12, (int)recipe.Parameters["final"]!["iterations"]!);
+        Assert.Equal("lbfgs", (string)recipe.Parameters["optimizer"]!);
+        Assert.Contains(recipe.Arguments, a => a.EndsWith("chelsea-inception_4c-output.jpg:2"));
+        Assert.True(File.Exists(Path.Combine(cli.Host.Home.Path, "styled-6.png")));
+        Assert.True(File.Exists(Path.Combine(cli.Host.Home.Path, "styled-12.png")));
+    }
+
+    [Fact]
+    public void GridHasMoreStyleAsTheRatioFalls()
+    {
+        string outPath = Path.Combine(cli.Host.Home.Path, "grid.png");
+        var (code, stdout, stderr) = cli.Host.Run("style", "grid", Paths.Sample("coffee.png"), StylePath, "--layers", "inception_3a/output,inception_4a/output",
+            "--ratios", "1,0.1,0.01", "--size", "96", "--steps", "40", "-o", outPath);
+        output.WriteLine(stdout + stderr);
+        Assert.Equal(0, code);
+        using var grid = ImageIO.Load(outPath);
+        Assert.True(grid.shape[2] > 2 * 60 && grid.shape[3] > 3 * 96, $"grid is {grid.shape[3]}x{grid.shape[2]}");
+        var rows = Recipe.Load(outPath).Parameters["styleLoss"]!.AsArray();
+        Assert.Equal(2, rows.Count);
+        foreach (var row in rows)
+        {
+            var losses = row!.AsArray().Select(v => (double)v!).ToList();
+            Assert.Equal(3, losses.Count);
+            // Ratios 1, 0.1, 0.01: less content weight, more style, so the style loss falls along the row.
+            Assert.True(losses[0] > losses[1] && losses[1] > losses[2], "style loss not monotone: " + string.Join(", ", losses.Select(l => l.ToString("G4", CultureInfo.InvariantCulture))));
+        }
+    }
+
+    [Theory]
+    [InlineData("--optimizer", "sgd", "--optimizer must be lbfgs or adam")]
+    [InlineData("--style-layers", "inception_9z/output", "inception_9z/output")]
+    [InlineData("--steps", "0", "--steps must be from 1")]
+    public void BadOptionsAreOneSentence(string option, string value, string expected)
+    {
+        var (code, _, stderr) = cli.Host.Run("style", Paths.Sample("coffee.png"), StylePath, option, value, "-o", Path.Combine(cli.Host.Home.Path, "x.png"));
+        Assert.Equal(2, code);
+        Assert.Contains(expected, stderr);
+    }
+}
