@@ -1,0 +1,76 @@
+using Microsoft.ML.OnnxRuntime;
+using DenseTensor = Microsoft.ML.OnnxRuntime.Tensors.DenseTensor<float>;
+using Reverie.Imaging;
+using Reverie.Models;
+using Reverie.Style;
+using Reverie.Tests.Dreaming;
+using Reverie.Tests.Infrastructure;
+using Xunit.Abstractions;
+using static TorchSharp.torch;
+
+namespace Reverie.Tests.Style;
+
+/// <summary>Fast style: the transformer net, its training, its ONNX export against ONNX Runtime.</summary>
+public class FastStyleTests(BvlcGoogLeNet model, ITestOutputHelper output) : IClassFixture<BvlcGoogLeNet>
+{
+    static string StylePath => Path.Combine(Paths.RepoRoot, "docs", "gallery", "chelsea-inception_4c-output.jpg");
+
+    [Fact]
+    public void TheNetKeepsTheSizeAndHasJohnsonsShape()
+    {
+        using var scope = NewDisposeScope();
+        random.manual_seed(1);
+        using var net = new TransformerNet();
+        var y = net.call(rand(2, 3, 64, 96));
+        Assert.Equal(new long[] { 2, 3, 64, 96 }, y.shape);
+        var convs = net.named_parameters().Where(p => p.name.EndsWith("weight") && p.parameter.dim() == 4).Select(p => p.parameter.shape).ToList();
+        Assert.Equal(3 + 10 + 3, convs.Count);                  // 3 down, 5 blocks of 2, 2 up + 1 out
+        Assert.Equal(new long[] { 32, 3, 9, 9 }, convs[0]);      // the 9x9 input convolution
+        Assert.Equal(new long[] { 3, 32, 9, 9 }, convs[^1]);     // and output convolution
+        // Odd sizes go through the stylizer, which pads to a multiple of 4 and crops back.
+        using var stylizer = new Stylizer(net);
+        Assert.Equal(new long[] { 1, 3, 37, 51 }, stylizer.Apply(rand(1, 3, 37, 51)).shape);
+    }
+
+    [Fact]
+    public void TrainingLowersThePerceptualLossAndTheExportMatchesOnnxRuntime()
+    {
+        using var scope = NewDisposeScope();
+        var style = ImageIO.Load(StylePath);
+        var photos = new[] { "coffee.png", "chelsea.png", "astronaut.png" }.Select(n => ImageIO.Load(Paths.Sample(n))).ToList();
+        var options = new FastStyleOptions
+        {
+            Size = 64, Batch = 2, Epochs = 5, CropsPerImage = 4, StyleWeight = 5, Seed = 2,
+            ContentLayers = ["inception_3a/output"], StyleLayers = ["conv1/7x7_s2", "conv2/3x3", "inception_3a/output"],
+        };
+        var trainer = new FastStyleTrainer(model.Net, style, photos, options);
+        trainer.Run();
+        var h = trainer.History;
+        double first = h.Take(5).Average(l => l.Total), last = h.TakeLast(5).Average(l => l.Total);
+        output.WriteLine($"{h.Count} iterations: perceptual loss {first:G4} over the first 5, {last:G4} over the last 5");
+        Assert.True(last < 0.5 * first, $"perceptual loss {first:G4} -> {last:G4}");
+
+        // The export, run by ONNX Runtime and by Reverie's importer, against the net itself.
+        string onnx = Path.Combine(Path.GetTempPath(), $"reverie-style-{Guid.NewGuid():N}.onnx");
+        try
+        {
+            File.WriteAllBytes(onnx, trainer.Net.ToOnnx());
+            var photo = ImageIO.Resize(photos[0], 72, 108);
+            Tensor own;
+            using (no_grad()) own = trainer.Net.call(photo);
+            using var session = new InferenceSession(onnx);
+            var input = new DenseTensor(photo.contiguous().data<float>().ToArray(), [1, 3, 72, 108]);
+            using var results = session.Run([NamedOnnxValue.CreateFromTensor("image", input)]);
+            var ort = tensor(results.First().AsEnumerable<float>().ToArray()).reshape(own.shape);
+            using var graph = Reverie.Models.Onnx.OnnxGraph.Load(onnx);
+            Tensor imported;
+            using (no_grad()) imported = graph.call(photo);
+            double range = (own.max() - own.min()).item<float>();
+            double ortDiff = (ort - own).abs().max().item<float>(), importDiff = (imported - own).abs().max().item<float>();
+            output.WriteLine($"output range {range:G4}; max |ORT - Reverie| {ortDiff:G3}, max |importer - Reverie| {importDiff:G3}");
+            Assert.True(ortDiff <= 1e-3 * range, $"ONNX Runtime differs by {ortDiff:G3} (range {range:G3})");
+            Assert.True(importDiff <= 1e-3 * range, $"the importer differs by {importDiff:G3} (range {range:G3})");
+        }
+        finally { File.Delete(onnx); }
+    }
+}
