@@ -7,11 +7,12 @@ return args.FirstOrDefault() switch
     "forward" => ForwardBenchmark.Run(args.Skip(1).ToArray()),
     "dream" => DreamBenchmark.Run(args.Skip(1).ToArray()),
     "visualize" => VisualizeBenchmark.Run(args.Skip(1).ToArray()),
+    "style" => StyleBenchmark.Run(args.Skip(1).ToArray()),
     _ => Usage(),
 };
 
 static int Usage()
 {
-    Console.Error.WriteLine("usage: reverie-bench forward [--reps N] [--sizes 224,512] | dream [--reps N] [--no-scaling] | visualize [--reps N] [--steps N]");
+    Console.Error.WriteLine("usage: reverie-bench forward [--reps N] [--sizes 224,512] | dream [--reps N] [--no-scaling] | visualize [--reps N] [--steps N] | style [--steps N] [--size PX]");
     return 2;
 }

@@ -12,7 +12,8 @@ namespace Reverie.Style;
 /// Johnson et al.'s image transformation network for fast style transfer: a 9×9 convolution, two
 /// stride-2 convolutions, five residual blocks, two fractionally-strided (transposed, stride 2)
 /// convolutions and a final 9×9 convolution, with instance normalization and reflection padding.
-/// It maps an RGB image in 0..1 to a stylized RGB image (about 0..1; clamp for display). Sides
+/// It maps an RGB image in 0..1 to a stylized RGB image in 0..1 (a sigmoid at the end keeps the
+/// loss network's input in range, which keeps training stable). Sides
 /// should be multiples of 4 (<see cref="Stylizer"/> pads and crops).
 /// </summary>
 public sealed class TransformerNet : nn.Module<Tensor, Tensor>
@@ -77,7 +78,7 @@ public sealed class TransformerNet : nn.Module<Tensor, Tensor>
         for (; i < Head.Length; i++) x = Layer(i, x);
         for (int b = 0; b < Blocks; b++, i += 2) x = x + Layer(i + 1, Layer(i, x));
         for (; i < plan.Count; i++) x = Layer(i, x);
-        return x;
+        return x.sigmoid();
     }
 
     /// <summary>Writes the network as an ONNX model (opset 11; input "image" [N,3,H,W] RGB 0..1, output "stylized").</summary>
@@ -171,7 +172,7 @@ public sealed class TransformerNet : nn.Module<Tensor, Tensor>
             x = $"res{b + 1}/sum";
         }
         for (; i < plan.Count; i++) x = EmitLayer(i, x);
-        Node("Identity", "stylized", [x], "stylized");
+        Node("Sigmoid", "stylized", [x], "stylized");
         g.Output.Add(Value("stylized"));
         return model.ToByteArray();
     }
@@ -366,6 +367,8 @@ public sealed class FastStyleTrainer
                 adam.zero_grad();
                 var outputs = Net.call(batch);
                 var (loss, c, s, tv) = Loss(batch, outputs);
+                if (!double.IsFinite(loss.item<float>()))
+                    throw new ReverieException($"Training diverged at iteration {it + 1} (content {c:G3}, style {s:G3}, tv {tv:G3}; output finite: {outputs.isfinite().all().item<bool>()}, input finite: {batch.isfinite().all().item<bool>()}); try a lower --lr or --style-weight.");
                 loss.backward();
                 adam.step();
                 var l = new FastStyleLoss(++it, epoch, c, s, tv, loss.item<float>());
