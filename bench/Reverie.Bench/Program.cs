@@ -1,5 +1,6 @@
 using Reverie.Bench;
 
+Reverie.TorchRuntime.QuietNativeWarnings();
 Reverie.TorchRuntime.Initialize();
 
 return args.FirstOrDefault() switch
@@ -13,6 +14,6 @@ return args.FirstOrDefault() switch
 
 static int Usage()
 {
-    Console.Error.WriteLine("usage: reverie-bench forward [--reps N] [--sizes 224,512] | dream [--reps N] [--no-scaling] | visualize [--reps N] [--steps N] | style [--steps N] [--size PX]");
+    Console.Error.WriteLine("usage: reverie-bench forward [--reps N] [--sizes 224,512] | dream [--reps N] [--no-scaling] | visualize [--reps N] [--steps N] | style [--steps N] [--size PX] [--fast-only]");
     return 2;
 }

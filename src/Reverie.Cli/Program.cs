@@ -1,3 +1,4 @@
 using Reverie.Cli;
 
+Reverie.TorchRuntime.QuietNativeWarnings();
 return await ReverieCli.RunAsync(args);

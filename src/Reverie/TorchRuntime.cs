@@ -8,6 +8,20 @@ public static class TorchRuntime
 {
     static int _done;
 
+    [DllImport("libc", EntryPoint = "setenv")]
+    static extern int SetEnv(string name, string value, int overwrite);
+
+    /// <summary>
+    /// Keeps libtorch's C++ warnings off the console (e.g. "Optimizer::parameters() will be removed
+    /// in PyTorch 1.6", printed by the native L-BFGS TorchSharp wraps): sets TORCH_CPP_LOG_LEVEL to
+    /// ERROR in the native environment unless the user set it. libtorch reads it when it loads, so
+    /// call this before the first tensor is made.
+    /// </summary>
+    public static void QuietNativeWarnings()
+    {
+        if (!OperatingSystem.IsWindows()) SetEnv("TORCH_CPP_LOG_LEVEL", "ERROR", 0);
+    }
+
     [UnmanagedFunctionPointer(CallingConvention.Cdecl)]
     delegate IntPtr GlobalContext();
 

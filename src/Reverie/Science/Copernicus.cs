@@ -69,8 +69,8 @@ public sealed class CopernicusTrainer
         HeldOut = CopernicusData.Generate(options.HeldOut, 50, options.Seed + 1_000_003);
         trainX = tensor(Train.Encoded()).reshape(Train.Count, Train.Length, 4);
         heldX = tensor(HeldOut.Encoded()).reshape(HeldOut.Count, HeldOut.Length, 4);
-        random.manual_seed(options.Seed);
         Net = new SciNet();
+        Optimization.Init.Reset(Net, options.Seed);
         var (loss, sun, mars) = Evaluate();
         Initial = new EpochStats(0, double.NaN, double.NaN, loss, sun, mars, 0);
     }

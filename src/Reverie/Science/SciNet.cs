@@ -20,7 +20,7 @@ public sealed class SciNet : nn.Module<Tensor, Tensor>
     readonly Sequential encoder, decoder;
     readonly Parameter step;
 
-    /// <summary>Creates the network with weights drawn from torch's global generator (seed it first).</summary>
+    /// <summary>Creates the network with weights drawn from torch's global generator (use <c>Init.Reset</c> for seeded weights).</summary>
     public SciNet() : base(nameof(SciNet))
     {
         encoder = nn.Sequential(nn.Linear(2, Hidden), nn.ELU(), nn.Linear(Hidden, Hidden), nn.ELU(), nn.Linear(Hidden, 2 * Latents));

@@ -320,8 +320,8 @@ public sealed class FastStyleTrainer
             var acts = lossNetwork.Forward(s, _styleLayers);
             foreach (var l in _styleLayers) _styleGrams[l] = Gram.Of(acts[l]).detach().clone();
         }
-        random.manual_seed(options.Seed);
         Net = new TransformerNet();
+        Optimization.Init.Reset(Net, options.Seed);
     }
 
     /// <summary>A random square crop of an image, resized to the training size.</summary>

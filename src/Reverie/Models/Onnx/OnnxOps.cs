@@ -437,6 +437,8 @@ internal static class OnnxOps
         return x =>
         {
             var v = x[0]!;
+            if (v.dim() == 4 && v.dtype is ScalarType.Float32 or ScalarType.Float64)
+                return [F.instance_norm(v, weight: x[1]!, bias: x[2]!, eps: eps)];
             var dims = SpatialDims(v);
             var mean = v.mean(dims, keepdim: true);
             var centered = v - mean;
@@ -581,6 +583,11 @@ internal static class OnnxOps
                 full[dims[i] + r] = pads[i + dims.Length];
             }
             if (mode == "constant") return [F.pad(v, TorchPads(full), value: value)];
+            // libtorch's own reflect/replicate padding is much faster; it covers the common case of
+            // a 4-D tensor padded on its two spatial dimensions by less than their size.
+            if (r == 4 && mode is "reflect" or "edge" && full[0] == 0 && full[1] == 0 && full[4] == 0 && full[5] == 0
+                && full.All(q => q >= 0) && full[2] < v.shape[2] && full[6] < v.shape[2] && full[3] < v.shape[3] && full[7] < v.shape[3])
+                return [F.pad(v, [full[3], full[7], full[2], full[6]], mode == "reflect" ? TorchSharp.PaddingModes.Reflect : TorchSharp.PaddingModes.Replicate)];
             return [IndexPad(v, full, mode, a)];
         };
     }
