@@ -1,6 +1,5 @@
 using Reverie.Bench;
 
-Reverie.TorchRuntime.QuietNativeWarnings();
 Reverie.TorchRuntime.Initialize();
 
 return args.FirstOrDefault() switch

@@ -1,4 +1,3 @@
 using Reverie.Cli;
 
-Reverie.TorchRuntime.QuietNativeWarnings();
 return await ReverieCli.RunAsync(args);

@@ -8,20 +8,6 @@ public static class TorchRuntime
 {
     static int _done;
 
-    [DllImport("libc", EntryPoint = "setenv")]
-    static extern int SetEnv(string name, string value, int overwrite);
-
-    /// <summary>
-    /// Keeps libtorch's C++ warnings off the console (e.g. "Optimizer::parameters() will be removed
-    /// in PyTorch 1.6", printed by the native L-BFGS TorchSharp wraps): sets TORCH_CPP_LOG_LEVEL to
-    /// ERROR in the native environment unless the user set it. libtorch reads it when it loads, so
-    /// call this before the first tensor is made.
-    /// </summary>
-    public static void QuietNativeWarnings()
-    {
-        if (!OperatingSystem.IsWindows()) SetEnv("TORCH_CPP_LOG_LEVEL", "ERROR", 0);
-    }
-
     [UnmanagedFunctionPointer(CallingConvention.Cdecl)]
     delegate IntPtr GlobalContext();
 
@@ -47,6 +33,20 @@ public static class TorchRuntime
             var ctx = Marshal.GetDelegateForFunctionPointer<GlobalContext>(ctxFn)();
             Marshal.GetDelegateForFunctionPointer<SetFlag>(setFn)(ctx, false);
         }
+        QuietNativeWarnings();
+    }
+
+    /// <summary>
+    /// Keeps libtorch's C++ warnings off the console (e.g. "Optimizer::parameters() will be removed
+    /// in PyTorch 1.6", printed by the native L-BFGS that TorchSharp wraps): raises c10's log level
+    /// (FLAGS_caffe2_log_level) to ERROR, unless the user set TORCH_CPP_LOG_LEVEL. Called by
+    /// <see cref="Initialize"/>.
+    /// </summary>
+    static void QuietNativeWarnings()
+    {
+        if (Environment.GetEnvironmentVariable("TORCH_CPP_LOG_LEVEL") is { Length: > 0 }) return;
+        if (NativeLibrary.TryLoad("libc10.so", out var c10) && NativeLibrary.TryGetExport(c10, "FLAGS_caffe2_log_level", out var level))
+            Marshal.WriteInt32(level, 2); // c10: 0 INFO, 1 WARNING, 2 ERROR
     }
 
     [UnmanagedFunctionPointer(CallingConvention.Cdecl)]

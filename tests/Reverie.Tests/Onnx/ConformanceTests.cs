@@ -36,6 +36,16 @@ public class ConformanceTests(ITestOutputHelper output)
         ["test_castlike_STRING_to_FLOAT_expanded"] = "string tensors (image networks carry none)",
         ["test_identity_opt"] = "optional-typed values (only tensors are supported)",
         ["test_identity_sequence"] = "sequence-typed values (only tensors are supported)",
+        ["test_resize_downsample_scales_cubic"] = "Resize with cubic interpolation (nearest and linear are supported)",
+        ["test_resize_downsample_scales_cubic_A_n0p5_exclude_outside"] = "Resize with cubic interpolation (nearest and linear are supported)",
+        ["test_resize_downsample_scales_cubic_align_corners"] = "Resize with cubic interpolation (nearest and linear are supported)",
+        ["test_resize_downsample_sizes_cubic"] = "Resize with cubic interpolation (nearest and linear are supported)",
+        ["test_resize_upsample_scales_cubic"] = "Resize with cubic interpolation (nearest and linear are supported)",
+        ["test_resize_upsample_scales_cubic_A_n0p5_exclude_outside"] = "Resize with cubic interpolation (nearest and linear are supported)",
+        ["test_resize_upsample_scales_cubic_align_corners"] = "Resize with cubic interpolation (nearest and linear are supported)",
+        ["test_resize_upsample_scales_cubic_asymmetric"] = "Resize with cubic interpolation (nearest and linear are supported)",
+        ["test_resize_upsample_sizes_cubic"] = "Resize with cubic interpolation (nearest and linear are supported)",
+        ["test_resize_tf_crop_and_resize"] = "Resize with tf_crop_and_resize (a region of interest)",
     };
 
     internal static TensorProto ReadTensor(string path) => TensorProto.Parser.ParseFrom(File.ReadAllBytes(path));

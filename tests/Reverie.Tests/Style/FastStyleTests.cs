@@ -73,4 +73,35 @@ public class FastStyleTests(BvlcGoogLeNet model, ITestOutputHelper output) : ICl
         }
         finally { File.Delete(onnx); }
     }
+
+    [Fact]
+    public void APyTorchJohnsonNetRunsThroughTheImporter()
+    {
+        using var scope = NewDisposeScope();
+        using var dir = new TempDir();
+        string onnx = Path.Combine(dir.Path, "johnson.onnx"), input = Path.Combine(dir.Path, "in.f32"), expected = Path.Combine(dir.Path, "out.f32");
+        // An odd-looking size: the nets' nearest upsampling and stride-2 convolutions meet exactly only on multiples of 4.
+        var (code, text) = Python.Run(Path.Combine(Paths.RepoRoot, "tests", "scripts", "export_johnson_net.py"), onnx, input, expected, "68", "92");
+        Assert.True(code == 0, text);
+        var x = tensor(ReadFloats(input)).reshape(1, 3, 68, 92);
+        var want = tensor(ReadFloats(expected)).reshape(1, 3, 68, 92);
+        using var graph = Reverie.Models.Onnx.OnnxGraph.Load(onnx);
+        Assert.Contains(graph.Nodes, n => n.OpType == "Resize");
+        Tensor got;
+        using (no_grad()) got = graph.call(x);
+        double range = (want.max() - want.min()).item<float>(), diff = (got - want).abs().max().item<float>();
+        output.WriteLine($"PyTorch Johnson net: output range {range:G4}, max |Reverie - PyTorch| {diff:G3}");
+        Assert.True(diff <= 1e-3 * range, $"differs by {diff:G3} (range {range:G3})");
+        // And through the stylizer at a size that is not a multiple of 4.
+        using var stylizer = Stylizer.Load(onnx);
+        Assert.Equal(new long[] { 1, 3, 61, 90 }, stylizer.Apply(x.narrow(2, 0, 61).narrow(3, 0, 90)).shape);
+    }
+
+    static float[] ReadFloats(string path)
+    {
+        var bytes = File.ReadAllBytes(path);
+        var f = new float[bytes.Length / 4];
+        Buffer.BlockCopy(bytes, 0, f, 0, bytes.Length);
+        return f;
+    }
 }

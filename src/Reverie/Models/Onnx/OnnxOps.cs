@@ -77,6 +77,8 @@ internal static class OnnxOps
         ["Dropout"] = Dropout,
         ["Softmax"] = Softmax,
         ["Cast"] = Cast,
+        ["Resize"] = (a, o, i, n) => Resize(a, o, i, upsample: false),
+        ["Upsample"] = (a, o, i, n) => Resize(a, o, i, upsample: true),
     };
 
     /// <summary>The operator types Reverie can run.</summary>
@@ -625,6 +627,100 @@ internal static class OnnxOps
             y = y.index_select(d, index);
         }
         return ReferenceEquals(y, v) ? v.alias() : y;
+    }
+
+    /// <summary>
+    /// Resize (opset 10+) and Upsample: nearest and linear (any rank, axis by axis) with every
+    /// coordinate transformation except tf_crop_and_resize; cubic is refused. Built from index
+    /// selections and linear blends, so it is differentiable.
+    /// </summary>
+    static OpKernel Resize(Attributes a, int opset, int nin, bool upsample)
+    {
+        string op = upsample ? "Upsample" : "Resize";
+        string mode = a.String("mode", "nearest");
+        if (mode is not ("nearest" or "linear" or "bilinear")) throw Unsupported(a, $"{op} mode '{mode}'");
+        string coord = !upsample && opset >= 11 ? a.String("coordinate_transformation_mode", "half_pixel") : "asymmetric";
+        if (coord == "tf_crop_and_resize") throw Unsupported(a, "Resize with tf_crop_and_resize");
+        string rounding = !upsample && opset >= 11 ? a.String("nearest_mode", "round_prefer_floor") : "floor";
+        return x =>
+        {
+            var v = x[0]!;
+            int r = (int)v.dim();
+            double[]? scales = null;
+            long[]? sizes = null;
+            if (upsample) scales = opset < 9 ? a.Floats("scales")?.Select(f => (double)f).ToArray() : Doubles(x[1]!);
+            else if (opset < 11) scales = Doubles(x[1]!);
+            else
+            {
+                if (nin > 2 && x[2] is { } sc && sc.numel() > 0) scales = Doubles(sc);
+                if (nin > 3 && x[3] is { } sz && sz.numel() > 0) sizes = Longs(sz);
+            }
+            if (sizes is null && scales is null) throw Unsupported(a, $"{op} without scales or sizes");
+            var y = v;
+            for (int d = 0; d < r; d++)
+            {
+                long n = v.shape[d];
+                long m = sizes?[d] ?? (long)Math.Floor(n * scales![d] + 1e-9);
+                double scale = sizes is not null ? (double)m / n : scales![d];
+                if (m == n && scale == 1) continue;
+                var src = new double[m];
+                for (long i = 0; i < m; i++)
+                    src[i] = coord switch
+                    {
+                        "half_pixel" => (i + 0.5) / scale - 0.5,
+                        "pytorch_half_pixel" => m > 1 ? (i + 0.5) / scale - 0.5 : 0,
+                        // With scales, the spec divides by the unrounded output length n·scale − 1.
+                        "align_corners" => (sizes is null ? n * scale : m) is var len && len > 1 ? i * (n - 1) / (len - 1) : 0,
+                        "tf_half_pixel_for_nn" => (i + 0.5) / scale,
+                        _ => i / scale, // asymmetric
+                    };
+                if (mode == "nearest")
+                {
+                    var idx = src.Select(c =>
+                    {
+                        double f = c - Math.Floor(c);
+                        double k = rounding switch
+                        {
+                            "floor" => Math.Floor(c),
+                            "ceil" => Math.Ceiling(c),
+                            "round_prefer_ceil" => f == 0.5 ? Math.Ceiling(c) : Math.Round(c, MidpointRounding.AwayFromZero),
+                            _ => f == 0.5 ? Math.Floor(c) : Math.Round(c, MidpointRounding.AwayFromZero),
+                        };
+                        return Math.Clamp((long)k, 0, n - 1);
+                    }).ToArray();
+                    using var index = tensor(idx, device: y.device);
+                    y = y.index_select(d, index);
+                }
+                else
+                {
+                    var lo = new long[m];
+                    var hi = new long[m];
+                    var w = new float[m];
+                    for (long i = 0; i < m; i++)
+                    {
+                        double c = Math.Clamp(src[i], 0, n - 1);
+                        lo[i] = (long)Math.Floor(c);
+                        hi[i] = Math.Min(lo[i] + 1, n - 1);
+                        w[i] = (float)(c - lo[i]);
+                    }
+                    var shape = Enumerable.Repeat(1L, r).ToArray();
+                    shape[d] = m;
+                    using var li = tensor(lo, device: y.device);
+                    using var hiIdx = tensor(hi, device: y.device);
+                    using var wt = tensor(w, device: y.device).to(y.dtype).reshape(shape);
+                    var a0 = y.index_select(d, li);
+                    y = a0 + (y.index_select(d, hiIdx) - a0) * wt;
+                }
+            }
+            return [ReferenceEquals(y, v) ? v.alias() : y];
+        };
+    }
+
+    static double[] Doubles(Tensor t)
+    {
+        var c = t.to(ScalarType.Float64).cpu().contiguous();
+        try { return c.data<double>().ToArray(); }
+        finally { if (!ReferenceEquals(c, t)) c.Dispose(); }
     }
 
     static OpKernel Slice(Attributes a, int opset, int nin, int nout) => x =>
