@@ -297,6 +297,8 @@ public sealed class FastStyleTrainer
     public FastStyleOptions Options { get; }
     /// <summary>Every iteration's loss.</summary>
     public List<FastStyleLoss> History { get; } = new();
+    /// <summary>Steps skipped because their gradient was not finite.</summary>
+    public int Skipped { get; private set; }
 
     readonly INetwork _loss;
     readonly IReadOnlyList<Tensor> _images;
@@ -368,9 +370,13 @@ public sealed class FastStyleTrainer
                 var outputs = Net.call(batch);
                 var (loss, c, s, tv) = Loss(batch, outputs);
                 if (!double.IsFinite(loss.item<float>()))
-                    throw new ReverieException($"Training diverged at iteration {it + 1} (content {c:G3}, style {s:G3}, tv {tv:G3}; output finite: {outputs.isfinite().all().item<bool>()}, input finite: {batch.isfinite().all().item<bool>()}); try a lower --lr or --style-weight.");
+                    throw new ReverieException($"Training diverged at iteration {it + 1} (content {c:G3}, style {s:G3}, tv {tv:G3}); try a lower --lr or --style-weight.");
                 loss.backward();
-                adam.step();
+                // A step whose gradient is not finite is skipped (as mixed-precision trainers do),
+                // so one bad batch cannot poison the weights.
+                double norm = nn.utils.clip_grad_norm_(Net.parameters(), 1e30);
+                if (double.IsFinite(norm)) adam.step();
+                else if (++Skipped > 10) throw new ReverieException($"Training diverged: {Skipped} steps had non-finite gradients; try a lower --lr or --style-weight.");
                 var l = new FastStyleLoss(++it, epoch, c, s, tv, loss.item<float>());
                 History.Add(l);
                 progress?.Report((l, total));

@@ -135,7 +135,7 @@ internal static class StylizeCommand
                     ["lossModel"] = loss.Name, ["epochs"] = options.Epochs, ["size"] = options.Size, ["batch"] = options.Batch, ["crops"] = options.CropsPerImage,
                     ["lr"] = options.LearningRate, ["contentWeight"] = options.ContentWeight, ["styleWeight"] = options.StyleWeight, ["tvWeight"] = options.TvWeight,
                     ["contentLayers"] = string.Join(",", options.ContentLayers), ["styleLayers"] = string.Join(",", options.StyleLayers), ["seed"] = options.Seed,
-                    ["lossFirst"] = first, ["lossLast"] = last,
+                    ["lossFirst"] = first, ["lossLast"] = last, ["skippedSteps"] = trainer.Skipped,
                     ["history"] = new JsonArray(h.Select(l => (JsonNode)new JsonObject { ["iteration"] = l.Iteration, ["content"] = l.Content, ["style"] = l.Style, ["tv"] = l.Tv, ["total"] = l.Total }).ToArray()),
                 };
                 Reverie.Imaging.AtomicFile.WriteAllText(Path.ChangeExtension(outPath, ".json"), report.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
