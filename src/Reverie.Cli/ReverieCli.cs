@@ -39,6 +39,7 @@ public static class ReverieCli
         root.Subcommands.Add(ModelsCommand.Create());
         root.Subcommands.Add(Commands.Style.StyleCommand.Create());
         root.Subcommands.Add(Commands.Stylize.StylizeCommand.Create());
+        root.Subcommands.Add(Commands.Attack.AttackCommand.Create());
         root.Subcommands.Add(Commands.Science.ScienceCommand.Create());
         return root;
     }

@@ -1,0 +1,97 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text.Json.Nodes;
+using Reverie.Adversarial;
+using Reverie.Imaging;
+using Reverie.Models;
+using Reverie.Visualization;
+using Spectre.Console;
+using static TorchSharp.torch;
+
+namespace Reverie.Cli.Commands.Attack;
+
+/// <summary><c>reverie attack IMAGE --model M -o OUT</c>: an L∞-bounded adversarial example, white-box or transferred from a surrogate.</summary>
+internal static class AttackCommand
+{
+    public static Command Create()
+    {
+        var image = new Argument<string>("image") { Description = "The photo to attack." };
+        var model = new Option<string>("--model", "-m") { Description = "The model attacked: a name or .onnx file.", DefaultValueFactory = _ => "googlenet" };
+        var method = new Option<string>("--method") { Description = "fgsm, bim, pgd or mifgsm.", DefaultValueFactory = _ => "fgsm" };
+        var eps = new Option<double>("--eps") { Description = "L-infinity budget in 0..1 pixel units.", DefaultValueFactory = _ => 0.01 };
+        var steps = new Option<int>("--steps") { Description = "Iterations (bim, pgd, mifgsm).", DefaultValueFactory = _ => 10 };
+        var stepSize = new Option<double?>("--step-size") { Description = "Step size (default eps/steps)." };
+        var targeted = new Option<bool>("--targeted") { Description = "Push toward --target instead of away from the true label." };
+        var target = new Option<string?>("--target") { Description = "Target class (name or index) for --targeted." };
+        var surrogate = new Option<string?>("--surrogate") { Description = "Craft on this model instead (black-box transfer) and report the target model's answer." };
+        var randomStart = new Option<bool>("--random-start") { Description = "Start from a random point in the eps-ball (always on for pgd)." };
+        var minEps = new Option<bool>("--min-eps") { Description = "Also report the smallest eps (0.001 steps, up to 0.05) at which one-step FGSM changes the top label." };
+        var seed = new Option<int>("--seed") { Description = "Seed of the random start.", DefaultValueFactory = _ => 0 };
+        var output = new Option<string>("--output", "-o") { Description = "The adversarial image (.png); the amplified perturbation goes beside it as OUT-perturbation.png.", Required = true };
+        var cmd = new Command("attack", "Make an adversarial example: a small L-infinity change that changes the model's answer.")
+            { image, model, method, eps, steps, stepSize, targeted, target, surrogate, randomStart, minEps, seed, output };
+        cmd.SetAction(async (p, cancel) =>
+        {
+            var err = p.InvocationConfiguration.Error;
+            try
+            {
+                string outPath = p.GetValue(output)!;
+                ImageIO.FormatFor(outPath);
+                var m = p.GetValue(method) switch
+                {
+                    "fgsm" => AttackMethod.Fgsm,
+                    "bim" => AttackMethod.Bim,
+                    "pgd" => AttackMethod.Pgd,
+                    "mifgsm" => AttackMethod.MiFgsm,
+                    var x => throw new BadInputException($"--method must be fgsm, bim, pgd or mifgsm; got '{x}'."),
+                };
+                if (p.GetValue(targeted) != (p.GetValue(target) is not null))
+                    throw new BadInputException("--targeted and --target go together.");
+                using var photo = ImageIO.Load(p.GetValue(image)!);
+                var registry = ModelLoading.Registry(p);
+                using var net = await ModelLoading.OpenAsync(registry, p.GetValue(model)!, err, cancel);
+                using var craft = p.GetValue(surrogate) is { } s ? await ModelLoading.OpenAsync(registry, s, err, cancel) : null;
+                var crafter = craft ?? (INetwork)net;
+                int? targetIndex = p.GetValue(target) is { } t ? ((ClassObjective)new ObjectiveParser(crafter).Parse("class:" + t)).Index : null;
+                var options = new AttackOptions
+                {
+                    Method = m, Eps = p.GetValue(eps), Steps = p.GetValue(steps), StepSize = p.GetValue(stepSize), Target = targetIndex,
+                    RandomStart = p.GetValue(randomStart) ? true : null, Seed = p.GetValue(seed),
+                };
+                options.Validate();
+                var x0 = ImageIO.Resize(photo, crafter.Input.Height, crafter.Input.Width).to(crafter.Device);
+                Prediction Top(INetwork n, Tensor x) => Classifier.Classify(n, x, 1)[0];
+                var before = Top(net, x0);
+                var crafterLabel = craft is null ? before.Index : Top(craft, x0).Index;
+                var adv = Reverie.Adversarial.Attack.Run(crafter, x0, tensor(new long[] { crafterLabel }), options);
+                var after = Top(net, adv);
+                double linf, psnr;
+                using (no_grad()) { linf = (adv - x0).abs().max().item<float>(); psnr = Filters.Psnr(adv, x0); }
+                double? smallest = p.GetValue(minEps) ? Reverie.Adversarial.Attack.SmallestFgsmEps(crafter, x0, crafterLabel) : null;
+                var perturbation = options.Eps > 0 ? ((adv - x0) * (0.5 / options.Eps) + 0.5).clamp(0, 1) : full_like(x0, 0.5);
+                var recipe = RecipeCapture.Recipe(p, "attack", new JsonObject
+                {
+                    ["model"] = net.Name, ["surrogate"] = craft?.Name, ["method"] = p.GetValue(method), ["eps"] = options.Eps, ["steps"] = options.EffectiveSteps,
+                    ["stepSize"] = options.EffectiveStepSize, ["target"] = targetIndex, ["randomStart"] = options.RandomStart ?? m == AttackMethod.Pgd, ["seed"] = options.Seed,
+                    ["before"] = new JsonObject { ["label"] = before.Label, ["index"] = before.Index, ["p"] = before.Probability },
+                    ["after"] = new JsonObject { ["label"] = after.Label, ["index"] = after.Index, ["p"] = after.Probability },
+                    ["linf"] = linf, ["psnr"] = psnr, ["smallestFgsmEps"] = smallest,
+                });
+                recipe.SaveWithImage(adv, outPath);
+                string pertPath = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(outPath))!, Path.GetFileNameWithoutExtension(outPath) + "-perturbation.png");
+                ImageIO.Save(perturbation, pertPath);
+                var table = new Table().AddColumn("").AddColumn("top-1").AddColumn(new TableColumn("p").RightAligned());
+                table.AddRow("before", Markup.Escape(before.Label), before.Probability.ToString("0.0000", CultureInfo.InvariantCulture));
+                table.AddRow("after", Markup.Escape(after.Label), after.Probability.ToString("0.0000", CultureInfo.InvariantCulture));
+                var console = ReverieCli.ResultConsole(p.InvocationConfiguration.Output);
+                console.Write(table);
+                console.WriteLine($"{(before.Index == after.Index ? "label unchanged" : "label changed")}; |x*-x|inf = {linf:0.0000} (eps {options.Eps}), PSNR {psnr:0.0} dB" +
+                    (craft is null ? "" : $"; crafted on {craft.Name}") + (p.GetValue(minEps) ? $"; smallest FGSM eps that changes the label: {(smallest is { } e ? e.ToString("0.000", CultureInfo.InvariantCulture) : "none up to 0.05")}" : ""));
+                console.WriteLine($"{outPath}, {pertPath}");
+                return ReverieCli.Ok;
+            }
+            catch (Exception ex) { return ReverieCli.Report(ex, err); }
+        });
+        return cmd;
+    }
+}

@@ -1,0 +1,153 @@
+using Reverie.Models;
+using static TorchSharp.torch;
+
+namespace Reverie.Adversarial;
+
+/// <summary>Gradient attacks bounded in L∞.</summary>
+public enum AttackMethod
+{
+    /// <summary>Fast gradient sign method: one step of size eps.</summary>
+    Fgsm,
+    /// <summary>Basic iterative method: T signed steps, projected onto the eps-ball, from the image.</summary>
+    Bim,
+    /// <summary>Projected gradient descent: BIM from a random start in the eps-ball (unless disabled).</summary>
+    Pgd,
+    /// <summary>Momentum iterative FGSM: signed steps along an accumulated, L1-normalized gradient.</summary>
+    MiFgsm,
+}
+
+/// <summary>Options of an L∞ attack; eps and step sizes are in the 0..1 image space, whatever the model's preprocessing.</summary>
+public sealed record AttackOptions
+{
+    /// <summary>The method.</summary>
+    public AttackMethod Method { get; init; } = AttackMethod.Fgsm;
+    /// <summary>The L∞ budget.</summary>
+    public double Eps { get; init; } = 0.03;
+    /// <summary>Steps (FGSM always takes one).</summary>
+    public int Steps { get; init; } = 10;
+    /// <summary>Step size; null means eps / steps.</summary>
+    public double? StepSize { get; init; }
+    /// <summary>Target class for a targeted attack (its probability is raised); null is untargeted.</summary>
+    public int? Target { get; init; }
+    /// <summary>Start from a uniformly random point in the eps-ball (PGD's default).</summary>
+    public bool? RandomStart { get; init; }
+    /// <summary>MI-FGSM's momentum decay.</summary>
+    public double Decay { get; init; } = 1.0;
+    /// <summary>Seed of the random start.</summary>
+    public int Seed { get; init; }
+
+    /// <summary>Raises <see cref="BadInputException"/> for values that cannot run.</summary>
+    public void Validate()
+    {
+        if (!(Eps >= 0) || Eps > 1) throw new BadInputException($"--eps must be from 0 to 1; got {Eps}.");
+        if (Steps < 1 || Steps > 10_000) throw new BadInputException($"--steps must be from 1 to 10000; got {Steps}.");
+        if (StepSize is { } s && (!(s > 0) || s > 1)) throw new BadInputException($"--step-size must be above 0 and at most 1; got {s}.");
+    }
+
+    /// <summary>The number of steps actually taken.</summary>
+    public int EffectiveSteps => Method == AttackMethod.Fgsm ? 1 : Steps;
+    /// <summary>The step size actually used.</summary>
+    public double EffectiveStepSize => Method == AttackMethod.Fgsm ? Eps : StepSize ?? Eps / Steps;
+}
+
+/// <summary>
+/// L∞ attacks as a configuration of the engine: the pixels are the parameters, the objective is
+/// the cross-entropy of the model's prediction (raised for an untargeted attack, lowered toward
+/// the target for a targeted one), the step rule is the gradient's sign (with momentum for
+/// MI-FGSM), and after every step the image is projected back onto the eps-ball around the
+/// original and into 0..1.
+/// </summary>
+public static class Attack
+{
+    /// <summary>Log-probabilities of the classes for images [N,3,H,W] in 0..1 at the network's input size.</summary>
+    public static Tensor LogProbabilities(INetwork net, Tensor images)
+    {
+        if (net.LogitsLayer is { } logits && logits != net.ResolveLayer(net.OutputLayer))
+            return net.Forward(images, [logits])[logits].flatten(1).log_softmax(1);
+        string output = net.ResolveLayer(net.OutputLayer);
+        var y = net.Forward(images, [output])[output].flatten(1);
+        return net.OutputIsProbability ? y.clamp_min(1e-30).log() : y.log_softmax(1);
+    }
+
+    /// <summary>
+    /// Attacks images [N,3,H,W] (in 0..1, at the network's input size) whose true labels are
+    /// <paramref name="labels"/> [N]; returns adversarial images with |x* − x|∞ ≤ eps, in 0..1.
+    /// </summary>
+    public static Tensor Run(INetwork net, Tensor images, Tensor labels, AttackOptions o)
+    {
+        o.Validate();
+        using var scope = NewDisposeScope();
+        var x0 = images.detach().to(ScalarType.Float32);
+        var y = labels.to(ScalarType.Int64).to(x0.device);
+        var target = o.Target is { } t ? full(y.shape, t, ScalarType.Int64, device: x0.device) : null;
+        var x = x0.clone();
+        bool randomStart = o.RandomStart ?? o.Method == AttackMethod.Pgd;
+        if (randomStart && o.Eps > 0)
+        {
+            var g = new Generator((ulong)o.Seed);
+            x = Project(x + (rand(x.shape, generator: g) * 2 - 1).to(x.device) * o.Eps, x0, o.Eps);
+        }
+        var momentum = zeros_like(x0);
+        double alpha = o.EffectiveStepSize;
+        for (int step = 0; step < o.EffectiveSteps; step++)
+        {
+            using var inner = NewDisposeScope();
+            var xi = x.detach().requires_grad_(true);
+            var logp = LogProbabilities(net, xi);
+            // Untargeted: raise the loss of the true label. Targeted: lower the loss of the target.
+            var loss = target is null ? -logp.gather(1, y.unsqueeze(1)).sum() : logp.gather(1, target.unsqueeze(1)).sum();
+            var grad = autograd.grad([loss], [xi])[0];
+            using (no_grad())
+            {
+                Tensor direction = grad;
+                if (o.Method == AttackMethod.MiFgsm)
+                {
+                    var l1 = grad.abs().mean([1, 2, 3], keepdim: true) + 1e-12;
+                    momentum.mul_(o.Decay).add_(grad / l1);
+                    direction = momentum;
+                }
+                x = Project(x + alpha * direction.sign(), x0, o.Eps).MoveToOuterDisposeScope();
+            }
+        }
+        return x.detach().MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Projects onto {|x − x0|∞ ≤ eps} ∩ [0,1].</summary>
+    public static Tensor Project(Tensor x, Tensor x0, double eps)
+    {
+        using var noGrad = no_grad();
+        return x.maximum(x0 - eps).minimum(x0 + eps).clamp(0, 1);
+    }
+
+    /// <summary>Random sign noise of the same budget: x + eps·sign(u), u uniform, clipped to 0..1 (the brief's baseline).</summary>
+    public static Tensor SignNoise(Tensor images, double eps, int seed)
+    {
+        using var noGrad = no_grad();
+        var g = new Generator((ulong)seed);
+        var s = (rand(images.shape, generator: g) * 2 - 1).sign().to(images.device);
+        return (images + eps * s).clamp(0, 1);
+    }
+
+    /// <summary>
+    /// The smallest eps on a grid (0.001 steps up to <paramref name="max"/>) at which single-step
+    /// FGSM changes the top-1 label of one image [1,3,H,W]; null when none does.
+    /// </summary>
+    public static double? SmallestFgsmEps(INetwork net, Tensor image, int label, double max = 0.05, double step = 0.001)
+    {
+        using var scope = NewDisposeScope();
+        // FGSM's direction does not depend on eps: compute the sign once.
+        var x0 = image.detach().to(ScalarType.Float32);
+        var xi = x0.clone().requires_grad_(true);
+        var loss = -LogProbabilities(net, xi).select(1, label).sum();
+        var sign = autograd.grad([loss], [xi])[0].sign();
+        using var noGrad = no_grad();
+        for (int k = 1; k * step <= max + 1e-12; k++)
+        {
+            using var inner = NewDisposeScope();
+            double eps = k * step;
+            var adv = Project(x0 + eps * sign, x0, eps);
+            if (LogProbabilities(net, adv).argmax(1).item<long>() != label) return eps;
+        }
+        return null;
+    }
+}

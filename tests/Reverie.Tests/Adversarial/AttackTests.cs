@@ -1,0 +1,107 @@
+using Reverie.Adversarial;
+using Reverie.Imaging;
+using Reverie.Models;
+using Reverie.Recipes;
+using Reverie.Tests.Dreaming;
+using Reverie.Tests.Infrastructure;
+using Xunit.Abstractions;
+using static TorchSharp.torch;
+
+namespace Reverie.Tests.Adversarial;
+
+/// <summary>L∞ attacks on BVLC GoogLeNet.</summary>
+public class AttackTests(BvlcGoogLeNet model, ITestOutputHelper output) : IClassFixture<BvlcGoogLeNet>
+{
+    INetwork Net => model.Net;
+
+    Tensor Coffee() => ImageIO.Resize(ImageIO.Load(Paths.Sample("coffee.png")), 224, 224);
+
+    [Fact]
+    public void EveryResultStaysInTheBallAndInRange()
+    {
+        var rng = new Random(11);
+        var methods = Enum.GetValues<AttackMethod>();
+        double worst = 0;
+        for (int k = 0; k < 24; k++)
+        {
+            using var scope = NewDisposeScope();
+            // Random images, some pushed against 0 and 1 so that clipping matters.
+            var x = (rand(new long[] { 1, 3, 224, 224 }, generator: new Generator((ulong)k)) * 1.4 - 0.2).clamp(0, 1);
+            var o = new AttackOptions
+            {
+                Method = methods[k % methods.Length], Eps = rng.NextDouble() * 0.1, Steps = 1 + rng.Next(4),
+                StepSize = rng.Next(2) == 0 ? null : rng.NextDouble() * 0.05 + 1e-3, Target = rng.Next(3) == 0 ? rng.Next(1000) : null,
+                RandomStart = rng.Next(2) == 0, Seed = k,
+            };
+            var adv = Reverie.Adversarial.Attack.Run(Net, x, tensor(new long[] { rng.Next(1000) }), o);
+            double linf = (adv - x).abs().max().item<float>();
+            worst = Math.Max(worst, linf - o.Eps);
+            Assert.True(linf <= o.Eps + 1e-6, $"case {k} ({o.Method}, eps {o.Eps:G4}): |x*-x| = {linf:G6}");
+            Assert.True(adv.min().item<float>() >= 0 && adv.max().item<float>() <= 1, $"case {k} leaves 0..1");
+            var noise = Reverie.Adversarial.Attack.SignNoise(x, o.Eps, k);
+            Assert.True((noise - x).abs().max().item<float>() <= o.Eps + 1e-6);
+        }
+        output.WriteLine($"24 random attacks; largest |x*-x| - eps = {worst:G3}");
+    }
+
+    [Fact]
+    public void BimAtOnePercentChangesTheLabelImperceptibly()
+    {
+        using var scope = NewDisposeScope();
+        var x = Coffee();
+        int label = Classifier.Classify(Net, x, 1)[0].Index;
+        Assert.Equal("espresso", Net.Labels![label]);
+        var adv = Reverie.Adversarial.Attack.Run(Net, x, tensor(new long[] { label }), new AttackOptions { Method = AttackMethod.Bim, Eps = 0.01, Steps = 10 });
+        var after = Classifier.Classify(Net, adv, 1)[0];
+        double psnr = Filters.Psnr(adv, x);
+        double? smallest = Reverie.Adversarial.Attack.SmallestFgsmEps(Net, x, label);
+        output.WriteLine($"BIM eps 0.01 T 10: espresso -> {after.Label} (p {after.Probability:0.000}), PSNR {psnr:0.0} dB; smallest FGSM eps that flips it: {smallest}");
+        Assert.NotEqual(label, after.Index);
+        Assert.True(psnr >= 35, $"PSNR {psnr:0.0} dB");
+        Assert.True(smallest is <= 0.02, $"smallest FGSM eps {smallest}");
+        // At that eps FGSM flips the label, and just below it does not.
+        var at = Reverie.Adversarial.Attack.Run(Net, x, tensor(new long[] { label }), new AttackOptions { Method = AttackMethod.Fgsm, Eps = smallest!.Value });
+        Assert.NotEqual(label, Classifier.Classify(Net, at, 1)[0].Index);
+        var below = Reverie.Adversarial.Attack.Run(Net, x, tensor(new long[] { label }), new AttackOptions { Method = AttackMethod.Fgsm, Eps = smallest.Value - 0.001 });
+        Assert.Equal(label, Classifier.Classify(Net, below, 1)[0].Index);
+    }
+
+    [Fact]
+    public void TargetedPgdReachesTheTarget()
+    {
+        using var scope = NewDisposeScope();
+        var x = Coffee();
+        int goldfish = Net.Labels!.ToList().IndexOf("goldfish");
+        var adv = Reverie.Adversarial.Attack.Run(Net, x, tensor(new long[] { 967 }), new AttackOptions { Method = AttackMethod.Pgd, Eps = 0.03, Steps = 20, StepSize = 0.005, Target = goldfish });
+        var after = Classifier.Classify(Net, adv, 1)[0];
+        output.WriteLine($"targeted PGD eps 0.03: espresso -> {after.Label} ({after.Probability:0.000})");
+        Assert.Equal(goldfish, after.Index);
+    }
+}
+
+/// <summary>The attack command.</summary>
+public class AttackCliTests(GoogLeNetCli cli, ITestOutputHelper output) : IClassFixture<GoogLeNetCli>
+{
+    [Fact]
+    public void WritesTheImageThePerturbationAndTheRecipe()
+    {
+        string outPath = Path.Combine(cli.Host.Home.Path, "adv.png");
+        var (code, stdout, stderr) = cli.Host.Run("attack", Paths.Sample("coffee.png"), "--method", "mifgsm", "--eps", "0.02", "--steps", "5", "-o", outPath);
+        output.WriteLine(stdout + stderr);
+        Assert.Equal(0, code);
+        Assert.Contains("espresso", stdout);
+        Assert.True(File.Exists(Path.Combine(cli.Host.Home.Path, "adv-perturbation.png")));
+        var recipe = Recipe.Load(outPath);
+        Assert.Equal("attack", recipe.Command);
+        Assert.True((double)recipe.Parameters["linf"]! <= 0.02 + 1e-6);
+        using var adv = ImageIO.Load(outPath);
+        Assert.Equal(new long[] { 1, 3, 224, 224 }, adv.shape);
+
+        (code, _, stderr) = cli.Host.Run("attack", Paths.Sample("coffee.png"), "--method", "cw", "-o", outPath);
+        Assert.Equal(2, code);
+        Assert.Contains("--method must be fgsm, bim, pgd or mifgsm", stderr);
+        (code, _, stderr) = cli.Host.Run("attack", Paths.Sample("coffee.png"), "--targeted", "--target", "goldfsh", "-o", outPath);
+        Assert.Equal(2, code);
+        Assert.Contains("goldfish", stderr);
+    }
+}
