@@ -113,6 +113,19 @@ public class StyleCliTests(GoogLeNetCli cli, ITestOutputHelper output) : IClassF
         }
     }
 
+    [Fact]
+    public void StylizeRefusesWhatIsNotAStyleNetwork()
+    {
+        string outPath = Path.Combine(cli.Host.Home.Path, "s.png");
+        var (code, _, stderr) = cli.Host.Run("stylize", Paths.Sample("coffee.png"), "--net", Paths.GoogLeNet, "-o", outPath);
+        Assert.Equal(2, code);
+        Assert.Contains("cannot stylize", stderr);
+        (code, _, stderr) = cli.Host.Run("stylize", Paths.Sample("coffee.png"), "--net", Path.Combine(cli.Host.Home.Path, "none.onnx"), "-o", outPath);
+        Assert.Equal(2, code);
+        Assert.Contains("does not exist", stderr);
+        Assert.False(File.Exists(outPath));
+    }
+
     [Theory]
     [InlineData("--optimizer", "sgd", "--optimizer must be lbfgs or adam")]
     [InlineData("--style-layers", "inception_9z/output", "inception_9z/output")]
