@@ -60,6 +60,36 @@ public class TorchFileTests(TorchFixtures fixtures, ITestOutputHelper output) : 
     }
 
     [Fact]
+    public void ConvertsThroughSafetensorsBackToAFilePyTorchLoads()
+    {
+        string d = Fixtures();
+        using var cli = new CliHost();
+        string st = Path.Combine(cli.Home.Path, "w.safetensors"), pth = Path.Combine(cli.Home.Path, "w.pth");
+        var (code, stdout, stderr) = cli.Run("models", "convert", Path.Combine(d, "legacy_float32.pth"), st);
+        Assert.True(code == 0, stderr);
+        (code, stdout, stderr) = cli.Run("models", "convert", st, pth);
+        Assert.True(code == 0, stderr);
+        output.WriteLine(stdout);
+        // PyTorch's own restricted loader reads what Reverie wrote, with the original values.
+        var (pcode, text) = Python.Run(Path.Combine(Paths.RepoRoot, "tests", "scripts", "load_pth.py"), pth);
+        Assert.True(pcode == 0, text);
+        var loaded = JsonDocument.Parse(text.Trim().Split('\n').Last()).RootElement;
+        var manifest = JsonDocument.Parse(File.ReadAllText(Path.Combine(d, "manifest.json"))).RootElement;
+        foreach (var entry in manifest.EnumerateObject())
+        {
+            var bytes = File.ReadAllBytes(Path.Combine(d, entry.Name + ".f32"));
+            var want = new float[bytes.Length / 4];
+            Buffer.BlockCopy(bytes, 0, want, 0, bytes.Length);
+            var got = loaded.GetProperty(entry.Name).GetProperty("values").EnumerateArray().Select(v => (float)v.GetDouble()).ToArray();
+            Assert.Equal(want, got);
+            Assert.Equal(entry.Value.GetProperty("dtype").GetString(), loaded.GetProperty(entry.Name).GetProperty("dtype").GetString());
+        }
+        (code, _, stderr) = cli.Run("models", "convert", pth, Path.Combine(cli.Home.Path, "w.onnx"));
+        Assert.Equal(2, code);
+        Assert.Contains(".safetensors or .pth", stderr);
+    }
+
+    [Fact]
     public void RefusesAPickleThatWouldRunCode()
     {
         string d = Fixtures();

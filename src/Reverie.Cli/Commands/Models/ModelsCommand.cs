@@ -18,6 +18,7 @@ internal static class ModelsCommand
         cmd.Subcommands.Add(Layers());
         cmd.Subcommands.Add(Add());
         cmd.Subcommands.Add(Remove());
+        cmd.Subcommands.Add(Convert());
         return cmd;
     }
 
@@ -196,6 +197,28 @@ internal static class ModelsCommand
             string n = p.GetValue(name)!;
             bool had = reg.Remove(n);
             p.InvocationConfiguration.Output.WriteLine(had ? $"{n}: removed" : $"{n}: nothing was cached");
+            return Task.CompletedTask;
+        });
+        return c;
+    }
+
+    static Command Convert()
+    {
+        var input = new Argument<string>("in") { Description = "A PyTorch file (.pth, .pt, .bin: zip or legacy torch.save) or .safetensors." };
+        var output = new Argument<string>("out") { Description = "The file to write: .safetensors or .pth (PyTorch's zip format)." };
+        var c = new Command("convert", "Convert weights between PyTorch files and safetensors (PyTorch files are read without running any code).") { input, output };
+        Run(c, (p, _) =>
+        {
+            string inPath = p.GetValue(input)!, outPath = p.GetValue(output)!;
+            static bool IsSafe(string f) => f.EndsWith(".safetensors", StringComparison.OrdinalIgnoreCase);
+            static bool IsTorch(string f) => new[] { ".pth", ".pt", ".bin", ".ckpt" }.Any(e => f.EndsWith(e, StringComparison.OrdinalIgnoreCase));
+            if (!IsSafe(outPath) && !IsTorch(outPath)) throw new BadInputException($"'{outPath}': the output must end in .safetensors or .pth.");
+            if (Path.GetFullPath(inPath) == Path.GetFullPath(outPath)) throw new BadInputException("The input and the output are the same file.");
+            var tensors = IsSafe(inPath) ? Reverie.Models.Torch.SafeTensors.Load(inPath) : Reverie.Models.Torch.TorchFile.Load(inPath);
+            if (IsSafe(outPath)) Reverie.Models.Torch.SafeTensors.Save(outPath, tensors, new Dictionary<string, string> { ["format"] = "pt", ["converted_by"] = "reverie" });
+            else Reverie.Models.Torch.TorchFileWriter.Save(outPath, tensors);
+            long values = tensors.Values.Sum(t => t.numel());
+            p.InvocationConfiguration.Output.WriteLine($"{outPath}: {tensors.Count} tensors, {values:N0} values (floating point as float32)");
             return Task.CompletedTask;
         });
         return c;

@@ -228,3 +228,65 @@ public static class TorchFile
         return t.is_floating_point() && t.dtype != ScalarType.Float32 ? t.to(ScalarType.Float32) : t;
     }
 }
+
+/// <summary>Writes a state_dict as a PyTorch zip archive (what <c>torch.save</c> writes), loadable by <c>torch.load(..., weights_only=True)</c>.</summary>
+public static class TorchFileWriter
+{
+    static string StorageName(ScalarType t) => t switch
+    {
+        ScalarType.Float32 => "FloatStorage", ScalarType.Float64 => "DoubleStorage", ScalarType.Float16 => "HalfStorage", ScalarType.BFloat16 => "BFloat16Storage",
+        ScalarType.Int64 => "LongStorage", ScalarType.Int32 => "IntStorage", ScalarType.Int16 => "ShortStorage", ScalarType.Int8 => "CharStorage",
+        ScalarType.Byte => "ByteStorage", ScalarType.Bool => "BoolStorage",
+        _ => throw new ArgumentException($"Cannot store {t} in a PyTorch file."),
+    };
+
+    /// <summary>Writes <paramref name="tensors"/> (in name order) to <paramref name="path"/> through a temporary file and a rename.</summary>
+    public static void Save(string path, IReadOnlyDictionary<string, Tensor> tensors)
+    {
+        var ordered = tensors.OrderBy(kv => kv.Key, StringComparer.Ordinal).Select(kv => (kv.Key, T: kv.Value.detach().cpu().contiguous())).ToList();
+        var p = new MemoryStream();
+        void Op(char c) => p.WriteByte((byte)c);
+        void Str(string s) { var b = System.Text.Encoding.UTF8.GetBytes(s); Op('X'); p.Write(BitConverter.GetBytes(b.Length)); p.Write(b); }
+        void Int(long v)
+        {
+            if (v >= int.MinValue && v <= int.MaxValue) { Op('J'); p.Write(BitConverter.GetBytes((int)v)); }
+            else { p.WriteByte(0x8a); p.WriteByte(8); p.Write(BitConverter.GetBytes(v)); }
+        }
+        void Global(string module, string name) { Op('c'); p.Write(System.Text.Encoding.ASCII.GetBytes($"{module}\n{name}\n")); }
+        void EmptyOrderedDict() { Global("collections", "OrderedDict"); Op(')'); Op('R'); }
+        p.WriteByte(0x80); p.WriteByte(2);
+        EmptyOrderedDict();
+        Op('(');
+        for (int i = 0; i < ordered.Count; i++)
+        {
+            var (name, t) = ordered[i];
+            Str(name);
+            Global("torch._utils", "_rebuild_tensor_v2");
+            Op('(');
+            Op('('); Str("storage"); Global("torch", StorageName(t.dtype)); Str(i.ToString(System.Globalization.CultureInfo.InvariantCulture)); Str("cpu"); Int(t.numel()); Op('t');
+            Op('Q');
+            Int(0);
+            Op('('); foreach (var d in t.shape) Int(d); Op('t');
+            Op('('); foreach (var s in t.stride()) Int(s); Op('t');
+            p.WriteByte(0x89);
+            EmptyOrderedDict();
+            Op('t');
+            Op('R');
+        }
+        Op('u');
+        Op('.');
+        Imaging.AtomicFile.Write(path, stream =>
+        {
+            using var zip = new ZipArchive(stream, ZipArchiveMode.Create, leaveOpen: true);
+            void Entry(string name, ReadOnlySpan<byte> data)
+            {
+                using var e = zip.CreateEntry("archive/" + name, CompressionLevel.NoCompression).Open();
+                e.Write(data);
+            }
+            Entry("data.pkl", p.ToArray());
+            Entry("byteorder", "little"u8);
+            for (int i = 0; i < ordered.Count; i++) Entry($"data/{i}", ordered[i].T.bytes);
+            Entry("version", "3\n"u8);
+        });
+    }
+}
