@@ -229,10 +229,38 @@ public sealed class ModelRegistry
     /// </summary>
     public async Task<INetwork> OpenAsync(string nameOrPath, IProgress<DownloadProgress>? progress = null, CancellationToken cancel = default)
     {
+        if (!_entries.ContainsKey(nameOrPath) && IsWeightsFile(nameOrPath))
+            return OpenWeights(nameOrPath);
         if (!_entries.ContainsKey(nameOrPath) && (nameOrPath.EndsWith(".onnx", StringComparison.OrdinalIgnoreCase) || File.Exists(nameOrPath)))
             return OnnxNetwork.Load(nameOrPath);
         var e = Get(nameOrPath);
         string path = await PullAsync(e.Name, progress, cancel: cancel);
         return new OnnxNetwork(e.Name, Onnx.OnnxGraph.Load(path), e.Input, LabelsOf(e));
+    }
+
+    static bool IsWeightsFile(string path) =>
+        new[] { ".pth", ".pt", ".safetensors" }.Any(e => path.EndsWith(e, StringComparison.OrdinalIgnoreCase));
+
+    /// <summary>
+    /// A torchvision state_dict (.pth, .pt or .safetensors) as a native network; the architecture
+    /// is recognised from the weights' names and shapes (today: VGG-16 and VGG-19).
+    /// </summary>
+    public static INetwork OpenWeights(string path)
+    {
+        var weights = path.EndsWith(".safetensors", StringComparison.OrdinalIgnoreCase) ? Torch.SafeTensors.Load(path) : Torch.TorchFile.Load(path);
+        try
+        {
+            if (weights.Keys.Any(k => k.StartsWith("features.", StringComparison.Ordinal)) && weights.ContainsKey("classifier.6.weight"))
+            {
+                var net = new Native.Vgg(Native.Vgg.DepthOf(weights), Path.GetFileNameWithoutExtension(path));
+                net.LoadWeights(weights);
+                return net;
+            }
+            throw new BadInputException($"'{path}' holds weights of an architecture Reverie does not build natively yet (it knows torchvision's VGG-16 and VGG-19); export the model to ONNX instead.");
+        }
+        finally
+        {
+            foreach (var t in weights.Values) t.Dispose();
+        }
     }
 }
