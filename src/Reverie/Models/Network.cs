@@ -102,6 +102,13 @@ public interface INetwork : IDisposable
 /// <summary>Helpers over <see cref="INetwork"/>.</summary>
 public static class NetworkExtensions
 {
+    /// <summary>Whether <paramref name="name"/> resolves to a layer of the network.</summary>
+    public static bool HasLayer(this INetwork net, string name)
+    {
+        try { net.ResolveLayer(name); return true; }
+        catch (BadInputException) { return false; }
+    }
+
     /// <summary>Class probabilities [N,K] for RGB images in 0..1 (resized by the caller).</summary>
     public static Tensor Probabilities(this INetwork net, Tensor images)
     {

@@ -31,3 +31,15 @@ public sealed class TempDir : IDisposable
     public string File(string name) => System.IO.Path.Combine(Path, name);
     public void Dispose() { try { Directory.Delete(Path, true); } catch (IOException) { } }
 }
+
+/// <summary>Raw little-endian float32 files that the Python helpers write.</summary>
+public static class RawFloats
+{
+    public static float[] Read(string path)
+    {
+        var bytes = File.ReadAllBytes(path);
+        var f = new float[bytes.Length / 4];
+        Buffer.BlockCopy(bytes, 0, f, 0, bytes.Length);
+        return f;
+    }
+}

@@ -10,14 +10,6 @@ namespace Reverie.Tests.Models;
 /// <summary>torchvision's VGG-19 built natively, loaded from a .pth, against Debian's torchvision.</summary>
 public class NativeVggTests(ITestOutputHelper output)
 {
-    static float[] Floats(string path)
-    {
-        var b = File.ReadAllBytes(path);
-        var f = new float[b.Length / 4];
-        Buffer.BlockCopy(b, 0, f, 0, b.Length);
-        return f;
-    }
-
     [Fact]
     public void Vgg19MatchesTorchvision()
     {
@@ -32,11 +24,11 @@ public class NativeVggTests(ITestOutputHelper output)
         Assert.Equal("features.22", net.ResolveLayer("relu4_2"));
         Assert.Equal("features.34", net.ResolveLayer("conv5_4"));
         using var scope = NewDisposeScope();
-        var x = tensor(Floats(dir.File("x.f32"))).reshape(1, 3, side, side);
+        var x = tensor(RawFloats.Read(dir.File("x.f32"))).reshape(1, 3, side, side);
         IReadOnlyDictionary<string, Tensor> acts;
         using (no_grad()) acts = net.Forward(x, ["relu3_1", net.OutputLayer]);
-        var logits = tensor(Floats(dir.File("logits.f32"))).reshape(1, 1000);
-        var relu31 = tensor(Floats(dir.File("relu3_1.f32"))).reshape(acts["relu3_1"].shape);
+        var logits = tensor(RawFloats.Read(dir.File("logits.f32"))).reshape(1, 1000);
+        var relu31 = tensor(RawFloats.Read(dir.File("relu3_1.f32"))).reshape(acts["relu3_1"].shape);
         double RelErr(Tensor a, Tensor b) => ((a - b).abs().max() / b.abs().max()).item<float>();
         double e1 = RelErr(acts[net.OutputLayer], logits), e2 = RelErr(acts["relu3_1"], relu31);
         output.WriteLine($"VGG-19 at {side} px: logits max relative error {e1:G3}, relu3_1 {e2:G3}");

@@ -46,9 +46,7 @@ public class TorchFileTests(TorchFixtures fixtures, ITestOutputHelper output) : 
             var t = tensors[prefix + entry.Name];
             var shape = entry.Value.GetProperty("shape").EnumerateArray().Select(v => v.GetInt64()).ToArray();
             Assert.Equal(shape, t.shape);
-            var bytes = File.ReadAllBytes(Path.Combine(d, entry.Name + ".f32"));
-            var want = new float[bytes.Length / 4];
-            Buffer.BlockCopy(bytes, 0, want, 0, bytes.Length);
+            var want = RawFloats.Read(Path.Combine(d, entry.Name + ".f32"));
             var got = t.to(ScalarType.Float32).contiguous().flatten().data<float>().ToArray();
             Assert.Equal(want.Length, got.Length);
             for (int i = 0; i < want.Length; i++)
@@ -77,9 +75,7 @@ public class TorchFileTests(TorchFixtures fixtures, ITestOutputHelper output) : 
         var manifest = JsonDocument.Parse(File.ReadAllText(Path.Combine(d, "manifest.json"))).RootElement;
         foreach (var entry in manifest.EnumerateObject())
         {
-            var bytes = File.ReadAllBytes(Path.Combine(d, entry.Name + ".f32"));
-            var want = new float[bytes.Length / 4];
-            Buffer.BlockCopy(bytes, 0, want, 0, bytes.Length);
+            var want = RawFloats.Read(Path.Combine(d, entry.Name + ".f32"));
             var got = loaded.GetProperty(entry.Name).GetProperty("values").EnumerateArray().Select(v => (float)v.GetDouble()).ToArray();
             Assert.Equal(want, got);
             Assert.Equal(entry.Value.GetProperty("dtype").GetString(), loaded.GetProperty(entry.Name).GetProperty("dtype").GetString());

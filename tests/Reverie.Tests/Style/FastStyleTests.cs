@@ -83,8 +83,8 @@ public class FastStyleTests(BvlcGoogLeNet model, ITestOutputHelper output) : ICl
         // An odd-looking size: the nets' nearest upsampling and stride-2 convolutions meet exactly only on multiples of 4.
         var (code, text) = Python.Run(Path.Combine(Paths.RepoRoot, "tests", "scripts", "export_johnson_net.py"), onnx, input, expected, "68", "92");
         Assert.True(code == 0, text);
-        var x = tensor(ReadFloats(input)).reshape(1, 3, 68, 92);
-        var want = tensor(ReadFloats(expected)).reshape(1, 3, 68, 92);
+        var x = tensor(RawFloats.Read(input)).reshape(1, 3, 68, 92);
+        var want = tensor(RawFloats.Read(expected)).reshape(1, 3, 68, 92);
         using var graph = Reverie.Models.Onnx.OnnxGraph.Load(onnx);
         Assert.Contains(graph.Nodes, n => n.OpType == "Resize");
         Tensor got;
@@ -95,13 +95,5 @@ public class FastStyleTests(BvlcGoogLeNet model, ITestOutputHelper output) : ICl
         // And through the stylizer at a size that is not a multiple of 4.
         using var stylizer = Stylizer.Load(onnx);
         Assert.Equal(new long[] { 1, 3, 61, 90 }, stylizer.Apply(x.narrow(2, 0, 61).narrow(3, 0, 90)).shape);
-    }
-
-    static float[] ReadFloats(string path)
-    {
-        var bytes = File.ReadAllBytes(path);
-        var f = new float[bytes.Length / 4];
-        Buffer.BlockCopy(bytes, 0, f, 0, bytes.Length);
-        return f;
     }
 }

@@ -15,9 +15,8 @@ internal static class StyleCommand
     /// <summary>Default layers for a network: neural-style's for VGG names, their GoogLeNet counterparts otherwise.</summary>
     internal static (string[] Content, string[] Style) DefaultLayers(INetwork net)
     {
-        bool Has(string name) { try { net.ResolveLayer(name); return true; } catch (BadInputException) { return false; } }
-        if (Has("relu4_2")) return (["relu4_2"], ["relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"]);
-        if (Has("inception_4a/output"))
+        if (net.HasLayer("relu4_2")) return (["relu4_2"], ["relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"]);
+        if (net.HasLayer("inception_4a/output"))
             return (["inception_4a/output"], ["conv1/7x7_s2", "conv2/3x3", "inception_3a/output", "inception_3b/output", "inception_4a/output"]);
         throw new BadInputException($"Model '{net.Name}' has no default style layers; give --content-layers and --style-layers.");
     }

@@ -18,9 +18,8 @@ internal static class StylizeCommand
     /// <summary>Default perceptual-loss layers: Johnson et al.'s for VGG names, their GoogLeNet counterparts otherwise.</summary>
     internal static (string[] Content, string[] Style) DefaultLayers(INetwork net)
     {
-        bool Has(string name) { try { net.ResolveLayer(name); return true; } catch (BadInputException) { return false; } }
-        if (Has("relu2_2")) return (["relu2_2"], ["relu1_2", "relu2_2", "relu3_3", "relu4_3"]);
-        if (Has("inception_3a/output")) return (["inception_3a/output"], ["conv1/7x7_s2", "conv2/3x3", "inception_3a/output", "inception_4a/output"]);
+        if (net.HasLayer("relu2_2")) return (["relu2_2"], ["relu1_2", "relu2_2", "relu3_3", "relu4_3"]);
+        if (net.HasLayer("inception_3a/output")) return (["inception_3a/output"], ["conv1/7x7_s2", "conv2/3x3", "inception_3a/output", "inception_4a/output"]);
         throw new BadInputException($"Model '{net.Name}' has no default loss layers; give --content-layers and --style-layers.");
     }
 
