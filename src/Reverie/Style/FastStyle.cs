@@ -42,6 +42,7 @@ public sealed class TransformerNet : nn.Module<Tensor, Tensor>
     /// <summary>Creates the network with weights from torch's global generator.</summary>
     public TransformerNet() : base(nameof(TransformerNet))
     {
+        TorchRuntime.Initialize();
         void Add(ConvSpec s)
         {
             nn.Module<Tensor, Tensor> conv = s.Transposed

@@ -243,20 +243,24 @@ public sealed class ModelRegistry
 
     /// <summary>
     /// A torchvision state_dict (.pth, .pt or .safetensors) as a native network; the architecture
-    /// is recognised from the weights' names and shapes (today: VGG-16 and VGG-19).
+    /// is recognised from the weights' names and shapes (today: VGG-16, VGG-19, AlexNet, ResNet-50).
     /// </summary>
     public static INetwork OpenWeights(string path)
     {
         var weights = path.EndsWith(".safetensors", StringComparison.OrdinalIgnoreCase) ? Torch.SafeTensors.Load(path) : Torch.TorchFile.Load(path);
         try
         {
-            if (weights.Keys.Any(k => k.StartsWith("features.", StringComparison.Ordinal)) && weights.ContainsKey("classifier.6.weight"))
-            {
-                var net = new Native.Vgg(Native.Vgg.DepthOf(weights), Path.GetFileNameWithoutExtension(path));
-                net.LoadWeights(weights);
-                return net;
-            }
-            throw new BadInputException($"'{path}' holds weights of an architecture Reverie does not build natively yet (it knows torchvision's VGG-16 and VGG-19); export the model to ONNX instead.");
+            string name = Path.GetFileNameWithoutExtension(path);
+            Native.NativeNetwork? net =
+                weights.ContainsKey("features.0.weight") && weights.ContainsKey("classifier.6.weight") && weights["features.0.weight"].shape[^1] == 11 ? Native.Vgg.AlexNet(name)
+                : weights.ContainsKey("features.0.weight") && weights.ContainsKey("classifier.6.weight") ? Native.Vgg.Create(Native.Vgg.DepthOf(weights), name)
+                : weights.ContainsKey("layer4.2.conv3.weight") && weights.ContainsKey("fc.weight") ? Native.ResNet.ResNet50(name)
+                : null;
+            if (net is null)
+                throw new BadInputException($"'{path}' holds weights of an architecture Reverie does not build natively yet (it knows torchvision's VGG-16, VGG-19, AlexNet and ResNet-50); export the model to ONNX instead.");
+            try { net.LoadWeights(weights); }
+            catch { net.Dispose(); throw; }
+            return net;
         }
         finally
         {

@@ -1,0 +1,51 @@
+using Reverie.Models;
+using Reverie.Models.Registry;
+using Reverie.Tests.Infrastructure;
+using Xunit.Abstractions;
+using static TorchSharp.torch;
+
+namespace Reverie.Tests.Models;
+
+/// <summary>torchvision architectures built natively, loaded from a .pth, against Debian's torchvision.</summary>
+public class NativeNetworkTests(ITestOutputHelper output)
+{
+    [Theory]
+    [InlineData("vgg19", "features.11", "relu3_1", 64)]
+    [InlineData("alexnet", "features.5", "pool2", 96)]
+    [InlineData("resnet50", "layer3", "layer3", 64)]
+    public void MatchesTorchvision(string arch, string module, string name, int side)
+    {
+        using var dir = new TempDir();
+        string pth = dir.File(arch + ".pth");
+        var (code, text) = Python.Run(Path.Combine(Paths.RepoRoot, "tests", "scripts", "torchvision_native.py"), arch, module, pth,
+            dir.File("x.f32"), dir.File("logits.f32"), dir.File("layer.f32"), $"{side}");
+        Assert.True(code == 0, text);
+        using var net = ModelRegistry.OpenWeights(pth);
+        Assert.Equal(arch, net.Name);
+        Assert.Equal(module, net.ResolveLayer(name));
+        using var scope = NewDisposeScope();
+        var x = tensor(RawFloats.Read(dir.File("x.f32"))).reshape(1, 3, side, side);
+        IReadOnlyDictionary<string, Tensor> acts;
+        using (no_grad()) acts = net.Forward(x, [name, net.OutputLayer]);
+        var logits = tensor(RawFloats.Read(dir.File("logits.f32"))).reshape(1, 1000);
+        var layer = tensor(RawFloats.Read(dir.File("layer.f32"))).reshape(acts[name].shape);
+        double RelErr(Tensor a, Tensor b) => ((a - b).abs().max() / b.abs().max()).item<float>();
+        double e1 = RelErr(acts[net.OutputLayer], logits), e2 = RelErr(acts[name], layer);
+        output.WriteLine($"{arch} at {side} px: logits max relative error {e1:G3}, {name} {e2:G3}");
+        Assert.True(e1 <= 1e-4, $"logits differ by {e1:G3}");
+        Assert.True(e2 <= 1e-4, $"{name} differs by {e2:G3}");
+        var ex = Assert.Throws<BadInputException>(() => net.ResolveLayer("relu9_9"));
+        Assert.Contains("nearest", ex.Message);
+    }
+
+    [Fact]
+    public void Vgg19HasNeuralStyleNames()
+    {
+        using var net = Reverie.Models.Native.Vgg.Create(19);
+        Assert.Equal("features.22", net.ResolveLayer("relu4_2"));
+        Assert.Equal("features.34", net.ResolveLayer("conv5_4"));
+        Assert.Equal("features.36", net.ResolveLayer("pool5"));
+        Assert.Equal("classifier.6", net.ResolveLayer("fc8"));
+        Assert.Equal(new long[] { 1, 512, 28, 28 }, net.Layers.First(l => l.Name == "features.22").Shape);
+    }
+}
