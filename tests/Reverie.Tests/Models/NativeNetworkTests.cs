@@ -13,6 +13,7 @@ public class NativeNetworkTests(ITestOutputHelper output)
     [InlineData("vgg19", "features.11", "relu3_1", 64)]
     [InlineData("alexnet", "features.5", "pool2", 96)]
     [InlineData("resnet50", "layer3", "layer3", 64)]
+    [InlineData("mobilenet_v2", "features.14", "features.14", 96)]
     public void MatchesTorchvision(string arch, string module, string name, int side)
     {
         using var dir = new TempDir();
