@@ -14,6 +14,7 @@ public class NativeNetworkTests(ITestOutputHelper output)
     [InlineData("alexnet", "features.5", "pool2", 96)]
     [InlineData("resnet50", "layer3", "layer3", 64)]
     [InlineData("mobilenet_v2", "features.14", "features.14", 96)]
+    [InlineData("googlenet", "inception4c", "inception_4c/output", 96)]
     public void MatchesTorchvision(string arch, string module, string name, int side)
     {
         using var dir = new TempDir();

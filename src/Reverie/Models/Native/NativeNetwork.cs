@@ -99,6 +99,9 @@ public abstract class NativeNetwork : nn.Module<Tensor, Tensor>, INetwork
     /// <inheritdoc/>
     public override Tensor forward(Tensor images) => Forward(images, [OutputLayer])[OutputLayer];
 
+    /// <summary>Entries of a state_dict that this network leaves out on purpose.</summary>
+    protected virtual bool Ignored(string key) => false;
+
     /// <summary>Copies a torchvision state_dict in: every parameter and buffer must be there with its shape.</summary>
     public void LoadWeights(IReadOnlyDictionary<string, Tensor> stateDict)
     {
@@ -110,7 +113,7 @@ public abstract class NativeNetwork : nn.Module<Tensor, Tensor>, INetwork
             if (!t.shape.SequenceEqual(p.shape)) throw new BadInputException($"'{name}' has shape [{string.Join(",", t.shape)}]; {Name} needs [{string.Join(",", p.shape)}].");
             p.copy_(t.to(p.dtype));
         }
-        var extra = stateDict.Keys.Except(mine.Select(e => e.name)).ToList();
+        var extra = stateDict.Keys.Except(mine.Select(e => e.name)).Where(k => !Ignored(k)).ToList();
         if (extra.Count > 0) throw new BadInputException($"The weights have entries {Name} does not: {string.Join(", ", extra.Take(5))}.");
     }
 
