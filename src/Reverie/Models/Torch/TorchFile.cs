@@ -105,15 +105,14 @@ public static class TorchFile
         if (magic is not BigInteger m || m != LegacyMagic) throw new BadInputException($"'{path}' is not a PyTorch weights file (wrong magic number).");
         if (Next() is not long protocol || protocol != 1001) throw new BadInputException($"'{path}' has an unknown legacy protocol version.");
         Next(); // system info
-        var pending = new Dictionary<string, (ScalarType Type, int Size, Tensor? Data)>();
-        var views = new List<(string Key, long Offset, long Size, Tensor Target)>();
+        var pending = new Dictionary<string, (ScalarType Type, int Size)>();
         object? Persistent(object? id)
         {
             if (id is not object?[] { Length: >= 5 } t || t[0] as string != "storage" || t[1] is not PickleGlobal type || t[2] is not string key)
                 throw new BadInputException($"'{path}' has a persistent reference that is not a tensor storage.");
             var (dtype, size) = StorageType(type);
-            pending.TryAdd(key, (dtype, size, null));
-            if (t.Length > 5 && t[5] is object?[] { Length: 3 } view) throw new BadInputException($"'{path}' uses storage views, which Reverie does not read.");
+            pending.TryAdd(key, (dtype, size));
+            if (t.Length > 5 && t[5] is object?[] { Length: 3 }) throw new BadInputException($"'{path}' uses storage views, which Reverie does not read.");
             return new LegacyStorage(key);
         }
         var obj = Next(Persistent);
