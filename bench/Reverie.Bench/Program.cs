@@ -8,11 +8,12 @@ return args.FirstOrDefault() switch
     "dream" => DreamBenchmark.Run(args.Skip(1).ToArray()),
     "visualize" => VisualizeBenchmark.Run(args.Skip(1).ToArray()),
     "style" => StyleBenchmark.Run(args.Skip(1).ToArray()),
+    "train" => TrainBenchmark.Run(args.Skip(1).ToArray()),
     _ => Usage(),
 };
 
 static int Usage()
 {
-    Console.Error.WriteLine("usage: reverie-bench forward [--reps N] [--sizes 224,512] | dream [--reps N] [--no-scaling] | visualize [--reps N] [--steps N] | style [--steps N] [--size PX] [--fast-only]");
+    Console.Error.WriteLine("usage: reverie-bench forward [--reps N] [--sizes 224,512] | dream [--reps N] [--no-scaling] | visualize [--reps N] [--steps N] | style [--steps N] [--size PX] [--fast-only] | train [--reps N] [--limit IMAGES]");
     return 2;
 }

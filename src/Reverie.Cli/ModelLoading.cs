@@ -27,6 +27,34 @@ internal static class ModelLoading
         return await registry.OpenAsync(name, cancel: cancel);
     }
 
+    /// <summary>
+    /// The model a dream uses when none is named: googlenet when it is cached or can be downloaded,
+    /// otherwise the embedded textures model, with a one-line notice.
+    /// </summary>
+    public static async Task<INetwork> OpenDreamDefaultAsync(ModelRegistry registry, TextWriter err, CancellationToken cancel)
+    {
+        const string preferred = "googlenet", fallback = "textures";
+        string why;
+        if (registry.Contains(preferred))
+        {
+            var e = registry.Get(preferred);
+            if (registry.Status(e) != ModelStatus.Missing) return await registry.OpenAsync(preferred, cancel: cancel);
+            if (registry.Offline) why = "--offline forbids downloading it";
+            else
+            {
+                try
+                {
+                    await PullWithProgressAsync(registry, e, err, cancel);
+                    return await registry.OpenAsync(preferred, cancel: cancel);
+                }
+                catch (ReverieException ex) when (ex is not BadInputException) { why = $"it could not be downloaded: {ex.Message.TrimEnd('.')}"; }
+            }
+        }
+        else why = "it is not in the registry";
+        err.WriteLine($"note: {preferred} is not cached and {why}; dreaming with the embedded '{fallback}' model instead (choose one with --model).");
+        return await registry.OpenAsync(fallback, cancel: cancel);
+    }
+
     public static async Task PullWithProgressAsync(ModelRegistry registry, ModelEntry e, TextWriter err, CancellationToken cancel, bool force = false)
     {
         var console = ReverieCli.StatusConsole(err);

@@ -41,6 +41,8 @@ public static class ReverieCli
         root.Subcommands.Add(Commands.Stylize.StylizeCommand.Create());
         root.Subcommands.Add(Commands.Attack.AttackCommand.Create());
         root.Subcommands.Add(Commands.Science.ScienceCommand.Create());
+        root.Subcommands.Add(Commands.Train.TrainCommand.Create());
+        root.Subcommands.Add(Commands.Evaluate.EvaluateCommand.Create());
         return root;
     }
 

@@ -22,6 +22,9 @@ public sealed record Heatmap(string Title, string XLabel, string YLabel, float[,
     public (double Min, double Max)? ColorRange { get; init; }
 }
 
+/// <summary>A confusion matrix panel: rows are true classes, columns predicted ones; cells show counts, shaded by their share of the row.</summary>
+public sealed record ConfusionMatrix(string Title, IReadOnlyList<string> Classes, long[,] Counts) : IPanel;
+
 /// <summary>A panel of a figure.</summary>
 public interface IPanel;
 
@@ -59,6 +62,7 @@ public static class Plot
             {
                 case LineChart c: Draw(canvas, area, c); break;
                 case Heatmap h: Draw(canvas, area, h); break;
+                case ConfusionMatrix m: Draw(canvas, area, m); break;
             }
         }
         using var image = surface.Snapshot();
@@ -194,6 +198,48 @@ public static class Plot
             Text(canvas, Format(t), bar.Right + 4, py + 4, 11);
         }
     }
+
+    static void Draw(SKCanvas canvas, SKRect area, ConfusionMatrix m)
+    {
+        int k = m.Classes.Count;
+        float labelW = 12 + 7.2f * Math.Min(22, m.Classes.Max(c => c.Length));
+        float left = area.Left + labelW + 28, top = area.Top + 44;
+        float size = Math.Min(area.Right - 16 - left, area.Bottom - labelW - 30 - top);
+        float cell = size / k;
+        long total = 0, right = 0;
+        for (int i = 0; i < k; i++) for (int j = 0; j < k; j++) { total += m.Counts[i, j]; if (i == j) right += m.Counts[i, j]; }
+        Text(canvas, $"{m.Title}: accuracy {(total == 0 ? 0 : 100.0 * right / total):0.00}%", area.MidX, area.Top + 24, 15, SKTextAlign.Center, bold: true);
+        float fontSize = Math.Clamp(cell * 0.3f, 7, 13);
+        for (int i = 0; i < k; i++)
+        {
+            long row = 0;
+            for (int j = 0; j < k; j++) row += m.Counts[i, j];
+            for (int j = 0; j < k; j++)
+            {
+                double f = row == 0 ? 0 : (double)m.Counts[i, j] / row;
+                var rect = SKRect.Create(left + j * cell, top + i * cell, cell, cell);
+                // White to dark blue by the share of the row; the diagonal in blue, errors in red.
+                var c = i == j ? new SKColor((byte)(255 - 225 * f), (byte)(255 - 170 * f), (byte)(255 - 75 * f)) : new SKColor((byte)(255 - 40 * Math.Sqrt(f)), (byte)(255 - 200 * Math.Sqrt(f)), (byte)(255 - 200 * Math.Sqrt(f)));
+                using var paint = new SKPaint { Color = c };
+                canvas.DrawRect(rect, paint);
+                if (m.Counts[i, j] > 0)
+                    Text(canvas, m.Counts[i, j].ToString(CultureInfo.InvariantCulture), rect.MidX, rect.MidY + fontSize / 3, fontSize, SKTextAlign.Center,
+                        color: i == j && f > 0.5 ? SKColors.White : SKColors.Black);
+            }
+            Text(canvas, Shorten(m.Classes[i]), left - 6, top + (i + 0.5f) * cell + 4, 12, SKTextAlign.Right);
+            Text(canvas, Shorten(m.Classes[i]), left + (i + 0.5f) * cell + 4, top + k * cell + 8, 12, SKTextAlign.Right, rotate: -50);
+        }
+        using var grid = new SKPaint { Color = new SKColor(0xcc, 0xcc, 0xcc), Style = SKPaintStyle.Stroke, StrokeWidth = 1 };
+        for (int i = 0; i <= k; i++)
+        {
+            canvas.DrawLine(left, top + i * cell, left + k * cell, top + i * cell, grid);
+            canvas.DrawLine(left + i * cell, top, left + i * cell, top + k * cell, grid);
+        }
+        Text(canvas, "true class", area.Left + 14, top + k * cell / 2, 13, SKTextAlign.Center, rotate: -90);
+        Text(canvas, "predicted class", left + k * cell / 2, area.Bottom - 8, 13, SKTextAlign.Center);
+    }
+
+    static string Shorten(string s) => s.Length <= 22 ? s : s[..21] + "…";
 
     /// <summary>An approximation of matplotlib's viridis colour map, t in 0..1.</summary>
     public static SKColor Viridis(double t)

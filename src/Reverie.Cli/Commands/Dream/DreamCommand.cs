@@ -22,8 +22,8 @@ internal static class DreamCommand
     {
         var image = new Argument<string>("image") { Description = "The photo to dream on." };
         var output = new Option<string?>("--output", "-o") { Description = "Output file (.png or .jpg; .gif or .mp4 with --zoom). Default: IMAGE-dream.png." };
-        var model = new Option<string>("--model", "-m") { Description = "Model name or .onnx file.", DefaultValueFactory = _ => "googlenet" };
-        var layers = new Option<string[]>("--layer", "-l") { Description = "Layer to amplify: NAME[:CHANNELS][*WEIGHT]; repeatable (default inception_4c/output).", AllowMultipleArgumentsPerToken = false };
+        var model = new Option<string?>("--model", "-m") { Description = "Model: a registry name, checkpoint, weights or .onnx file. Default: googlenet when cached or downloadable, else the embedded textures model." };
+        var layers = new Option<string[]>("--layer", "-l") { Description = "Layer to amplify: NAME[:CHANNELS][*WEIGHT]; repeatable (default: inception_4c/output, or the model's own dream layer).", AllowMultipleArgumentsPerToken = false };
         var octaves = new Option<int>("--octaves") { Description = "Octaves of the image pyramid.", DefaultValueFactory = _ => 4 };
         var octaveScale = new Option<double>("--octave-scale") { Description = "Scale between octaves.", DefaultValueFactory = _ => 1.4 };
         var steps = new Option<int>("--steps") { Description = "Gradient steps per octave.", DefaultValueFactory = _ => 10 };
@@ -99,9 +99,10 @@ internal static class DreamCommand
                     throw new BadInputException($"The image is {photo.shape[3]}x{photo.shape[2]}, too large to dream without tiles (at most {MaxUntiledPixels / 1_000_000.0:0.#} megapixels); use --tile 512 or --max-size.");
 
                 var registry = ModelLoading.Registry(p);
-                using var net = await ModelLoading.OpenAsync(registry, p.GetValue(model)!, err, cts.Token);
+                using var net = p.GetValue(model) is { } m ? await ModelLoading.OpenAsync(registry, m, err, cts.Token) : await ModelLoading.OpenDreamDefaultAsync(registry, err, cts.Token);
                 if (dev.type != TorchSharp.DeviceType.CPU) net.To(dev);
-                var specs = (p.GetValue(layers) is { Length: > 0 } ls ? ls : ["inception_4c/output"]).Select(LayerSpec.Parse).ToList();
+                string defaultLayer = net is Reverie.Training.ConvNet { DreamLayer: { } dl } ? dl : "inception_4c/output";
+                var specs = (p.GetValue(layers) is { Length: > 0 } ls ? ls : [defaultLayer]).Select(LayerSpec.Parse).ToList();
                 Objective objective;
                 if (p.GetValue(guide) is { } guidePath)
                 {

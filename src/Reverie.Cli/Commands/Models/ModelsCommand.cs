@@ -60,6 +60,11 @@ internal static class ModelsCommand
         {
             var reg = ModelLoading.Registry(p);
             var e = reg.Get(p.GetValue(name)!);
+            if (e.IsEmbedded)
+            {
+                p.InvocationConfiguration.Output.WriteLine($"{e.Name} is built into Reverie; there is nothing to download.");
+                return;
+            }
             if (!p.GetValue(force) && reg.Status(e) != ModelStatus.Missing)
             {
                 p.InvocationConfiguration.Output.WriteLine($"{e.Name} is already cached: {reg.WeightsPath(e)}");

@@ -68,7 +68,10 @@ public abstract class NativeNetwork : nn.Module<Tensor, Tensor>, INetwork
             _layers = new List<LayerInfo>();
             using var scope = NewDisposeScope();
             using var noGrad = no_grad();
-            Run(Input.Preprocess(full(1, 3, Input.Height, Input.Width, 0.5f, device: Device)));
+            bool wasTraining = training;
+            eval(); // the probe must not move batch-norm statistics
+            try { Run(Input.Preprocess(full(1, 3, Input.Height, Input.Width, 0.5f, device: Device))); }
+            finally { if (wasTraining) train(); }
             return _layers;
         }
     }

@@ -12,7 +12,7 @@ public readonly record struct DownloadProgress(long Received, long? Total);
 /// </summary>
 public static class Downloader
 {
-    static readonly HttpClient Client = new() { Timeout = Timeout.InfiniteTimeSpan };
+    static readonly HttpClient Client = new(new SocketsHttpHandler { ConnectTimeout = TimeSpan.FromSeconds(15) }) { Timeout = Timeout.InfiniteTimeSpan };
 
     /// <summary>Downloads <paramref name="url"/> to <paramref name="destination"/>; returns the file's SHA-256.</summary>
     public static async Task<string> DownloadAsync(string url, string destination, string? expectedSha256, long? expectedSize,

@@ -9,7 +9,7 @@ public sealed record ModelEntry
     public required string Name { get; init; }
     /// <summary>One line about the model.</summary>
     public string? Description { get; init; }
-    /// <summary>Weights format: <c>onnx</c>.</summary>
+    /// <summary>Weights format: <c>onnx</c>, or <c>embedded</c> for a Reverie checkpoint built into the library.</summary>
     public string Format { get; init; } = "onnx";
     /// <summary>File name in the cache.</summary>
     public string? File { get; init; }
@@ -23,6 +23,10 @@ public sealed record ModelEntry
     public InputSpec Input { get; init; } = new();
     /// <summary><c>imagenet</c> for the built-in ILSVRC-2012 names, or a path to a labels file (one per line).</summary>
     public string? Labels { get; init; }
+
+    /// <summary>True for the models built into the library (always available, offline).</summary>
+    [JsonIgnore]
+    public bool IsEmbedded => Format == "embedded";
 
     /// <summary>The cache file name.</summary>
     [JsonIgnore]

@@ -12,6 +12,8 @@ public enum ModelStatus
     Verified,
     /// <summary>Installed with <c>--force</c> or added without a known hash.</summary>
     Unverified,
+    /// <summary>Built into the library; nothing to download.</summary>
+    Embedded,
 }
 
 /// <summary>
@@ -112,7 +114,7 @@ public sealed class ModelRegistry
     }
 
     /// <summary>Whether a model is installed, and verified.</summary>
-    public ModelStatus Status(ModelEntry e) => Record(e) switch
+    public ModelStatus Status(ModelEntry e) => e.IsEmbedded ? ModelStatus.Embedded : Record(e) switch
     {
         null => ModelStatus.Missing,
         { Verified: true } => ModelStatus.Verified,
@@ -123,6 +125,7 @@ public sealed class ModelRegistry
     public async Task<string> PullAsync(string name, IProgress<DownloadProgress>? progress = null, bool force = false, CancellationToken cancel = default)
     {
         var e = Get(name);
+        if (e.IsEmbedded) return $"embedded:{e.Name}";
         string path = WeightsPath(e);
         if (!force && Status(e) != ModelStatus.Missing) return path;
         if (e.Url is null) throw new BadInputException($"Model '{name}' has no download address; install its file with 'reverie models add {name} FILE'.");
@@ -225,15 +228,19 @@ public sealed class ModelRegistry
     };
 
     /// <summary>
-    /// Opens a model by registry name (downloading it if needed and allowed) or by the path of an ONNX file.
+    /// Opens a model by registry name (downloading it if needed and allowed; embedded models need nothing),
+    /// or by path: a Reverie checkpoint (NAME.json), a torchvision state_dict (.pth, .safetensors) or an ONNX file.
     /// </summary>
     public async Task<INetwork> OpenAsync(string nameOrPath, IProgress<DownloadProgress>? progress = null, CancellationToken cancel = default)
     {
+        if (!_entries.ContainsKey(nameOrPath) && Training.Checkpoint.IsCheckpoint(nameOrPath))
+            return Training.Checkpoint.Load(nameOrPath);
         if (!_entries.ContainsKey(nameOrPath) && IsWeightsFile(nameOrPath))
             return OpenWeights(nameOrPath);
         if (!_entries.ContainsKey(nameOrPath) && (nameOrPath.EndsWith(".onnx", StringComparison.OrdinalIgnoreCase) || File.Exists(nameOrPath)))
             return OnnxNetwork.Load(nameOrPath);
         var e = Get(nameOrPath);
+        if (e.IsEmbedded) return Training.Checkpoint.LoadEmbedded(e.Name);
         string path = await PullAsync(e.Name, progress, cancel: cancel);
         return new OnnxNetwork(e.Name, Onnx.OnnxGraph.Load(path), e.Input, LabelsOf(e));
     }

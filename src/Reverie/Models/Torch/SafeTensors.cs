@@ -48,6 +48,12 @@ public static class SafeTensors
     {
         if (!File.Exists(path)) throw new BadInputException($"Weights file '{path}' does not exist.");
         using var fs = File.OpenRead(path);
+        return Load(fs, path, out metadata);
+    }
+
+    /// <summary>Reads every tensor of a seekable safetensors stream; <paramref name="path"/> names it in errors.</summary>
+    public static Dictionary<string, Tensor> Load(Stream fs, string path, out Dictionary<string, string> metadata)
+    {
         string Bad(string why) => $"'{path}' is not a valid safetensors file: {why}.";
         var lenBytes = new byte[8];
         if (fs.Read(lenBytes, 0, 8) != 8) throw new BadInputException(Bad("it is shorter than its 8-byte header length"));

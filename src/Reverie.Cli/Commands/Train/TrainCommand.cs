@@ -1,0 +1,89 @@
+using System.CommandLine;
+using System.Globalization;
+using Reverie.Training;
+using Spectre.Console;
+
+namespace Reverie.Cli.Commands.Train;
+
+/// <summary><c>reverie train</c>: train a classifier, from scratch or on top of a frozen base.</summary>
+internal static class TrainCommand
+{
+    public static Command Create()
+    {
+        var d = new TrainOptions();
+        var data = new Option<string>("--data") { Description = "fashion-mnist, textures, or an ImageFolder (one subfolder of PNG/JPEG images per class).", Required = true };
+        var arch = new Option<string>("--arch") { Description = $"Architecture: {string.Join(", ", Architectures.Names)}, or a JSON file.", DefaultValueFactory = _ => "small" };
+        var epochs = new Option<int>("--epochs") { Description = "Passes over the training images.", DefaultValueFactory = _ => d.Epochs };
+        var output = new Option<string>("--output", "-o") { Description = "Checkpoint to write: MODEL.json and MODEL.safetensors (plus MODEL-training.png, MODEL-confusion.png).", Required = true };
+        var batch = new Option<int>("--batch") { Description = "Images per step.", DefaultValueFactory = _ => d.BatchSize };
+        var lr = new Option<double>("--lr") { Description = "Peak learning rate of AdamW (cosine decay).", DefaultValueFactory = _ => d.LearningRate };
+        var valSplit = new Option<double>("--val-split") { Description = "Fraction of the training images held out for validation; 0 keeps the last epoch.", DefaultValueFactory = _ => 0.1 };
+        var seed = new Option<int>("--seed") { Description = "Seed of the initial weights, shuffles, augmentation and dropout.", DefaultValueFactory = _ => 0 };
+        var resume = new Option<bool>("--resume") { Description = "Continue an interrupted run of the same --output, from its last finished epoch." };
+        var baseModel = new Option<string?>("--base") { Description = "Start from this checkpoint or embedded model (fashion, textures); its top layer is replaced for the new classes." };
+        var freeze = new Option<bool>("--freeze") { Description = "With --base: train only the new top layer." };
+        var unfreezeFrom = new Option<string?>("--unfreeze-from") { Description = "With --base: train this layer and the ones after it; earlier layers stay frozen." };
+        var classes = new Option<string?>("--classes") { Description = "Only these classes, comma-separated (e.g. \"Sneaker,Ankle boot\")." };
+        var perClass = new Option<int>("--per-class") { Description = "At most this many training images per class." };
+        var size = new Option<int>("--size") { Description = "Image size for ImageFolder data and the 'small' architecture (default 128)." };
+        var textures = new Option<int>("--textures") { Description = "Images in the generated texture training set.", DefaultValueFactory = _ => 17 * 1000 };
+        var noAugment = new Option<bool>("--no-augment") { Description = "No random flips and shifts." };
+        var dreamLayer = new Option<string?>("--dream-layer") { Description = "The layer 'reverie dream' uses by default with this model." };
+        var threads = new Option<int>("--threads") { Description = "CPU threads (default: all cores)." };
+        var cmd = new Command("train", "Train a classifier on Fashion-MNIST, generated textures or your own folders of images; with --base, retrain the top of a trained model (transfer learning).")
+            { data, arch, epochs, output, batch, lr, valSplit, seed, resume, baseModel, freeze, unfreezeFrom, classes, perClass, size, textures, noAugment, dreamLayer, threads };
+        cmd.SetAction(async (p, cancel) =>
+        {
+            var err = p.InvocationConfiguration.Error;
+            try
+            {
+                if (p.GetValue(threads) is > 0 and var t) TorchSharp.torch.set_num_threads(t);
+                var options = new TrainingJobOptions
+                {
+                    Data = p.GetValue(data)!, Arch = p.GetValue(arch)!, Base = p.GetValue(baseModel), Freeze = p.GetValue(freeze), UnfreezeFrom = p.GetValue(unfreezeFrom),
+                    Classes = p.GetValue(classes)?.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries),
+                    PerClass = p.GetValue(perClass), ValidationSplit = p.GetValue(valSplit), TextureCount = p.GetValue(textures), Size = p.GetValue(size),
+                    Augment = !p.GetValue(noAugment), DreamLayer = p.GetValue(dreamLayer), Output = p.GetValue(output)!, Resume = p.GetValue(resume),
+                    CommandLine = ["reverie", .. p.Tokens.Select(tk => tk.Value)],
+                    Train = new TrainOptions { Epochs = p.GetValue(epochs), BatchSize = p.GetValue(batch), LearningRate = p.GetValue(lr), Seed = p.GetValue(seed) },
+                };
+                var console = ReverieCli.StatusConsole(err);
+                TrainingJobResult result = null!;
+                await console.Progress()
+                    .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn(), new RemainingTimeColumn())
+                    .StartAsync(async ctx =>
+                    {
+                        var task = ctx.AddTask("loading data", maxValue: options.Train.Epochs);
+                        var progress = new Progress<TrainProgress>(s =>
+                        {
+                            task.Value = s.Epoch - 1 + (double)s.Step / s.Steps;
+                            task.Description = $"epoch {s.Epoch}/{s.Epochs}: loss {s.Loss:0.0000}, accuracy {s.Accuracy:P1}";
+                        });
+                        result = await Task.Run(() => TrainingJob.Run(options, progress, line => console.MarkupLine(Markup.Escape(line)), cancel));
+                        task.Value = task.MaxValue;
+                    });
+                var outw = ReverieCli.ResultConsole(p.InvocationConfiguration.Output);
+                if (result.Test is { } test)
+                {
+                    var table = new Table().AddColumn("class").AddColumn(new TableColumn("test accuracy").RightAligned());
+                    for (int i = 0; i < test.Classes.Count; i++)
+                        table.AddRow(Markup.Escape(test.Classes[i]), test.PerClass[i].ToString("P2", CultureInfo.InvariantCulture));
+                    table.AddRow("[bold]all[/]", $"[bold]{test.Accuracy.ToString("P2", CultureInfo.InvariantCulture)}[/]");
+                    outw.Write(table);
+                }
+                if (result.FrozenChecksumBefore is { } before)
+                    outw.WriteLine($"frozen layers {(before == result.FrozenChecksumAfter ? "unchanged" : "CHANGED")} (SHA-256 {before[..16]}…)");
+                string stem = Checkpoint.Stem(options.Output);
+                outw.WriteLine($"best epoch {result.State.BestEpoch}; wrote {stem}.json, {stem}.safetensors, {stem}-training.png{(result.Test is null ? "" : $", {stem}-confusion.png")}");
+                return ReverieCli.Ok;
+            }
+            catch (OperationCanceledException)
+            {
+                err.WriteLine($"Interrupted; continue with the same command and --resume.");
+                return 130;
+            }
+            catch (Exception ex) { return ReverieCli.Report(ex, err); }
+        });
+        return cmd;
+    }
+}

@@ -1,0 +1,127 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Text.Json.Nodes;
+using Reverie.Imaging;
+using Reverie.Tests.Infrastructure;
+using Reverie.Training;
+using Xunit.Abstractions;
+
+namespace Reverie.Tests.Cli;
+
+/// <summary><c>reverie train</c>, <c>reverie evaluate</c>, the embedded models and the offline default of <c>reverie dream</c>.</summary>
+public class TrainCliTests(ITestOutputHelper output)
+{
+    /// <summary>An ImageFolder of two texture classes (stripes and dots), 14 images each at 32 px.</summary>
+    static string MakeFolder(TempDir dir)
+    {
+        var set = new TextureDataset(17 * 14, 77, 32);
+        foreach (var (cls, name) in new[] { (1, "stripes"), (4, "dots") })
+        {
+            Directory.CreateDirectory(dir.File(Path.Combine("folder", name)));
+            int n = 0;
+            for (int i = cls; i < set.Count; i += 17)
+                ImageIO.Save(set.Images([i]), dir.File(Path.Combine("folder", name, $"{n++:00}.png")));
+        }
+        return dir.File("folder");
+    }
+
+    [Fact]
+    public void TrainsOnAnImageFolderThenEvaluatesAndClassifies()
+    {
+        using var host = new CliHost();
+        string folder = MakeFolder(host.Home);
+        string model = host.Home.File("mine");
+        var (code, o, e) = host.Run("train", "--data", folder, "--size", "32", "--epochs", "6", "--batch", "8", "--lr", "0.003", "--val-split", "0.25", "-o", model);
+        output.WriteLine(o + e);
+        Assert.True(code == 0, e);
+        Assert.Contains("best epoch", o);
+        var info = Checkpoint.ReadInfo(model + ".json");
+        Assert.Equal(["dots", "stripes"], info.Labels);
+        Assert.Equal(32, info.Architecture.InputHeight);
+        Assert.True(File.Exists(model + "-training.png"));
+
+        (code, o, e) = host.Run("evaluate", "--model", model + ".json", "--data", folder, "-o", host.Home.File("cm.png"));
+        output.WriteLine(o + e);
+        Assert.True(code == 0, e);
+        Assert.Matches(@"accuracy \d+\.\d\d ?% on 28 images", o);
+        Assert.True(File.Exists(host.Home.File("cm.png")));
+
+        (code, o, e) = host.Run("classify", "--model", model + ".json", Path.Combine(folder, "stripes", "00.png"));
+        Assert.True(code == 0, e);
+        Assert.Contains("stripes", o);
+    }
+
+    [Theory]
+    [InlineData("unknown architecture", "--data", "textures", "--arch", "wide-resnet-9000", "--epochs", "1")]
+    [InlineData("--freeze and --unfreeze-from need --base", "--data", "textures", "--freeze")]
+    [InlineData("neither a folder nor a known data set", "--data", "/nowhere/at/all")]
+    [InlineData("--epochs must be", "--data", "textures", "--epochs", "0")]
+    [InlineData("has no class 'Spaceship'", "--data", "fashion-mnist", "--arch", "fashion", "--classes", "Spaceship,Coat")]
+    [InlineData("--base must be a Reverie checkpoint", "--data", "fashion-mnist", "--base", "nothing.json", "--freeze")]
+    public void BadTrainingInputGetsOneSentenceAndExitCode2(string message, params string[] args)
+    {
+        using var host = new CliHost();
+        var (code, _, e) = host.Run(["train", .. args, "-o", host.Home.File("m")]);
+        Assert.Equal(2, code);
+        Assert.Contains(message, e, StringComparison.OrdinalIgnoreCase);
+        Assert.DoesNotContain("   at ", e);
+        Assert.False(File.Exists(host.Home.File("m.json")));
+    }
+
+    [Fact]
+    public void EmbeddedModelsAreSmallAndReproduceTheirRecordedAccuracy()
+    {
+        foreach (var name in Checkpoint.Embedded)
+        {
+            var asm = typeof(Checkpoint).Assembly;
+            using var w = asm.GetManifestResourceStream($"Reverie.Models.{name}.safetensors");
+            Assert.NotNull(w);
+            Assert.True(w!.Length <= 5 << 20, $"{name} weighs {w.Length} bytes");
+            var info = Checkpoint.EmbeddedInfo(name);
+            double recorded = info.Metrics!["testAccuracy"]!.GetValue<double>();
+            using var net = Checkpoint.LoadEmbedded(name);
+            var test = Datasets.Open(name == "fashion" ? "fashion-mnist" : "textures", test: true, name == "textures" ? (int)info.Metrics["testImages"]!.GetValue<long>() : 0);
+            var result = Trainer.Evaluate(net, test);
+            output.WriteLine($"{name}: {result.Accuracy:P2} on {result.Total} held-out images (recorded {recorded:P2}); {w.Length / 1e6:0.00} MB; recipe: {info.Recipe!["command"]!.ToJsonString()}");
+            Assert.Equal(recorded, result.Accuracy, 6);
+            Assert.True(result.Accuracy >= (name == "fashion" ? 0.92 : 0.95), $"{name} reaches only {result.Accuracy:P2}");
+            if (name == "textures")
+            {
+                Assert.True(info.Architecture.Layers.Count(l => l.Type == "conv") >= 6, "textures needs at least 6 conv layers");
+                Assert.True(info.Labels.Count >= 16);
+                Assert.Equal(128, info.Architecture.InputHeight);
+            }
+            Assert.NotNull(info.DreamLayer);
+        }
+    }
+
+    [Fact]
+    [Trait("Category", "Slow")]
+    public void TheMainJobWorksOfflineWithTheEmbeddedModel()
+    {
+        using var host = new CliHost();
+        // googlenet's address points at a closed loopback port: no cache, no internet.
+        var probe = new TcpListener(IPAddress.Loopback, 0);
+        probe.Start();
+        int port = ((IPEndPoint)probe.LocalEndpoint).Port;
+        probe.Stop();
+        File.WriteAllText(host.Registry, new JsonObject
+        {
+            ["models"] = new JsonArray(new JsonObject { ["name"] = "googlenet", ["url"] = $"http://127.0.0.1:{port}/googlenet-7.onnx", ["format"] = "onnx" }),
+        }.ToJsonString());
+        string outPng = host.Home.File("coffee-dream.png");
+        var (code, o, e) = host.Run("dream", Path.Combine(Paths.RepoRoot, "examples", "coffee.png"), "-o", outPng);
+        output.WriteLine(o + e);
+        Assert.True(code == 0, e);
+        Assert.Contains("embedded 'textures' model", e);
+        using var dream = ImageIO.Load(outPng);
+        using var photo = ImageIO.Load(Path.Combine(Paths.RepoRoot, "examples", "coffee.png"));
+        Assert.Equal(photo.shape, dream.shape);
+        double change = (dream - photo).abs().mean().item<float>();
+        output.WriteLine($"mean change {change:0.000}");
+        Assert.True(change > 0.02, $"the dream barely changed the photo ({change:0.000})");
+        // --model textures works offline too, and the checkpoint's dream layer is the default.
+        (code, _, e) = host.Run("--offline", "dream", Path.Combine(Paths.RepoRoot, "examples", "coffee.png"), "--model", "textures", "--octaves", "2", "--steps", "3", "-o", host.Home.File("t.png"));
+        Assert.True(code == 0, e);
+    }
+}

@@ -1,0 +1,52 @@
+using Reverie.Tests.Infrastructure;
+using Reverie.Training;
+using Xunit.Abstractions;
+
+namespace Reverie.Tests.Training;
+
+/// <summary>
+/// The brief's transfer learning at a reduced budget: a base trained on eight Fashion-MNIST classes,
+/// its top replaced and retrained (base frozen) on the two held-out classes with 200 images each.
+/// </summary>
+public class TransferTests(ITestOutputHelper output)
+{
+    static readonly string[] NoShoes = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Bag"];
+
+    [Fact]
+    [Trait("Category", "Slow")]
+    public void AFrozenBaseLearnsTwoNewClassesFromFewImagesBetterThanScratch()
+    {
+        using var dir = new TempDir();
+        var baseRun = TrainingJob.Run(new TrainingJobOptions
+        {
+            Data = "fashion-mnist", Arch = "fashion", Classes = NoShoes, PerClass = 1000, ValidationSplit = 0.1, Output = dir.File("base"),
+            Train = new TrainOptions { Epochs = 2, Seed = 0 },
+        });
+        output.WriteLine($"base on 8 classes: test accuracy {baseRun.Test!.Accuracy:P2}");
+        var shoes = new[] { "Sneaker", "Ankle boot" };
+        var head = TrainingJob.Run(new TrainingJobOptions
+        {
+            Data = "fashion-mnist", Base = dir.File("base.json"), Freeze = true, Classes = shoes, PerClass = 200, ValidationSplit = 0, Output = dir.File("head"),
+            Train = new TrainOptions { Epochs = 20, Seed = 0 },
+        });
+        var scratch = TrainingJob.Run(new TrainingJobOptions
+        {
+            Data = "fashion-mnist", Arch = "fashion", Classes = shoes, PerClass = 200, ValidationSplit = 0, Output = dir.File("scratch"),
+            Train = new TrainOptions { Epochs = 20, Seed = 0 },
+        });
+        output.WriteLine($"Sneaker vs Ankle boot, 200 images each: frozen base + new top {head.Test!.Accuracy:P2}, from scratch {scratch.Test!.Accuracy:P2} on {head.Test.Total} test images");
+        Assert.Equal(2000, head.Test.Total);
+        Assert.True(head.Test.Accuracy >= 0.95, $"transfer reached only {head.Test.Accuracy:P2}");
+        Assert.True(head.Test.Accuracy > scratch.Test.Accuracy, $"transfer {head.Test.Accuracy:P2} does not beat scratch {scratch.Test.Accuracy:P2}");
+
+        // The base's layers are bit for bit those of the base checkpoint.
+        Assert.NotNull(head.FrozenChecksumBefore);
+        Assert.Equal(head.FrozenChecksumBefore, head.FrozenChecksumAfter);
+        using var baseNet = Checkpoint.Load(dir.File("base"));
+        using var headNet = Checkpoint.Load(dir.File("head"));
+        Assert.Equal(TrainingJob.FrozenChecksum(baseNet, "logits"), TrainingJob.FrozenChecksum(headNet, "logits"));
+        Assert.Equal(shoes, headNet.Labels);
+        var info = Checkpoint.ReadInfo(dir.File("head"));
+        Assert.Equal("logits", info.Recipe!["trainableFrom"]!.GetValue<string>());
+    }
+}
