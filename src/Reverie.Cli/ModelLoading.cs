@@ -63,7 +63,7 @@ internal static class ModelLoading
             .StartAsync(async ctx =>
             {
                 var task = ctx.AddTask($"downloading {e.Name}", maxValue: e.Size ?? 1);
-                var progress = new Progress<DownloadProgress>(p =>
+                var progress = new SyncProgress<DownloadProgress>(p =>
                 {
                     if (p.Total is { } t) task.MaxValue = t;
                     task.Value = p.Received;

@@ -43,6 +43,7 @@ public static class ReverieCli
         root.Subcommands.Add(Commands.Science.ScienceCommand.Create());
         root.Subcommands.Add(Commands.Train.TrainCommand.Create());
         root.Subcommands.Add(Commands.Evaluate.EvaluateCommand.Create());
+        root.Subcommands.Add(Commands.Fool.FoolCommand.Create());
         return root;
     }
 

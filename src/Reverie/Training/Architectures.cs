@@ -7,7 +7,7 @@ namespace Reverie.Training;
 public static class Architectures
 {
     /// <summary>Names of the presets.</summary>
-    public static readonly string[] Names = ["fashion", "textures", "small"];
+    public static readonly string[] Names = ["fashion", "mlp", "textures", "small"];
 
     static ConvNetLayer Conv(string name, int outC, int stride = 1) => new() { Type = "conv", Name = name, Out = outC, Stride = stride };
     static ConvNetLayer Pool(string name) => new() { Type = "pool", Name = name };
@@ -17,7 +17,8 @@ public static class Architectures
     /// <summary>
     /// A preset by name, for <paramref name="classes"/> classes, or a JSON file holding a <see cref="ConvNetSpec"/>.
     /// <c>fashion</c>: 28×28 gray, three 3×3 convolutions with batch norm in two pooled stages (32; 64, 64
-    /// channels), a 256-unit dense layer, dropout. <c>textures</c>: 128×128 RGB, six convolutions
+    /// channels), a 256-unit dense layer, dropout. <c>mlp</c>: 28×28 gray, no convolutions, dense layers
+    /// of 512 and 256 units (a surrogate of another architecture for transfer attacks). <c>textures</c>: 128×128 RGB, six convolutions
     /// (16 stride 2, 32 stride 2, 64, pool, 96, 128, pool, 192), global average pooling. <c>small</c>:
     /// the textures layout at another input size.
     /// </summary>
@@ -34,6 +35,11 @@ public static class Architectures
                     Conv("conv2", 64), Conv("conv3", 64), Pool("pool2"),
                     new() { Type = "flatten" }, Dropout(0.3), Dense("fc1", 256), Dropout(0.3), Dense("logits", classes),
                 ],
+            },
+            "mlp" => new ConvNetSpec
+            {
+                InputChannels = 1, InputHeight = size > 0 ? size : 28, InputWidth = size > 0 ? size : 28,
+                Layers = [new() { Type = "flatten" }, Dense("fc1", 512), Dropout(0.2), Dense("fc2", 256), Dropout(0.2), Dense("logits", classes)],
             },
             "textures" or "small" => new ConvNetSpec
             {
@@ -65,7 +71,7 @@ public static class Architectures
     /// <summary>The input spec that goes with an architecture: gray or RGB, with the data's mean and std.</summary>
     public static InputSpec InputFor(ConvNetSpec spec, string preset) => preset switch
     {
-        "fashion" => new InputSpec { Channels = ChannelOrder.Gray, Mean = [0.286f], Std = [0.353f] },
+        "fashion" or "mlp" => new InputSpec { Channels = ChannelOrder.Gray, Mean = [0.286f], Std = [0.353f] },
         _ when spec.InputChannels == 1 => new InputSpec { Channels = ChannelOrder.Gray, Mean = [0.5f], Std = [0.25f] },
         _ => new InputSpec { Channels = ChannelOrder.Rgb, Mean = [0.5f, 0.5f, 0.5f], Std = [0.25f, 0.25f, 0.25f] },
     };

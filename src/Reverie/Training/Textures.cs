@@ -172,7 +172,7 @@ public sealed class TextureDataset : IImageDataset
     static double Checker(double u, double v, double p)
     {
         double a = Frac(u / p) - 0.5, b = Frac(v / p) - 0.5;
-        double da = (0.25 - Math.Abs(Math.Abs(a) - 0.25)) * p, db = (0.25 - Math.Abs(Math.Abs(b) - 0.25)) * p;
+        double da = Math.Abs(Math.Abs(a) - 0.25) * p, db = Math.Abs(Math.Abs(b) - 0.25) * p; // distances to the cell edges
         double sign = (Math.Abs(a) < 0.25) == (Math.Abs(b) < 0.25) ? 1 : -1;
         return Ramp(sign * Math.Min(da, db));
     }

@@ -71,7 +71,7 @@ public static class TrainingJob
         ConvNet? baseNet = o.Base is null ? null : OpenBase(o.Base);
         try
         {
-            int size = baseNet?.Spec.InputHeight ?? (o.Arch == "fashion" ? 28 : o.Size > 0 ? o.Size : 128);
+            int size = baseNet?.Spec.InputHeight ?? (o.Arch is "fashion" or "mlp" ? 28 : o.Size > 0 ? o.Size : 128);
             var all = Datasets.Open(o.Data, test: false, o.TextureCount, size);
             IImageDataset? test = o.Data.ToLowerInvariant() is "fashion-mnist" or "fashion" or "textures"
                 ? Datasets.Open(o.Data, test: true, o.Data == "textures" ? 100 * TextureDataset.ClassNames.Length : 0, size) : null;

@@ -80,18 +80,19 @@ public class TrainCliTests(ITestOutputHelper output)
             var info = Checkpoint.EmbeddedInfo(name);
             double recorded = info.Metrics!["testAccuracy"]!.GetValue<double>();
             using var net = Checkpoint.LoadEmbedded(name);
-            var test = Datasets.Open(name == "fashion" ? "fashion-mnist" : "textures", test: true, name == "textures" ? (int)info.Metrics["testImages"]!.GetValue<long>() : 0);
+            var test = Datasets.Open(name.StartsWith("fashion") ? "fashion-mnist" : "textures", test: true, name == "textures" ? (int)info.Metrics["testImages"]!.GetValue<long>() : 0);
             var result = Trainer.Evaluate(net, test);
             output.WriteLine($"{name}: {result.Accuracy:P2} on {result.Total} held-out images (recorded {recorded:P2}); {w.Length / 1e6:0.00} MB; recipe: {info.Recipe!["command"]!.ToJsonString()}");
             Assert.Equal(recorded, result.Accuracy, 6);
-            Assert.True(result.Accuracy >= (name == "fashion" ? 0.92 : 0.95), $"{name} reaches only {result.Accuracy:P2}");
+            double required = name switch { "fashion" => 0.92, "textures" => 0.95, _ => 0.85 };
+            Assert.True(result.Accuracy >= required, $"{name} reaches only {result.Accuracy:P2}");
             if (name == "textures")
             {
                 Assert.True(info.Architecture.Layers.Count(l => l.Type == "conv") >= 6, "textures needs at least 6 conv layers");
                 Assert.True(info.Labels.Count >= 16);
                 Assert.Equal(128, info.Architecture.InputHeight);
             }
-            Assert.NotNull(info.DreamLayer);
+            if (name != "fashion-mlp") Assert.NotNull(info.DreamLayer);
         }
     }
 

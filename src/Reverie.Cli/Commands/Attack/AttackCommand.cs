@@ -15,8 +15,11 @@ internal static class AttackCommand
 {
     public static Command Create()
     {
-        var image = new Argument<string>("image") { Description = "The photo to attack." };
-        var model = new Option<string>("--model", "-m") { Description = "The model attacked: a name or .onnx file.", DefaultValueFactory = _ => "googlenet" };
+        var image = new Argument<string?>("image") { Description = "The photo to attack (or use --data).", Arity = ArgumentArity.ZeroOrOne };
+        var data = new Option<string?>("--data") { Description = "Attack a labelled data set instead (fashion-mnist, textures, or an ImageFolder): reports robust accuracy, success rate and confidence." };
+        var classes = new Option<string?>("--classes") { Description = "With --data: only these classes, comma-separated." };
+        var limit = new Option<int>("--limit") { Description = "With --data: at most this many images per class." };
+        var model = new Option<string>("--model", "-m") { Description = "The model attacked: a registry name, checkpoint, weights or .onnx file.", DefaultValueFactory = _ => "googlenet" };
         var method = new Option<string>("--method") { Description = "fgsm, bim, pgd or mifgsm.", DefaultValueFactory = _ => "fgsm" };
         var eps = new Option<double>("--eps") { Description = "L-infinity budget in 0..1 pixel units.", DefaultValueFactory = _ => 0.01 };
         var steps = new Option<int>("--steps") { Description = "Iterations (bim, pgd, mifgsm).", DefaultValueFactory = _ => 10 };
@@ -27,16 +30,15 @@ internal static class AttackCommand
         var randomStart = new Option<bool>("--random-start") { Description = "Start from a random point in the eps-ball (always on for pgd)." };
         var minEps = new Option<bool>("--min-eps") { Description = "Also report the smallest eps (0.001 steps, up to 0.05) at which one-step FGSM changes the top label." };
         var seed = new Option<int>("--seed") { Description = "Seed of the random start.", DefaultValueFactory = _ => 0 };
-        var output = new Option<string>("--output", "-o") { Description = "The adversarial image (.png); the amplified perturbation goes beside it as OUT-perturbation.png.", Required = true };
-        var cmd = new Command("attack", "Make an adversarial example: a small L-infinity change that changes the model's answer.")
-            { image, model, method, eps, steps, stepSize, targeted, target, surrogate, randomStart, minEps, seed, output };
+        var output = new Option<string?>("--output", "-o") { Description = "The adversarial image (.png); the amplified perturbation goes beside it as OUT-perturbation.png. Required for an image." };
+        var cmd = new Command("attack", "Make an adversarial example: a small L-infinity change that changes the model's answer; or attack a whole data set.")
+            { image, data, classes, limit, model, method, eps, steps, stepSize, targeted, target, surrogate, randomStart, minEps, seed, output };
+        cmd.Subcommands.Add(SweepCommand.Create());
         cmd.SetAction(async (p, cancel) =>
         {
             var err = p.InvocationConfiguration.Error;
             try
             {
-                string outPath = p.GetValue(output)!;
-                ImageIO.FormatFor(outPath);
                 var m = p.GetValue(method) switch
                 {
                     "fgsm" => AttackMethod.Fgsm,
@@ -47,7 +49,13 @@ internal static class AttackCommand
                 };
                 if (p.GetValue(targeted) != (p.GetValue(target) is not null))
                     throw new BadInputException("--targeted and --target go together.");
-                using var photo = ImageIO.Load(p.GetValue(image)!);
+                if (p.GetValue(image) is null == p.GetValue(data) is null) throw new BadInputException("Give either an IMAGE or --data DATA to attack.");
+                string? outPath = p.GetValue(output);
+                if (p.GetValue(image) is not null)
+                {
+                    if (outPath is null) throw new BadInputException("Attacking an image needs --output OUT.png.");
+                    ImageIO.FormatFor(outPath);
+                }
                 var registry = ModelLoading.Registry(p);
                 using var net = await ModelLoading.OpenAsync(registry, p.GetValue(model)!, err, cancel);
                 using var craft = p.GetValue(surrogate) is { } s ? await ModelLoading.OpenAsync(registry, s, err, cancel) : null;
@@ -59,6 +67,31 @@ internal static class AttackCommand
                     RandomStart = p.GetValue(randomStart) ? true : null, Seed = p.GetValue(seed),
                 };
                 options.Validate();
+                if (p.GetValue(data) is { } source)
+                {
+                    var set = SweepCommand.OpenData(source, crafter, p.GetValue(classes), p.GetValue(limit));
+                    var kind = craft is null ? PerturbationKind.WhiteBox : PerturbationKind.Transfer;
+                    RobustnessResult r = null!;
+                    await ReverieCli.StatusConsole(err).Progress()
+                        .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn(), new RemainingTimeColumn())
+                        .StartAsync(async ctx =>
+                        {
+                            var task = ctx.AddTask($"{p.GetValue(method)} eps {options.Eps}", maxValue: set.Count);
+                            r = await Task.Run(() => Robustness.Evaluate(net, crafter, set, kind, options, progress: new SyncProgress<int>(d => task.Value = d), cancel: cancel));
+                            task.Value = task.MaxValue;
+                        });
+                    var tbl = new Table().AddColumn("images").AddColumn("clean accuracy").AddColumn("robust accuracy").AddColumn("success rate").AddColumn("mean confidence").AddColumn("max |x*-x|inf");
+                    tbl.AddRow(r.Count.ToString(CultureInfo.InvariantCulture), r.CleanAccuracy.ToString("P2", CultureInfo.InvariantCulture), r.Accuracy.ToString("P2", CultureInfo.InvariantCulture),
+                        r.SuccessRate.ToString("P2", CultureInfo.InvariantCulture), r.MeanConfidence.ToString("0.0000", CultureInfo.InvariantCulture), r.MaxLinf.ToString("0.00000", CultureInfo.InvariantCulture));
+                    var c = ReverieCli.ResultConsole(p.InvocationConfiguration.Output);
+                    c.Write(tbl);
+                    c.WriteLine($"{Robustness.Name(kind)} {p.GetValue(method)} (T={options.EffectiveSteps}, eps {options.Eps}) on {net.Name}{(craft is null ? "" : $", crafted on {craft.Name}")}: accuracy {r.CleanAccuracy:P2} -> {r.Accuracy:P2} over {r.Count} images of {set.Name}");
+                    if (outPath is not null)
+                        Imaging.AtomicFile.WriteAllText(outPath, Robustness.Csv([r]));
+                    return ReverieCli.Ok;
+                }
+                using var photo = ImageIO.Load(p.GetValue(image)!);
+                outPath ??= "";
                 var x0 = ImageIO.Resize(photo, crafter.Input.Height, crafter.Input.Width).to(crafter.Device);
                 Prediction Top(INetwork n, Tensor x) => Classifier.Classify(n, x, 1)[0];
                 var before = Top(net, x0);

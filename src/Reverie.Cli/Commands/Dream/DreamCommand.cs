@@ -138,7 +138,7 @@ internal static class DreamCommand
                         {
                             var dream = new DeepDream(net, objective, options with { Seed = options.Seed + fi });
                             int baseCount = fi * options.Octaves * options.Steps;
-                            var progress = new Progress<DreamProgress>(pr =>
+                            var progress = new SyncProgress<DreamProgress>(pr =>
                             {
                                 task.Description = frames > 0 ? $"frame {fi + 1}/{frames} octave {pr.Octave + 1}/{pr.Octaves} step {pr.Step}/{pr.Steps}" : $"octave {pr.Octave + 1}/{pr.Octaves} step {pr.Step}/{pr.Steps}";
                                 task.Value = baseCount + pr.Octave * pr.Steps + pr.Step;

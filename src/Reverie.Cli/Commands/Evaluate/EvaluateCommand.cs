@@ -44,7 +44,7 @@ internal static class EvaluateCommand
                     .StartAsync(async ctx =>
                     {
                         var task = ctx.AddTask($"evaluating {net.Name}", maxValue: set.Count);
-                        var progress = new Progress<(int Done, int Total)>(d => task.Value = d.Done);
+                        var progress = new SyncProgress<(int Done, int Total)>(d => task.Value = d.Done);
                         result = await Task.Run(() => Trainer.Evaluate(net, set, progress: progress, cancel: cancel));
                         task.Value = task.MaxValue;
                     });

@@ -48,7 +48,7 @@ internal static class InvertCommand
                     await ReverieCli.StatusConsole(err).Progress().StartAsync(async ctx =>
                     {
                         var task = ctx.AddTask(l, maxValue: options.Steps);
-                        var progress = new Progress<(int Step, double Loss)>(s => { task.Value = s.Step; task.Description = $"{l}: {s.Loss:0.000}"; });
+                        var progress = new SyncProgress<(int Step, double Loss)>(s => { task.Value = s.Step; task.Description = $"{l}: {s.Loss:0.000}"; });
                         (img, loss) = await Task.Run(() => Inversion.Run(net, l, photo, options, progress, cancel));
                     });
                     results.Add((l, img, loss, Filters.Psnr(img, photo), Inversion.Ssim(img, photo)));

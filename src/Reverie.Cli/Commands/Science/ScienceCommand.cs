@@ -49,7 +49,7 @@ internal static class ScienceCommand
                     .StartAsync(async ctx =>
                     {
                         var task = ctx.AddTask("training", maxValue: options.Epochs);
-                        var progress = new Progress<(int Epoch, int Batch, int Batches, double Loss)>(s =>
+                        var progress = new SyncProgress<(int Epoch, int Batch, int Batches, double Loss)>(s =>
                         {
                             task.Value = s.Epoch - 1 + (double)s.Batch / s.Batches;
                             task.Description = $"epoch {s.Epoch}/{options.Epochs}: loss {s.Loss:0.0000}";

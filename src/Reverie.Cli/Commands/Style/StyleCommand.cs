@@ -99,7 +99,7 @@ internal static class StyleCommand
             .StartAsync(async ctx =>
             {
                 var task = ctx.AddTask(label, maxValue: t.Options.Steps);
-                var progress = new Progress<StyleLosses>(l =>
+                var progress = new SyncProgress<StyleLosses>(l =>
                 {
                     task.Value = l.Step;
                     task.Description = $"{label}: content {l.Content:G3} style {l.Style:G3} tv {l.Tv:G3}";

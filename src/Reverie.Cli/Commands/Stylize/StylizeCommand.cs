@@ -115,7 +115,7 @@ internal static class StylizeCommand
                     .StartAsync(async ctx =>
                     {
                         var task = ctx.AddTask("training", maxValue: 1);
-                        var progress = new Progress<(FastStyleLoss Loss, int Iterations)>(s =>
+                        var progress = new SyncProgress<(FastStyleLoss Loss, int Iterations)>(s =>
                         {
                             task.MaxValue = s.Iterations;
                             task.Value = s.Loss.Iteration;

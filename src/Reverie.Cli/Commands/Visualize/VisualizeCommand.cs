@@ -61,7 +61,7 @@ internal static class VisualizeCommand
             .StartAsync(async ctx =>
             {
                 var task = ctx.AddTask(label, maxValue: v.Options.Steps);
-                var progress = new Progress<(int Step, double Value)>(s => { task.Value = s.Step; task.Description = $"{label}: {s.Value:G4}"; });
+                var progress = new SyncProgress<(int Step, double Value)>(s => { task.Value = s.Step; task.Description = $"{label}: {s.Value:G4}"; });
                 result = await Task.Run(() => v.Run(progress, cancel));
                 task.Value = task.MaxValue;
             });

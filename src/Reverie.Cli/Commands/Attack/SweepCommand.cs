@@ -1,0 +1,86 @@
+using System.CommandLine;
+using System.Globalization;
+using Reverie.Adversarial;
+using Reverie.Models;
+using Reverie.Training;
+using Spectre.Console;
+
+namespace Reverie.Cli.Commands.Attack;
+
+/// <summary><c>reverie attack sweep</c>: accuracy against eps for white-box, transfer and noise perturbations.</summary>
+internal static class SweepCommand
+{
+    /// <summary>Opens --data at the model's input size, optionally restricted to classes and a number per class.</summary>
+    public static IImageDataset OpenData(string source, INetwork net, string? classes, int limit)
+    {
+        bool test = !Directory.Exists(source);
+        var set = Datasets.Open(source, test, 0, net.Input.Height);
+        if (classes is not null) set = Datasets.SelectClasses(set, classes.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries));
+        if (limit < 0) throw new BadInputException($"--limit must be positive; got {limit}.");
+        if (limit > 0) set = Datasets.PerClass(set, limit, 0);
+        return set;
+    }
+
+    static List<T> ParseList<T>(string text, string option, Func<string, T> parse)
+    {
+        try { return text.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries).Select(parse).ToList(); }
+        catch (FormatException) { throw new BadInputException($"{option} must be a comma-separated list of numbers; got '{text}'."); }
+    }
+
+    public static Command Create()
+    {
+        var model = new Option<string>("--model", "-m") { Description = "The model attacked.", Required = true };
+        var data = new Option<string>("--data") { Description = "Labelled images: fashion-mnist, textures or an ImageFolder (test split where there is one).", Required = true };
+        var eps = new Option<string>("--eps") { Description = "Comma-separated budgets in 0..1 pixel units.", DefaultValueFactory = _ => "0,0.01,0.02,0.05,0.1,0.15,0.2,0.3" };
+        var steps = new Option<string>("--steps") { Description = "Comma-separated step counts: 1 is FGSM, more is BIM with step eps/T.", DefaultValueFactory = _ => "1,10" };
+        var surrogate = new Option<string?>("--surrogate") { Description = "Also attack through this model (black-box transfer)." };
+        var classes = new Option<string?>("--classes") { Description = "Only these classes, comma-separated." };
+        var limit = new Option<int>("--limit") { Description = "At most this many images per class." };
+        var seed = new Option<int>("--seed") { Description = "Seed of the noise.", DefaultValueFactory = _ => 0 };
+        var output = new Option<string>("--output", "-o") { Description = "CSV file; the plot goes beside it as .png.", Required = true };
+        var cmd = new Command("sweep", "Accuracy against eps, at each number of steps: white-box, black-box transfer from a surrogate, and random sign noise of the same eps.")
+            { model, data, eps, steps, surrogate, classes, limit, seed, output };
+        cmd.SetAction(async (p, cancel) =>
+        {
+            var err = p.InvocationConfiguration.Error;
+            try
+            {
+                var epsList = ParseList(p.GetValue(eps)!, "--eps", s => double.Parse(s, CultureInfo.InvariantCulture));
+                var stepList = ParseList(p.GetValue(steps)!, "--steps", s => int.Parse(s, CultureInfo.InvariantCulture));
+                if (epsList.Count == 0 || epsList.Any(e => e is < 0 or > 1)) throw new BadInputException("--eps values must be from 0 to 1.");
+                if (stepList.Count == 0 || stepList.Any(t => t is < 1 or > 10000)) throw new BadInputException("--steps values must be from 1 to 10000.");
+                string outPath = p.GetValue(output)!;
+                if (!outPath.EndsWith(".csv", StringComparison.OrdinalIgnoreCase)) throw new BadInputException($"--output must be a .csv file; got '{outPath}'.");
+                var registry = ModelLoading.Registry(p);
+                using var net = await ModelLoading.OpenAsync(registry, p.GetValue(model)!, err, cancel);
+                using var sur = p.GetValue(surrogate) is { } s ? await ModelLoading.OpenAsync(registry, s, err, cancel) : null;
+                var set = OpenData(p.GetValue(data)!, net, p.GetValue(classes), p.GetValue(limit));
+                List<RobustnessResult> rows = null!;
+                await ReverieCli.StatusConsole(err).Progress()
+                    .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn(), new RemainingTimeColumn())
+                    .StartAsync(async ctx =>
+                    {
+                        var task = ctx.AddTask($"sweeping {set.Count} images", maxValue: 1);
+                        var progress = new SyncProgress<(int Done, int Total)>(d => { task.MaxValue = d.Total; task.Value = d.Done; });
+                        rows = await Task.Run(() => Robustness.Sweep(net, sur, set, epsList, stepList, p.GetValue(seed), progress, cancel));
+                        task.Value = task.MaxValue;
+                    });
+                Imaging.AtomicFile.WriteAllText(outPath, Robustness.Csv(rows));
+                string plot = Path.ChangeExtension(outPath, ".png");
+                Robustness.SweepPlot(plot, $"{net.Name} on {set.Name} ({set.Count} images){(sur is null ? "" : $", surrogate {sur.Name}")}", rows);
+                var table = new Table().AddColumn("eps");
+                var columns = stepList.SelectMany(t => new[] { PerturbationKind.WhiteBox, PerturbationKind.Transfer, PerturbationKind.Noise }
+                    .Where(k => k != PerturbationKind.Transfer || sur is not null).Select(k => (t, k))).ToList();
+                foreach (var (t, k) in columns) table.AddColumn(new TableColumn($"{Robustness.Name(k)} T={t}").RightAligned());
+                foreach (var e in epsList)
+                    table.AddRow([e.ToString(CultureInfo.InvariantCulture), .. columns.Select(c => rows.First(r => r.Eps == e && r.Steps == c.t && r.Kind == c.k).Accuracy.ToString("P1", CultureInfo.InvariantCulture))]);
+                var o = ReverieCli.ResultConsole(p.InvocationConfiguration.Output);
+                o.Write(table);
+                o.WriteLine($"{outPath}, {plot}");
+                return ReverieCli.Ok;
+            }
+            catch (Exception ex) { return ReverieCli.Report(ex, err); }
+        });
+        return cmd;
+    }
+}

@@ -1,0 +1,72 @@
+using Reverie.Adversarial;
+using Reverie.Tests.Infrastructure;
+using Reverie.Training;
+using Xunit.Abstractions;
+using static TorchSharp.torch;
+
+namespace Reverie.Tests.Adversarial;
+
+/// <summary>The embedded models, loaded once for a test class.</summary>
+public sealed class FashionModels : IDisposable
+{
+    public ConvNet Fashion { get; } = Checkpoint.LoadEmbedded("fashion");
+    public ConvNet Mlp { get; } = Checkpoint.LoadEmbedded("fashion-mlp");
+    /// <summary>The first 100 test images of each class (1,000 images).</summary>
+    public IImageDataset Test { get; } = Datasets.PerClass(Datasets.Open("fashion-mnist", test: true), 100, 0);
+    public void Dispose() { Fashion.Dispose(); Mlp.Dispose(); }
+}
+
+/// <summary>The adversarial must-shows on the embedded Fashion-MNIST CNN, with the MLP as the black-box surrogate.</summary>
+public class FashionAttackTests(FashionModels m, ITestOutputHelper output) : IClassFixture<FashionModels>
+{
+    RobustnessResult Run(PerturbationKind kind, AttackMethod method, double eps, int steps = 10, Reverie.Models.INetwork? crafter = null)
+    {
+        var r = Robustness.Evaluate(m.Fashion, crafter ?? m.Fashion, m.Test, kind, new AttackOptions { Method = method, Eps = eps, Steps = steps });
+        output.WriteLine($"{Robustness.Name(kind)} {method} T={r.Steps} eps {eps}: accuracy {r.CleanAccuracy:P1} -> {r.Accuracy:P1}, success {r.SuccessRate:P1}, confidence {r.MeanConfidence:0.000}, max |d| {r.MaxLinf:0.00000}");
+        Assert.True(r.MaxLinf <= eps + 1e-6);
+        return r;
+    }
+
+    [Fact]
+    public void WhiteBoxFgsmAndPgdBreakTheModelWhileNoiseDoesNot()
+    {
+        var fgsm = Run(PerturbationKind.WhiteBox, AttackMethod.Fgsm, 0.1);
+        var noise = Run(PerturbationKind.Noise, AttackMethod.Fgsm, 0.1);
+        var pgd = Run(PerturbationKind.WhiteBox, AttackMethod.Pgd, 0.1, steps: 40);
+        Assert.True(fgsm.CleanAccuracy >= 0.9, $"clean accuracy {fgsm.CleanAccuracy:P1}");
+        Assert.True(fgsm.Accuracy <= 0.30, $"FGSM at 0.1 leaves {fgsm.Accuracy:P1}");
+        Assert.True(noise.Accuracy >= 0.80, $"sign noise at 0.1 leaves only {noise.Accuracy:P1}");
+        Assert.True(pgd.Accuracy <= 0.05, $"PGD-40 at 0.1 leaves {pgd.Accuracy:P1}");
+    }
+
+    [Fact]
+    public void TransferFromTheMlpBeatsNoiseOfTheSameEps()
+    {
+        Assert.NotEqual(m.Fashion.Spec.Layers.Count(l => l.Type == "conv"), m.Mlp.Spec.Layers.Count(l => l.Type == "conv"));
+        foreach (var eps in new[] { 0.1, 0.2 })
+        {
+            var noise = Run(PerturbationKind.Noise, AttackMethod.Fgsm, eps);
+            foreach (var t in new[] { 1, 10 })
+            {
+                var transfer = Run(PerturbationKind.Transfer, t == 1 ? AttackMethod.Fgsm : AttackMethod.Bim, eps, t, m.Mlp);
+                Assert.True(transfer.Accuracy < noise.Accuracy, $"transfer T={t} at {eps} ({transfer.Accuracy:P1}) is no worse for the target than noise ({noise.Accuracy:P1})");
+            }
+        }
+    }
+
+    [Fact]
+    [Trait("Category", "Slow")]
+    public void CppnFoolingImagesReachNinetyNinePercentForMostClasses()
+    {
+        var evo = new FoolingEvolution(m.Fashion, new FoolingOptions { Encoding = FoolingEncoding.Cppn, Generations = 200, Population = 200, MapElites = true, Seed = 0 });
+        var results = evo.Run(Enumerable.Range(0, 10).ToList());
+        foreach (var r in results) output.WriteLine($"{r.Label}: {r.Confidence:0.0000} (generation {r.Generation})");
+        int fooled = results.Count(r => r.Confidence >= 0.99);
+        Assert.True(fooled >= 8, $"only {fooled} of 10 classes reached 99%");
+        // Black-box: the reported confidence is the model's own answer on the returned image.
+        using var noGrad = no_grad();
+        foreach (var r in results)
+            Assert.Equal(r.Confidence, m.Fashion.Probabilities(r.Image)[0, r.Class].item<float>(), 4);
+        Assert.All(evo.Log.GroupBy(e => e.Class), g => Assert.True(g.Zip(g.Skip(1)).All(p => p.Second.BestConfidence >= p.First.BestConfidence), "an elite got worse"));
+    }
+}
