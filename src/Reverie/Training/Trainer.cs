@@ -21,6 +21,8 @@ public sealed record TrainOptions
     public bool Flip { get; init; }
     /// <summary>Largest random shift in pixels (zero padding, then a crop).</summary>
     public int Shift { get; init; }
+    /// <summary>Largest standard deviation of the Gaussian pixel noise added to training images (each image draws its own σ from 0 to this; 0: none).</summary>
+    public double Noise { get; init; }
     /// <summary>The first trainable layer; the layers before it are frozen (weights and batch-norm statistics). Null trains all.</summary>
     public string? TrainableFrom { get; init; }
 
@@ -32,6 +34,7 @@ public sealed record TrainOptions
         if (!(LearningRate > 0 && LearningRate < 10)) throw new BadInputException($"--lr must be a positive number below 10; got {LearningRate}.");
         if (WeightDecay is < 0 or > 1) throw new BadInputException($"The weight decay must be from 0 to 1; got {WeightDecay}.");
         if (Shift is < 0 or > 64) throw new BadInputException($"The shift must be from 0 to 64 pixels; got {Shift}.");
+        if (Noise is < 0 or > 1) throw new BadInputException($"--noise must be from 0 to 1; got {Noise}.");
     }
 }
 
@@ -203,6 +206,13 @@ public sealed class Trainer(ConvNet net, TrainOptions options)
 
     Tensor Augment(Tensor x, Random rng)
     {
+        if (options.Noise > 0)
+        {
+            // Each image gets its own σ in [0, Noise]; the same noise in the three channels of gray data is not needed (the network averages them).
+            var sigma = tensor(Enumerable.Range(0, (int)x.shape[0]).Select(_ => (float)(rng.NextDouble() * options.Noise)).ToArray()).reshape(-1, 1, 1, 1);
+            var g = new Generator((ulong)rng.NextInt64());
+            x = (x + randn(x.shape, generator: g) * sigma).clamp(0, 1);
+        }
         if (!options.Flip && options.Shift == 0) return x;
         int n = (int)x.shape[0], s = options.Shift;
         var flips = new bool[n];

@@ -124,7 +124,7 @@ public static class TrainingJob
                 ["perClass"] = o.PerClass, ["valSplit"] = o.ValidationSplit, ["arch"] = o.Base is null ? o.Arch : null,
                 ["base"] = o.Base, ["freeze"] = o.Freeze, ["unfreezeFrom"] = o.UnfreezeFrom, ["trainableFrom"] = trainableFrom,
                 ["epochs"] = options.Epochs, ["batch"] = options.BatchSize, ["lr"] = options.LearningRate, ["weightDecay"] = options.WeightDecay,
-                ["seed"] = options.Seed, ["flip"] = options.Flip, ["shift"] = options.Shift, ["textureCount"] = o.Data == "textures" ? o.TextureCount : null,
+                ["seed"] = options.Seed, ["flip"] = options.Flip, ["shift"] = options.Shift, ["noise"] = options.Noise, ["textureCount"] = o.Data == "textures" ? o.TextureCount : null,
                 ["threads"] = get_num_threads(), ["reverie"] = typeof(TrainingJob).Assembly.GetName().Version?.ToString(),
             };
 
@@ -225,7 +225,7 @@ public static class TrainingJob
         if (!File.Exists(stem + ".last.json") || !File.Exists(stem + ".last.safetensors"))
             throw new BadInputException($"--resume: there is no interrupted run of '{stem}' ({stem}.last.json is missing).");
         var json = JsonNode.Parse(File.ReadAllText(stem + ".last.json"))!.AsObject();
-        foreach (var key in new[] { "data", "classes", "perClass", "valSplit", "arch", "base", "seed", "batch", "trainableFrom" })
+        foreach (var key in new[] { "data", "classes", "perClass", "valSplit", "arch", "base", "seed", "batch", "trainableFrom", "noise" })
             if (!JsonNode.DeepEquals(json["recipe"]?[key], recipe[key]))
                 throw new BadInputException($"--resume: the interrupted run used a different {key} ({json["recipe"]?[key]?.ToJsonString() ?? "none"}); resume it with the same options.");
         var tensors = SafeTensors.Load(stem + ".last.safetensors");

@@ -1,4 +1,5 @@
 using Reverie.Adversarial;
+using Reverie.Models;
 using Reverie.Tests.Infrastructure;
 using Reverie.Training;
 using Xunit.Abstractions;

@@ -12,10 +12,13 @@ public sealed class LoopbackServer : IDisposable
 {
     readonly TcpListener _listener = new(IPAddress.Loopback, 0);
     readonly CancellationTokenSource _stop = new();
+    readonly string _root;
     public string Url => $"http://127.0.0.1:{((IPEndPoint)_listener.LocalEndpoint).Port}";
 
-    public LoopbackServer()
+    /// <summary>Serves the files of <paramref name="root"/> (default ../shared/models).</summary>
+    public LoopbackServer(string? root = null)
     {
+        _root = root ?? Paths.Models;
         _listener.Start();
         _ = Task.Run(AcceptLoop);
     }
@@ -26,11 +29,11 @@ public sealed class LoopbackServer : IDisposable
         {
             TcpClient client;
             try { client = await _listener.AcceptTcpClientAsync(_stop.Token); } catch { return; }
-            _ = Task.Run(() => Serve(client));
+            _ = Task.Run(() => Serve(client, _root));
         }
     }
 
-    static async Task Serve(TcpClient client)
+    static async Task Serve(TcpClient client, string root)
     {
         using (client)
         {
@@ -40,7 +43,7 @@ public sealed class LoopbackServer : IDisposable
             while (!string.IsNullOrEmpty(await reader.ReadLineAsync())) { }
             string path = request?.Split(' ')[1] ?? "/";
             string[] parts = path.Trim('/').Split('/', 2);
-            string route = parts[0], file = parts.Length > 1 ? Path.Combine(Paths.Models, Path.GetFileName(parts[1])) : "";
+            string route = parts[0], file = parts.Length > 1 ? Path.Combine(root, Path.GetFileName(parts[1])) : "";
             if (route == "missing" || !File.Exists(file))
             {
                 await stream.WriteAsync(Encoding.ASCII.GetBytes("HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"));

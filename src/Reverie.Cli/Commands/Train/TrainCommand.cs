@@ -28,10 +28,11 @@ internal static class TrainCommand
         var size = new Option<int>("--size") { Description = "Image size for ImageFolder data and the 'small' architecture (default 128)." };
         var textures = new Option<int>("--textures") { Description = "Images in the generated texture training set.", DefaultValueFactory = _ => 17 * 1000 };
         var noAugment = new Option<bool>("--no-augment") { Description = "No random flips and shifts." };
+        var noise = new Option<double>("--noise") { Description = "Add Gaussian pixel noise to training images, each with its own σ from 0 to this (robustness to noise)." };
         var dreamLayer = new Option<string?>("--dream-layer") { Description = "The layer 'reverie dream' uses by default with this model." };
         var threads = new Option<int>("--threads") { Description = "CPU threads (default: all cores)." };
         var cmd = new Command("train", "Train a classifier on Fashion-MNIST, generated textures or your own folders of images; with --base, retrain the top of a trained model (transfer learning).")
-            { data, arch, epochs, output, batch, lr, valSplit, seed, resume, baseModel, freeze, unfreezeFrom, classes, perClass, size, textures, noAugment, dreamLayer, threads };
+            { data, arch, epochs, output, batch, lr, valSplit, seed, resume, baseModel, freeze, unfreezeFrom, classes, perClass, size, textures, noAugment, noise, dreamLayer, threads };
         cmd.SetAction(async (p, cancel) =>
         {
             var err = p.InvocationConfiguration.Error;
@@ -45,7 +46,7 @@ internal static class TrainCommand
                     PerClass = p.GetValue(perClass), ValidationSplit = p.GetValue(valSplit), TextureCount = p.GetValue(textures), Size = p.GetValue(size),
                     Augment = !p.GetValue(noAugment), DreamLayer = p.GetValue(dreamLayer), Output = p.GetValue(output)!, Resume = p.GetValue(resume),
                     CommandLine = ["reverie", .. p.Tokens.Select(tk => tk.Value)],
-                    Train = new TrainOptions { Epochs = p.GetValue(epochs), BatchSize = p.GetValue(batch), LearningRate = p.GetValue(lr), Seed = p.GetValue(seed) },
+                    Train = new TrainOptions { Epochs = p.GetValue(epochs), BatchSize = p.GetValue(batch), LearningRate = p.GetValue(lr), Seed = p.GetValue(seed), Noise = p.GetValue(noise) },
                 };
                 var console = ReverieCli.StatusConsole(err);
                 TrainingJobResult result = null!;

@@ -16,7 +16,7 @@ public static class Downloader
 
     /// <summary>Downloads <paramref name="url"/> to <paramref name="destination"/>; returns the file's SHA-256.</summary>
     public static async Task<string> DownloadAsync(string url, string destination, string? expectedSha256, long? expectedSize,
-        IProgress<DownloadProgress>? progress = null, CancellationToken cancel = default)
+        IProgress<DownloadProgress>? progress = null, CancellationToken cancel = default, string? expectedPrefix = null)
     {
         string dir = Path.GetDirectoryName(Path.GetFullPath(destination))!;
         Directory.CreateDirectory(dir);
@@ -58,6 +58,8 @@ public static class Downloader
             string hash = Convert.ToHexStringLower(sha.GetHashAndReset());
             if (expectedSha256 is not null && !string.Equals(hash, expectedSha256, StringComparison.OrdinalIgnoreCase))
                 throw new ReverieException($"Download of {url} is corrupt: its SHA-256 is {hash}, expected {expectedSha256.ToLowerInvariant()}.");
+            if (expectedPrefix is not null && !hash.StartsWith(expectedPrefix, StringComparison.OrdinalIgnoreCase))
+                throw new ReverieException($"Download of {url} is corrupt: its SHA-256 is {hash}, which does not begin with the published {expectedPrefix.ToLowerInvariant()}.");
             File.Move(tmp, destination, overwrite: true);
             return hash;
         }

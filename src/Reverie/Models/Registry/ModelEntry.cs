@@ -9,7 +9,7 @@ public sealed record ModelEntry
     public required string Name { get; init; }
     /// <summary>One line about the model.</summary>
     public string? Description { get; init; }
-    /// <summary>Weights format: <c>onnx</c>, or <c>embedded</c> for a Reverie checkpoint built into the library.</summary>
+    /// <summary>Weights format: <c>onnx</c>; <c>pth</c> or <c>safetensors</c> for a torchvision state_dict built natively; <c>embedded</c> for a Reverie checkpoint built into the library.</summary>
     public string Format { get; init; } = "onnx";
     /// <summary>File name in the cache.</summary>
     public string? File { get; init; }
@@ -17,6 +17,8 @@ public sealed record ModelEntry
     public string? Url { get; init; }
     /// <summary>SHA-256 of the weights file, lower-case hex.</summary>
     public string? Sha256 { get; init; }
+    /// <summary>The first hex digits of the file's SHA-256, when only they are published (torchvision puts them in its file names, and torch.hub checks them).</summary>
+    public string? Sha256Prefix { get; init; }
     /// <summary>Size of the weights file in bytes.</summary>
     public long? Size { get; init; }
     /// <summary>Input spec.</summary>

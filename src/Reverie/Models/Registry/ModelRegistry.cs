@@ -130,8 +130,8 @@ public sealed class ModelRegistry
         if (!force && Status(e) != ModelStatus.Missing) return path;
         if (e.Url is null) throw new BadInputException($"Model '{name}' has no download address; install its file with 'reverie models add {name} FILE'.");
         if (Offline) throw new ReverieException($"Model '{name}' is not in the cache ({CacheDir}) and --offline forbids downloading it; install it with 'reverie models add {name} FILE'.");
-        string hash = await Downloader.DownloadAsync(e.Url, path, e.Sha256, e.Size, progress, cancel);
-        WriteRecord(e, new InstallRecord { Sha256 = hash, Verified = e.Sha256 is not null, Source = e.Url, InstalledAt = DateTime.UtcNow });
+        string hash = await Downloader.DownloadAsync(e.Url, path, e.Sha256, e.Size, progress, cancel, e.Sha256Prefix);
+        WriteRecord(e, new InstallRecord { Sha256 = hash, Verified = e.Sha256 is not null || e.Sha256Prefix is not null, Source = e.Url, InstalledAt = DateTime.UtcNow });
         return path;
     }
 
@@ -242,6 +242,7 @@ public sealed class ModelRegistry
         var e = Get(nameOrPath);
         if (e.IsEmbedded) return Training.Checkpoint.LoadEmbedded(e.Name);
         string path = await PullAsync(e.Name, progress, cancel: cancel);
+        if (e.Format is "pth" or "safetensors") return OpenWeights(path, e.Name);
         return new OnnxNetwork(e.Name, Onnx.OnnxGraph.Load(path), e.Input, LabelsOf(e));
     }
 
@@ -252,12 +253,12 @@ public sealed class ModelRegistry
     /// A torchvision state_dict (.pth, .pt or .safetensors) as a native network; the architecture
     /// is recognised from the weights' names and shapes (today: VGG-16, VGG-19, AlexNet, ResNet-50, MobileNet-v2, GoogLeNet).
     /// </summary>
-    public static INetwork OpenWeights(string path)
+    public static INetwork OpenWeights(string path, string? name = null)
     {
         var weights = path.EndsWith(".safetensors", StringComparison.OrdinalIgnoreCase) ? Torch.SafeTensors.Load(path) : Torch.TorchFile.Load(path);
         try
         {
-            string name = Path.GetFileNameWithoutExtension(path);
+            name ??= Path.GetFileNameWithoutExtension(path);
             Native.NativeNetwork? net =
                 weights.ContainsKey("features.0.weight") && weights.ContainsKey("classifier.6.weight") && weights["features.0.weight"].shape[^1] == 11 ? Native.Vgg.AlexNet(name)
                 : weights.ContainsKey("features.0.weight") && weights.ContainsKey("classifier.6.weight") ? Native.Vgg.Create(Native.Vgg.DepthOf(weights), name)
