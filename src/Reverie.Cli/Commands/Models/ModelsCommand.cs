@@ -93,11 +93,19 @@ internal static class ModelsCommand
             Row("description", e.Description);
             Row("format", e.Format);
             Row("url", e.Url);
-            Row("sha256", e.Sha256);
+            var ck = e.IsEmbedded ? Reverie.Training.Checkpoint.EmbeddedInfo(e.Name) : null;
+            Row("sha256", e.Sha256 ?? ck?.WeightsSha256 ?? (e.Sha256Prefix is { } pre ? $"{pre}… (prefix published in the file name)" : null));
             Row("size", e.Size is { } s ? $"{s:N0} bytes" : null);
-            var i = e.Input;
+            var i = ck is null ? e.Input : ck.Input with { Width = ck.Architecture.InputWidth, Height = ck.Architecture.InputHeight };
             Row("input", $"{i.Width}x{i.Height} {i.Channels.ToString().ToUpperInvariant()}, x*{i.Scale.ToString(CultureInfo.InvariantCulture)} - mean [{string.Join(", ", i.Mean.Select(v => v.ToString(CultureInfo.InvariantCulture)))}] / std [{string.Join(", ", i.Std.Select(v => v.ToString(CultureInfo.InvariantCulture)))}] (mean and std in RGB order)");
-            Row("labels", labels is null ? e.Labels : $"{labels.Count} classes ({e.Labels})");
+            Row("labels", ck is not null ? $"{ck.Labels.Count} classes: {string.Join(", ", ck.Labels)}" : labels is null ? e.Labels : $"{labels.Count} classes ({e.Labels})");
+            if (ck is not null)
+            {
+                Row("architecture", string.Join(" → ", ck.Architecture.Layers.Where(l => l.Type != "dropout").Select(l => l.Type is "conv" or "dense" ? $"{l.Name} {l.Out}" : l.Name ?? l.Type)));
+                Row("trained with", ck.Recipe?["command"] is System.Text.Json.Nodes.JsonArray cmd ? string.Join(" ", cmd.Select(a => (string?)a)) : null);
+                Row("test accuracy", ck.Metrics?["testAccuracy"] is { } acc ? $"{acc.GetValue<double>() * 100:0.00}% on {ck.Metrics["testImages"]} held-out images" : null);
+                Row("dream layer", ck.DreamLayer);
+            }
             Row("status", reg.Status(e).ToString().ToLowerInvariant());
             Row("cached at", rec is null ? null : reg.WeightsPath(e));
             Row("installed from", rec?.Source);
