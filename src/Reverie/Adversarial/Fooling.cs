@@ -53,7 +53,8 @@ public sealed record FoolingResult(int Class, string Label, double Confidence, i
 /// probabilities, never a gradient. Direct encoding mutates pixels; the CPPN encoding evolves small
 /// networks of sine, sigmoid, gaussian and linear nodes over (x, y, distance, bias), with weight and
 /// structural mutations and crossover. Selection keeps the best (elitism); MAP-Elites keeps, for
-/// every class, the individual that class's confidence is highest for, and breeds from the archive.
+/// every class, the individual that class's confidence is highest for, and breeds from the archive
+/// (half of the parents drawn uniformly, half favouring the classes furthest from the target).
 /// </summary>
 public sealed class FoolingEvolution
 {
@@ -137,10 +138,19 @@ public sealed class FoolingEvolution
             cancel.ThrowIfCancellationRequested();
             var cells = elite.Values.ToList();
             var children = new List<IGenome>();
+            // Parents: half uniformly from the archive, half from the weaker of two random cells,
+            // so that classes still far from the target get more offspring.
+            IGenome Parent()
+            {
+                var x = cells[_rng.Next(cells.Count)];
+                if (_rng.Next(2) == 0) return x.G;
+                var y = cells[_rng.Next(cells.Count)];
+                return x.F <= y.F ? x.G : y.G;
+            }
             for (int i = 0; i < _o.Population; i++)
             {
-                var a = cells[_rng.Next(cells.Count)].G;
-                var child = _o.Encoding == FoolingEncoding.Cppn && _rng.NextDouble() < 0.3 ? a.Crossover(cells[_rng.Next(cells.Count)].G, _rng) : a.Clone();
+                var a = Parent();
+                var child = _o.Encoding == FoolingEncoding.Cppn && _rng.NextDouble() < 0.3 ? a.Crossover(Parent(), _rng) : a.Clone();
                 child.Mutate(_rng, Rate(g));
                 children.Add(child);
             }
