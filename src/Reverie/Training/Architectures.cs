@@ -19,7 +19,7 @@ public static class Architectures
     /// <c>fashion</c>: 28×28 gray, three 3×3 convolutions with batch norm in two pooled stages (32; 64, 64
     /// channels), a 256-unit dense layer, dropout. <c>mlp</c>: 28×28 gray, no convolutions, dense layers
     /// of 512 and 256 units (a surrogate of another architecture for transfer attacks). <c>textures</c>: 128×128 RGB, six convolutions
-    /// (16 stride 2, 32 stride 2, 64, pool, 96, 128, pool, 192), global average pooling. <c>small</c>:
+    /// (16 stride 2, 32 stride 2, pool, 48, 64, pool, 96, 128), global average pooling. <c>small</c>:
     /// the textures layout at another input size.
     /// </summary>
     public static ConvNetSpec Get(string name, int classes, int size = 0)
@@ -46,8 +46,8 @@ public static class Architectures
                 InputChannels = 3, InputHeight = size > 0 ? size : 128, InputWidth = size > 0 ? size : 128,
                 Layers =
                 [
-                    Conv("conv1", 16, 2), Conv("conv2", 32, 2), Conv("conv3", 64), Pool("pool1"),
-                    Conv("conv4", 96), Conv("conv5", 128), Pool("pool2"), Conv("conv6", 192),
+                    Conv("conv1", 16, 2), Conv("conv2", 32, 2), Pool("pool1"), Conv("conv3", 48),
+                    Conv("conv4", 64), Pool("pool2"), Conv("conv5", 96), Conv("conv6", 128),
                     new() { Type = "gap", Name = "gap" }, Dropout(0.2), Dense("logits", classes),
                 ],
             },

@@ -54,6 +54,19 @@ public sealed record ConvNetSpec
     /// <summary>The same architecture with a new last layer of <paramref name="classes"/> units.</summary>
     public ConvNetSpec WithClasses(int classes) => this with { Layers = [.. Layers.Take(Layers.Count - 1), Layers[^1] with { Out = classes }] };
 
+    /// <summary>
+    /// The feature part (everything up to the last layer that is not dense or dropout) with a new top:
+    /// one dense softmax layer of <paramref name="classes"/> units named as the old last layer. For a
+    /// network whose only dense layer is its last, this is <see cref="WithClasses"/> without the dropout before it.
+    /// </summary>
+    public ConvNetSpec WithNewTop(int classes)
+    {
+        int last = Layers.Count - 1;
+        while (last >= 0 && Layers[last].Type is "dense" or "dropout") last--;
+        if (last < 0) return WithClasses(classes); // all dense (an MLP): replace only the last layer
+        return this with { Layers = [.. Layers.Take(last + 1), new ConvNetLayer { Type = "dense", Name = LogitsLayer, Out = classes }] };
+    }
+
     /// <summary>Checks the spec: known layer types, names where needed, unique names, a dense last layer.</summary>
     public void Validate()
     {

@@ -15,7 +15,7 @@ public sealed record TrainingJobOptions
     public required string Data { get; init; }
     /// <summary>Architecture preset or JSON file (ignored with <see cref="Base"/>).</summary>
     public string Arch { get; init; } = "small";
-    /// <summary>A checkpoint or embedded model to start from (transfer learning): its last layer is replaced.</summary>
+    /// <summary>A checkpoint or embedded model to start from (transfer learning): its top (the dense layers after the last convolution or pooling) is replaced by one new dense softmax layer.</summary>
     public string? Base { get; init; }
     /// <summary>With <see cref="Base"/>: train only the new last layer.</summary>
     public bool Freeze { get; init; }
@@ -89,7 +89,7 @@ public static class TrainingJob
             Models.InputSpec input;
             if (baseNet is not null)
             {
-                spec = baseNet.Spec.WithClasses(all.Classes.Count);
+                spec = baseNet.Spec.WithNewTop(all.Classes.Count);
                 input = baseNet.Input;
                 if (all.Gray != (spec.InputChannels == 1) && spec.InputChannels == 1 && !all.Gray)
                     log?.Invoke("note: the base takes gray images; colour images are converted");
@@ -160,7 +160,7 @@ public static class TrainingJob
             var info = Checkpoint.Save(stem, state.Best!, new CheckpointInfo
             {
                 Name = name,
-                Description = o.Base is null ? $"{spec.Layers.Count(l => l.Type == "conv")}-conv network trained on {o.Data}" : $"{o.Base} with a new top for {all.Classes.Count} classes",
+                Description = o.Base is null ? $"{spec.Layers.Count(l => l.Type == "conv")}-conv network trained on {o.Data}" : $"{Path.GetFileName(Checkpoint.Stem(o.Base))} with a new top for {all.Classes.Count} classes",
                 Architecture = spec, Input = net.Input, Labels = all.Classes, DreamLayer = net.DreamLayer, Recipe = recipe, Metrics = metrics,
             });
             TrainingPlot(stem + "-training.png", name, state.History);
@@ -177,7 +177,7 @@ public static class TrainingJob
         : Checkpoint.Embedded.Contains(nameOrPath) ? Checkpoint.LoadEmbedded(nameOrPath)
         : throw new BadInputException($"--base must be a Reverie checkpoint (NAME.json with NAME.safetensors) or an embedded model ({string.Join(", ", Checkpoint.Embedded)}); got '{nameOrPath}'.");
 
-    /// <summary>Copies every tensor but the last layer's from <paramref name="from"/> into <paramref name="to"/>.</summary>
+    /// <summary>Copies every tensor of <paramref name="to"/> but its new top from <paramref name="from"/>.</summary>
     static void CopyBase(ConvNet from, ConvNet to)
     {
         string top = to.Spec.LogitsLayer + ".";
