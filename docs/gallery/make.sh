@@ -9,6 +9,7 @@ for layer in conv2/3x3 inception_3b/output inception_4c/output inception_5a/outp
 done
 ./reverie dream examples/coffee.png -o docs/gallery/coffee-dream.jpg
 ./reverie dream examples/coffee.png --guide examples/chelsea.png -o docs/gallery/coffee-guided-by-chelsea.jpg
+./reverie dream examples/coffee.png -m textures --layer conv4 --steps 20 --step-size 3 -o docs/gallery/coffee-textures.jpg
 ./reverie dream examples/rocket.jpg --layer inception_4d/output --keep-colors --smooth 1 -o docs/gallery/rocket-4d-keep-colors.jpg
 ./reverie dream examples/chelsea.png --max-size 240 --octaves 3 --steps 6 --zoom 24 --zoom-scale 0.04 -o docs/gallery/chelsea-zoom.gif
 ./reverie atlas --layer inception_4a/output --channels 0..15 --steps 128 -o docs/gallery/atlas-inception_4a-0-15.jpg
