@@ -91,7 +91,7 @@ public static class TrainingJob
             {
                 spec = baseNet.Spec.WithNewTop(all.Classes.Count);
                 input = baseNet.Input;
-                if (all.Gray != (spec.InputChannels == 1) && spec.InputChannels == 1 && !all.Gray)
+                if (spec.InputChannels == 1 && !all.Gray)
                     log?.Invoke("note: the base takes gray images; colour images are converted");
             }
             else
