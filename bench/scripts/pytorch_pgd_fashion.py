@@ -1,14 +1,17 @@
 #!/usr/bin/env python3
 """PGD-40 on Fashion-MNIST test images in PyTorch: the peer of `bench ... -- pgd`. Builds the
-network a Reverie checkpoint JSON describes, reads its safetensors weights (parsed here: the
-format is an 8-byte header length, a JSON header and raw little-endian data), and runs the same
+network a Reverie checkpoint JSON describes, reads its safetensors weights (both with
+reverie_convnet.py), and runs the same
 loop as Reverie's Attack.Run: random start in the eps-ball, 40 signed-gradient steps of the
 cross-entropy, projection onto the ball and into 0..1 after each. Prints JSON."""
-import argparse, gzip, json, struct, time
+import argparse, gzip, json, os, sys, time
 import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from reverie_convnet import ConvNet, read_safetensors  # noqa: E402
 
 p = argparse.ArgumentParser()
 p.add_argument("checkpoint")
@@ -24,69 +27,21 @@ torch.manual_seed(0)
 
 info = json.load(open(a.checkpoint))
 spec, inp = info["architecture"], info["input"]
-raw = open(a.checkpoint[:-5] + ".safetensors", "rb").read()
-n = struct.unpack("<Q", raw[:8])[0]
-header = json.loads(raw[8:8 + n])
-types = {"F32": np.float32, "I64": np.int64, "F16": np.float16}
-state = {}
-for k, v in header.items():
-    if k == "__metadata__":
-        continue
-    b, e = v["data_offsets"]
-    state[k] = torch.from_numpy(np.frombuffer(raw[8 + n + b: 8 + n + e], dtype=types[v["dtype"]]).reshape(v["shape"]).copy())
 
-class Block(nn.Module):
-    def __init__(self, cin, l):
-        super().__init__()
-        bn = l.get("batchNorm", True)
-        self.conv = nn.Conv2d(cin, l["out"], l.get("kernel", 3), stride=l.get("stride", 1), padding=l.get("kernel", 3) // 2, bias=not bn)
-        self.norm = nn.BatchNorm2d(l["out"]) if bn else None
-    def forward(self, x):
-        x = self.conv(x)
-        return F.relu(self.norm(x) if self.norm is not None else x)
 
-class Net(nn.Module):
+class Normalized(nn.Module):
     def __init__(self):
         super().__init__()
-        self.order = []
-        c, h, w = spec["inputChannels"], spec["inputHeight"], spec["inputWidth"]
-        flat = False
-        for i, l in enumerate(spec["layers"]):
-            t = l["type"]
-            m = None
-            if t == "conv":
-                m = Block(c, l); c = l["out"]; s = l.get("stride", 1); h = (h + s - 1) // s; w = (w + s - 1) // s
-            elif t == "pool":
-                m = nn.MaxPool2d(2, 2); h //= 2; w //= 2
-            elif t == "gap":
-                m = nn.AdaptiveAvgPool2d(1); h = w = 1
-            elif t == "flatten":
-                flat = True
-            elif t == "dropout":
-                m = nn.Dropout(l["p"])
-            elif t == "dense":
-                m = nn.Linear(c * h * w if flat else c, l["out"]); c = l["out"]; h = w = 1; flat = True
-            if m is not None:
-                self.add_module(l.get("name") or f"_{t}{i}", m)
-            self.order.append((t, m))
+        self.net = ConvNet(spec)
         self.register_buffer("mean", torch.tensor(inp["mean"]).reshape(1, -1, 1, 1))
         self.register_buffer("std", torch.tensor(inp["std"]).reshape(1, -1, 1, 1))
-    def forward(self, x):
-        x = (x - self.mean) / self.std
-        last = len(self.order) - 1
-        for i, (t, m) in enumerate(self.order):
-            if t == "flatten":
-                x = x.flatten(1)
-            elif t == "gap":
-                x = m(x).flatten(1)
-            else:
-                x = m(x)
-                if t == "dense" and i != last:
-                    x = F.relu(x)
-        return x
 
-net = Net()
-net.load_state_dict(state, strict=False)
+    def forward(self, x):
+        return self.net((x - self.mean) / self.std)
+
+
+net = Normalized()
+net.net.load_state_dict(read_safetensors(a.checkpoint[:-5] + ".safetensors"))
 net.eval()
 for q in net.parameters():
     q.requires_grad_(False)

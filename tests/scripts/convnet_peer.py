@@ -10,59 +10,15 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "bench", "scripts"))
+from reverie_convnet import ConvNet  # noqa: E402
+
 spec_path, weights, xfile, labels, lr, out = sys.argv[1:7]
 info = json.load(open(spec_path))
 spec, inp = info["architecture"], info["input"]
 torch.set_num_threads(2)
 
-class Block(nn.Module):
-    def __init__(self, cin, l):
-        super().__init__()
-        bn = l.get("batchNorm", True)
-        self.conv = nn.Conv2d(cin, l["out"], l.get("kernel", 3), stride=l.get("stride", 1), padding=l.get("kernel", 3) // 2, bias=not bn)
-        self.norm = nn.BatchNorm2d(l["out"]) if bn else None
-    def forward(self, x):
-        x = self.conv(x)
-        return F.relu(self.norm(x) if self.norm is not None else x)
-
-class Net(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.order = []
-        c, h, w = spec["inputChannels"], spec["inputHeight"], spec["inputWidth"]
-        flat = False
-        for i, l in enumerate(spec["layers"]):
-            t = l["type"]
-            if t == "conv":
-                m = Block(c, l); c = l["out"]; s = l.get("stride", 1); h = (h + s - 1) // s; w = (w + s - 1) // s
-            elif t == "pool":
-                m = nn.MaxPool2d(2, 2); h //= 2; w //= 2
-            elif t == "gap":
-                m = nn.AdaptiveAvgPool2d(1); h = w = 1
-            elif t == "flatten":
-                m = None; flat = True
-            elif t == "dropout":
-                m = nn.Dropout(l["p"])
-            elif t == "dense":
-                m = nn.Linear(c * h * w if flat else c, l["out"]); c = l["out"]; h = w = 1; flat = True
-            name = l.get("name") or f"_{t}{i}"
-            if m is not None:
-                self.add_module(name, m)
-            self.order.append((t, m))
-    def forward(self, x):
-        last = len(self.order) - 1
-        for i, (t, m) in enumerate(self.order):
-            if t == "flatten":
-                x = x.flatten(1)
-            elif t == "gap":
-                x = m(x).flatten(1)
-            else:
-                x = m(x)
-                if t == "dense" and i != last:
-                    x = F.relu(x)
-        return x
-
-net = Net()
+net = ConvNet(spec)
 net.load_state_dict(torch.load(weights))
 x = torch.from_numpy(np.fromfile(xfile, dtype=np.float32)).reshape(-1, spec["inputChannels"], spec["inputHeight"], spec["inputWidth"])
 mean = torch.tensor(inp["mean"]).reshape(1, -1, 1, 1)

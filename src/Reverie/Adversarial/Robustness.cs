@@ -37,21 +37,6 @@ public sealed record RobustnessResult(PerturbationKind Kind, double Eps, int Ste
 /// </summary>
 public static class Robustness
 {
-    /// <summary>Maps data-set classes to a network's output indices by name (or position when the network has no labels).</summary>
-    public static long[] ClassMap(INetwork net, IImageDataset data)
-    {
-        var map = new long[data.Classes.Count];
-        for (int i = 0; i < map.Length; i++)
-        {
-            if (net.Labels is null) { map[i] = i; continue; }
-            int j = -1;
-            for (int n = 0; n < net.Labels.Count && j < 0; n++)
-                if (string.Equals(net.Labels[n], data.Classes[i], StringComparison.OrdinalIgnoreCase)) j = n;
-            map[i] = j >= 0 ? j : throw new BadInputException($"{net.Name} has no class '{data.Classes[i]}', a class of {data.Name}.");
-        }
-        return map;
-    }
-
     /// <summary>Runs one kind of perturbation over <paramref name="data"/> and measures the target.</summary>
     /// <param name="target">The model whose answers count.</param>
     /// <param name="crafter">The model whose gradients make the perturbation (the target itself for white-box).</param>
@@ -65,8 +50,8 @@ public static class Robustness
         IProgress<int>? progress = null, CancellationToken cancel = default)
     {
         options.Validate();
-        var targetMap = ClassMap(target, data);
-        var crafterMap = ClassMap(crafter, data);
+        var targetMap = Datasets.ClassMap(target, data);
+        var crafterMap = Datasets.ClassMap(crafter, data);
         long correctBefore = 0, correctAfter = 0, flipped = 0, n = 0;
         double confidence = 0, maxLinf = 0;
         for (int start = 0; start < data.Count; start += batch)
@@ -74,7 +59,7 @@ public static class Robustness
             cancel.ThrowIfCancellationRequested();
             using var scope = NewDisposeScope();
             var idx = Enumerable.Range(start, Math.Min(batch, data.Count - start)).ToArray();
-            var x0 = Fit(data.Images(idx), crafter).to(crafter.Device);
+            var x0 = Datasets.FitTo(data.Images(idx), crafter.Input).to(crafter.Device);
             var yTarget = tensor(idx.Select(i => targetMap[data.Label(i)]).ToArray());
             var yCrafter = tensor(idx.Select(i => crafterMap[data.Label(i)]).ToArray());
             var adv = kind == PerturbationKind.Noise
@@ -82,8 +67,8 @@ public static class Robustness
                 : Attack.Run(crafter, x0, yCrafter, options with { Seed = options.Seed + start });
             using var noGrad = no_grad();
             maxLinf = Math.Max(maxLinf, (adv - x0).abs().max().item<float>());
-            var before = Attack.LogProbabilities(target, Fit(x0, target)).cpu();
-            var after = Attack.LogProbabilities(target, Fit(adv, target)).cpu();
+            var before = Attack.LogProbabilities(target, Datasets.FitTo(x0, target.Input)).cpu();
+            var after = Attack.LogProbabilities(target, Datasets.FitTo(adv, target.Input)).cpu();
             var okBefore = before.argmax(1).eq(yTarget);
             var predAfter = after.argmax(1);
             var okAfter = predAfter.eq(yTarget);
@@ -98,10 +83,6 @@ public static class Robustness
         return new RobustnessResult(kind, options.Eps, options.EffectiveSteps, (int)n, correctBefore / (double)n, correctAfter / (double)n,
             correctBefore == 0 ? 0 : flipped / (double)correctBefore, confidence / n, maxLinf);
     }
-
-    static Tensor Fit(Tensor x, INetwork net) =>
-        x.shape[2] == net.Input.Height && x.shape[3] == net.Input.Width ? x
-        : nn.functional.interpolate(x, [net.Input.Height, net.Input.Width], mode: InterpolationMode.Bilinear, align_corners: false);
 
     /// <summary>
     /// Accuracy against eps for each number of steps (1: FGSM; more: BIM with step eps/T), white-box,

@@ -118,6 +118,29 @@ public static class Datasets
         return a;
     }
 
+    /// <summary>
+    /// The network's output index for each class of <paramref name="data"/>, matched by name
+    /// (case-insensitive), or by position when the network has no labels.
+    /// </summary>
+    public static long[] ClassMap(Models.INetwork net, IImageDataset data)
+    {
+        var map = new long[data.Classes.Count];
+        for (int i = 0; i < map.Length; i++)
+        {
+            if (net.Labels is null) { map[i] = i; continue; }
+            int j = -1;
+            for (int n = 0; n < net.Labels.Count && j < 0; n++)
+                if (string.Equals(net.Labels[n], data.Classes[i], StringComparison.OrdinalIgnoreCase)) j = n;
+            map[i] = j >= 0 ? j : throw new BadInputException($"{net.Name} has no class '{data.Classes[i]}' (a class of {data.Name}); its classes: {string.Join(", ", net.Labels.Take(20))}{(net.Labels.Count > 20 ? ", …" : "")}.");
+        }
+        return map;
+    }
+
+    /// <summary>Images resized (bilinear) to a network's input size, or unchanged when they have it.</summary>
+    public static Tensor FitTo(Tensor images, Models.InputSpec input) =>
+        images.shape[2] == input.Height && images.shape[3] == input.Width ? images
+        : nn.functional.interpolate(images, [input.Height, input.Width], mode: InterpolationMode.Bilinear, align_corners: false);
+
     /// <summary>Counts per class.</summary>
     public static int[] ClassCounts(IImageDataset data)
     {

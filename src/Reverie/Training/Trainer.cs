@@ -147,7 +147,7 @@ public sealed class Trainer(ConvNet net, TrainOptions options)
                     cancel.ThrowIfCancellationRequested();
                     using var scope = NewDisposeScope();
                     var idx = order.AsSpan(b * options.BatchSize, Math.Min(options.BatchSize, train.Count - b * options.BatchSize)).ToArray();
-                    var x = Augment(Fit(train.Images(idx)), rng);
+                    var x = Augment(Datasets.FitTo(train.Images(idx), net.Input), rng);
                     var y = tensor(idx.Select(train.Label).Select(l => (long)l).ToArray());
                     var logits = net.forward(x);
                     var loss = nn.functional.cross_entropy(logits, y);
@@ -199,10 +199,6 @@ public sealed class Trainer(ConvNet net, TrainOptions options)
         net.train();
         net.FreezeModesBefore(firstTrainable);
     }
-
-    Tensor Fit(Tensor x) =>
-        x.shape[2] == net.Input.Height && x.shape[3] == net.Input.Width ? x
-        : nn.functional.interpolate(x, [net.Input.Height, net.Input.Width], mode: InterpolationMode.Bilinear, align_corners: false);
 
     Tensor Augment(Tensor x, Random rng)
     {
@@ -263,17 +259,7 @@ public sealed class Trainer(ConvNet net, TrainOptions options)
     public static Evaluation Evaluate(INetwork net, IImageDataset data, int batch = 256, IProgress<(int Done, int Total)>? progress = null, CancellationToken cancel = default)
     {
         int k = data.Classes.Count;
-        var map = new int[k];
-        for (int i = 0; i < k; i++)
-        {
-            if (net.Labels is null) { map[i] = i; continue; }
-            int j = -1;
-            for (int n = 0; n < net.Labels.Count && j < 0; n++)
-                if (string.Equals(net.Labels[n], data.Classes[i], StringComparison.OrdinalIgnoreCase)) j = n;
-            map[i] = j >= 0 ? j : throw new BadInputException($"{net.Name} has no class '{data.Classes[i]}'; its classes: {string.Join(", ", net.Labels.Take(20))}{(net.Labels.Count > 20 ? ", …" : "")}.");
-        }
-        var back = new Dictionary<int, int>();
-        for (int i = 0; i < k; i++) back[map[i]] = i;
+        var map = Datasets.ClassMap(net, data);
         var confusion = new long[k, k];
         double lossSum = 0;
         using var noGrad = no_grad();
@@ -282,14 +268,12 @@ public sealed class Trainer(ConvNet net, TrainOptions options)
             cancel.ThrowIfCancellationRequested();
             using var scope = NewDisposeScope();
             var idx = Enumerable.Range(start, Math.Min(batch, data.Count - start)).ToArray();
-            var x = data.Images(idx);
-            if (x.shape[2] != net.Input.Height || x.shape[3] != net.Input.Width)
-                x = nn.functional.interpolate(x, [net.Input.Height, net.Input.Width], mode: InterpolationMode.Bilinear, align_corners: false);
+            var x = Datasets.FitTo(data.Images(idx), net.Input);
             var outs = net.Forward(x.to(net.Device), [net.OutputLayer]);
             var y = outs[net.OutputLayer].flatten(1).to(ScalarType.Float32).cpu();
             var logp = net.OutputIsProbability ? y.clamp_min(1e-12).log() : y.log_softmax(1);
             // Restrict to the data set's classes: the prediction is the most likely of them.
-            var cols = logp.index_select(1, tensor(map.Select(m => (long)m).ToArray()));
+            var cols = logp.index_select(1, tensor(map));
             var target = tensor(idx.Select(i => (long)data.Label(i)).ToArray());
             lossSum += nn.functional.nll_loss(cols.log_softmax(1), target, reduction: nn.Reduction.Sum).item<float>();
             var pred = cols.argmax(1).data<long>().ToArray();
