@@ -136,7 +136,9 @@ public class DreamInterruptTests(GoogLeNetCli cli) : IClassFixture<GoogLeNetCli>
     {
         using var host = new CliHost();
         File.WriteAllText(host.Registry, """{"models":[{"name":"googlenet","file":"googlenet-7.onnx","url":"http://127.0.0.1:9/googlenet-7.onnx","sha256":"00","size":10}]}""");
-        var r = host.Run("dream", Paths.Sample("chelsea.png"), "-o", Path.Combine(host.Home.Path, "x.png"));
+        // Asked for by name, googlenet must come or fail in one line (without --model, dream falls
+        // back to the built-in textures model instead: TrainCliTests.TheMainJobWorksOfflineWithTheEmbeddedModel).
+        var r = host.Run("dream", Paths.Sample("chelsea.png"), "-m", "googlenet", "-o", Path.Combine(host.Home.Path, "x.png"));
         Assert.Equal(1, r.Code);
         var lines = r.Err.Split('\n', StringSplitOptions.RemoveEmptyEntries).Where(l => l.StartsWith("error:")).ToList();
         Assert.Single(lines);
