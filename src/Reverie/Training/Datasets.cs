@@ -141,6 +141,23 @@ public static class Datasets
         images.shape[2] == input.Height && images.shape[3] == input.Width ? images
         : nn.functional.interpolate(images, [input.Height, input.Width], mode: InterpolationMode.Bilinear, align_corners: false);
 
+    /// <summary>
+    /// A seed mixed from several numbers, the same in every process (unlike <see cref="HashCode.Combine{T1,T2,T3}"/>,
+    /// which .NET randomizes per process): SplitMix64's finalizer over the values in turn.
+    /// </summary>
+    public static int Seed(params long[] values)
+    {
+        ulong h = 0x9E3779B97F4A7C15;
+        foreach (var v in values)
+        {
+            h ^= unchecked((ulong)v);
+            h = (h ^ (h >> 30)) * 0xBF58476D1CE4E5B9;
+            h = (h ^ (h >> 27)) * 0x94D049BB133111EB;
+            h ^= h >> 31;
+        }
+        return unchecked((int)h);
+    }
+
     /// <summary>Counts per class.</summary>
     public static int[] ClassCounts(IImageDataset data)
     {

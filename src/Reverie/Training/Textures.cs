@@ -84,7 +84,7 @@ public sealed class TextureDataset : IImageDataset
     /// <summary>One image, channel-major RGB in 0..1.</summary>
     public void Render(int index, Span<float> rgb)
     {
-        var rng = new Random(HashCode.Combine(_seed, index, 0x7e47));
+        var rng = new Random(Datasets.Seed(_seed, index, 0x7e47));
         int cls = Label(index), H = Height, W = Width;
         double scale = W / 128.0;
         double period = (8 + rng.NextDouble() * 16) * scale;                 // 8..24 px at 128
@@ -106,7 +106,7 @@ public sealed class TextureDataset : IImageDataset
         double amp = period * (0.25 + 0.5 * rng.NextDouble()), wave = period * (2.5 + 3 * rng.NextDouble());
         var bubbles = cls == 16 ? Enumerable.Range(0, 12 + rng.Next(25)).Select(_ => (X: rng.NextDouble() * W, Y: rng.NextDouble() * H, R: (4 + rng.NextDouble() * 16) * scale, C: rng.Next(2))).ToArray() : [];
         var lattice = cls == 15 ? Enumerable.Range(0, 64 * 64).Select(_ => rng.NextDouble()).ToArray() : [];
-        var noise = new Random(HashCode.Combine(_seed, index, 0x9a1));
+        var noise = new Random(Datasets.Seed(_seed, index, 0x9a1));
         int plane = H * W;
         for (int y = 0; y < H; y++)
             for (int x = 0; x < W; x++)

@@ -136,7 +136,7 @@ public sealed class Trainer(ConvNet net, TrainOptions options)
             {
                 cancel.ThrowIfCancellationRequested();
                 var sw = Stopwatch.StartNew();
-                var rng = new Random(HashCode.Combine(options.Seed, epoch, 0x7a1));
+                var rng = new Random(Datasets.Seed(options.Seed, epoch, 0x7a1));
                 random.manual_seed(options.Seed * 1000L + epoch);
                 var order = Datasets.Shuffled(train.Count, rng);
                 SetMode(firstTrainable);
