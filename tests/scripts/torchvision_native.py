@@ -1,9 +1,9 @@
 """Saves a torchvision architecture (seeded random weights, torchvision's own initialization,
 batch-norm statistics randomized so that they matter) as a float32 state_dict in the zip
 format, and writes its logits and one intermediate module's output for a seeded input in 0..1
-(normalized with ImageNet's mean and std, as Reverie's networks do inside). GoogLeNet is built
-as torchvision builds it for its pretrained weights: transform_input on, auxiliary classifiers
-present in the file.
+(normalized with ImageNet's mean and std, as Reverie's networks do inside). GoogLeNet and
+Inception-v3 are built as torchvision builds them for their pretrained weights: transform_input
+on, auxiliary classifiers present in the file.
 
 usage: torchvision_native.py ARCH LAYER OUT.pth OUT_input.f32 OUT_logits.f32 OUT_layer.f32 SIDE"""
 import sys
@@ -14,7 +14,7 @@ import torchvision
 arch, layer, out, inp, logits_path, layer_path, side = sys.argv[1:8]
 side = int(side)
 torch.manual_seed(0)
-kwargs = {"transform_input": True, "aux_logits": True, "init_weights": True} if arch == "googlenet" else {}
+kwargs = {"transform_input": True, "aux_logits": True, "init_weights": True} if arch in ("googlenet", "inception_v3") else {}
 model = getattr(torchvision.models, arch)(weights=None, **kwargs).eval()
 with torch.no_grad():
     for m in model.modules():

@@ -15,6 +15,7 @@ public class NativeNetworkTests(ITestOutputHelper output)
     [InlineData("resnet50", "layer3", "layer3", 64)]
     [InlineData("mobilenet_v2", "features.14", "features.14", 96)]
     [InlineData("googlenet", "inception4c", "inception_4c/output", 96)]
+    [InlineData("inception_v3", "Mixed_6e", "mixed6e", 128)]
     public void MatchesTorchvision(string arch, string module, string name, int side)
     {
         using var dir = new TempDir();
@@ -38,6 +39,50 @@ public class NativeNetworkTests(ITestOutputHelper output)
         Assert.True(e2 <= 1e-4, $"{name} differs by {e2:G3}");
         var ex = Assert.Throws<BadInputException>(() => net.ResolveLayer("relu9_9"));
         Assert.Contains("nearest", ex.Message);
+    }
+
+    /// <summary>
+    /// The brief's matrix: each architecture saved by torch.save in the zip and the legacy format, in
+    /// float32 and float16, and as safetensors in both; every file gives torchvision's logits within
+    /// 1e-4 and its input gradient at an inner layer within 1e-3 (relative to the largest magnitude),
+    /// against torchvision holding the same (rounded) weights.
+    /// </summary>
+    [Theory]
+    [Trait("Category", "Slow")]
+    [InlineData("vgg16", "features.15", 64)]
+    [InlineData("vgg19", "features.22", 64)]
+    [InlineData("alexnet", "features.5", 96)]
+    [InlineData("resnet50", "layer2", 64)]
+    [InlineData("mobilenet_v2", "features.7", 64)]
+    [InlineData("googlenet", "inception4c", 96)]
+    [InlineData("inception_v3", "Mixed_5d", 128)]
+    public void EveryFileFormatGivesTorchvisionsLogitsAndInputGradient(string arch, string module, int side)
+    {
+        using var dir = new TempDir();
+        var (code, text) = Python.Run(Path.Combine(Paths.RepoRoot, "tests", "scripts", "torchvision_matrix.py"), arch, module, dir.Path, $"{side}");
+        Assert.True(code == 0, text);
+        using var scope = NewDisposeScope();
+        var x = tensor(RawFloats.Read(dir.File("x.f32"))).reshape(1, 3, side, side);
+        static double RelErr(Tensor a, Tensor b) => ((a - b).abs().max() / b.abs().max()).item<float>();
+        foreach (var precision in new[] { "float32", "float16" })
+        {
+            var logits = tensor(RawFloats.Read(dir.File($"logits_{precision}.f32"))).reshape(1, 1000);
+            var grad = tensor(RawFloats.Read(dir.File($"grad_{precision}.f32"))).reshape(1, 3, side, side);
+            Assert.True(grad.abs().max().item<float>() > 0, "the reference gradient is zero, so comparing it would prove nothing");
+            foreach (var file in new[] { $"zip_{precision}.pth", $"legacy_{precision}.pth", $"{precision}.safetensors" })
+            {
+                using var net = ModelRegistry.OpenWeights(dir.File(file));
+                Tensor mine;
+                using (no_grad()) mine = net.Forward(x, [net.OutputLayer])[net.OutputLayer];
+                var xg = x.clone().requires_grad_(true);
+                net.Forward(xg, [module])[module].pow(2).mean().backward();
+                double e1 = RelErr(mine, logits), e2 = RelErr(xg.grad!, grad);
+                output.WriteLine($"{arch} {file,-22} logits {e1:E2}  input gradient at {module} {e2:E2}");
+                Assert.True(e1 <= 1e-4, $"{file}: logits differ by {e1:G3}");
+                Assert.True(e2 <= 1e-3, $"{file}: the input gradient differs by {e2:G3}");
+            }
+            foreach (var f in Directory.GetFiles(dir.Path, $"*{precision}*")) File.Delete(f);
+        }
     }
 
     [Fact]

@@ -16,6 +16,7 @@ public class TorchvisionRegistryTests
         {
             ["vgg16"] = "vgg16-397923af.pth", ["vgg19"] = "vgg19-dcbb9e9d.pth", ["alexnet"] = "alexnet-owt-7be5be79.pth",
             ["resnet50"] = "resnet50-0676ba61.pth", ["mobilenet_v2"] = "mobilenet_v2-b0353104.pth", ["googlenet-tv"] = "googlenet-1378be20.pth",
+            ["inception_v3"] = "inception_v3_google-0cc3c7bd.pth",
         };
         foreach (var (name, file) in expected)
         {

@@ -9,9 +9,11 @@ sealed class BasicConv2d : nn.Module<Tensor, Tensor>
     readonly Conv2d conv;
     readonly BatchNorm2d bn;
 
-    public BasicConv2d(int cin, int cout, int k, int stride = 1, int padding = 0) : base(nameof(BasicConv2d))
+    public BasicConv2d(int cin, int cout, int k, int stride = 1, int padding = 0) : this(cin, cout, (k, k), (padding, padding), stride) { }
+
+    public BasicConv2d(int cin, int cout, (long, long) kernel, (long, long) padding, int stride = 1) : base(nameof(BasicConv2d))
     {
-        conv = nn.Conv2d(cin, cout, k, stride: stride, padding: padding, bias: false);
+        conv = nn.Conv2d(cin, cout, kernel, stride: (stride, stride), padding: padding, bias: false);
         bn = nn.BatchNorm2d(cout, eps: 0.001);
         RegisterComponents();
     }

@@ -251,7 +251,7 @@ public sealed class ModelRegistry
 
     /// <summary>
     /// A torchvision state_dict (.pth, .pt or .safetensors) as a native network; the architecture
-    /// is recognised from the weights' names and shapes (today: VGG-16, VGG-19, AlexNet, ResNet-50, MobileNet-v2, GoogLeNet).
+    /// is recognised from the weights' names and shapes (VGG-16, VGG-19, AlexNet, ResNet-50, MobileNet-v2, GoogLeNet, Inception-v3).
     /// </summary>
     public static INetwork OpenWeights(string path, string? name = null)
     {
@@ -265,9 +265,10 @@ public sealed class ModelRegistry
                 : weights.ContainsKey("layer4.2.conv3.weight") && weights.ContainsKey("fc.weight") ? Native.ResNet.ResNet50(name)
                 : weights.ContainsKey("features.18.0.weight") && weights.ContainsKey("classifier.1.weight") ? Native.MobileNetV2.Create(name)
                 : Native.GoogLeNet.Matches(weights) ? Native.GoogLeNet.Create(name)
+                : Native.InceptionV3.Matches(weights) ? Native.InceptionV3.Create(name)
                 : null;
             if (net is null)
-                throw new BadInputException($"'{path}' holds weights of an architecture Reverie does not build natively yet (it knows torchvision's VGG-16, VGG-19, AlexNet, ResNet-50, MobileNet-v2 and GoogLeNet); export the model to ONNX instead.");
+                throw new BadInputException($"'{path}' holds weights of an architecture Reverie does not build natively yet (it knows torchvision's VGG-16, VGG-19, AlexNet, ResNet-50, MobileNet-v2, GoogLeNet and Inception-v3); export the model to ONNX instead.");
             try { net.LoadWeights(weights); }
             catch { net.Dispose(); throw; }
             return net;
