@@ -12,6 +12,23 @@ public class BadInputException : ReverieException
 {
     /// <summary>Creates the exception with a one-sentence message naming what was wrong and what would be accepted.</summary>
     public BadInputException(string message, Exception? inner = null) : base(message, inner) { }
+
+    /// <summary>
+    /// A name read from an untrusted file, fit to quote in a message: control characters escaped
+    /// (so the message stays one line) and cut to <paramref name="max"/> characters.
+    /// </summary>
+    public static string Shown(object? value, int max = 60)
+    {
+        var s = value?.ToString() ?? "";
+        var b = new System.Text.StringBuilder();
+        foreach (char c in s)
+        {
+            if (b.Length >= max) { b.Append('…'); break; }
+            if (char.IsControl(c) || c == '\uFFFD') b.Append($"\\x{(int)c:x2}");
+            else b.Append(c);
+        }
+        return b.ToString();
+    }
 }
 
 /// <summary>Suggests the closest valid names for a misspelt one.</summary>

@@ -1,7 +1,8 @@
 """Writes PyTorch weights files for Reverie's reader tests into DIR: a small network's seeded
 state_dict saved with torch.save in the zip and the legacy format, in float32, float16 and
 bfloat16, a checkpoint dictionary wrapping a state_dict, and, as hostile input, a pickle that
-would run a shell command if it were executed (it names os.system). Each tensor is also written
+would run a shell command if it were executed (it names os.system), and an archive whose first
+storage is cut in half (a tensor whose shape disagrees with its storage). Each tensor is also written
 as raw float32 (NAME.f32) with a manifest, so the test can compare values.
 
 usage: save_state_dicts.py DIR"""
@@ -38,3 +39,12 @@ class Evil:
 
 with open(os.path.join(out, "evil.pkl"), "wb") as f:
     pickle.dump({"weight": Evil()}, f, protocol=2)
+
+# A tensor whose shape disagrees with its storage: the zip archive with its first storage cut in half.
+import zipfile
+with zipfile.ZipFile(os.path.join(out, "zip_float32.pth")) as src, zipfile.ZipFile(os.path.join(out, "short_storage.pth"), "w") as dst:
+    for info in src.infolist():
+        data = src.read(info.filename)
+        if info.filename.endswith("/data/0"):
+            data = data[: len(data) // 2]
+        dst.writestr(info.filename, data)

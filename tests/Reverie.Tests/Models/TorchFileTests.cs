@@ -113,6 +113,17 @@ public class TorchFileTests(TorchFixtures fixtures, ITestOutputHelper output) : 
         File.WriteAllBytes(cut, whole[..(whole.Length / 2)]);
         var ex = Assert.Throws<BadInputException>(() => TorchFile.Load(cut));
         output.WriteLine(ex.Message);
+        // A truncated zip archive.
+        string cutZip = Path.Combine(d, "cut-zip.pth");
+        var zipped = File.ReadAllBytes(Path.Combine(d, "zip_float32.pth"));
+        File.WriteAllBytes(cutZip, zipped[..(zipped.Length * 2 / 3)]);
+        ex = Assert.Throws<BadInputException>(() => TorchFile.Load(cutZip));
+        output.WriteLine(ex.Message);
+        Assert.DoesNotContain("\n", ex.Message);
+        // A tensor whose shape needs more values than its storage holds.
+        ex = Assert.Throws<BadInputException>(() => TorchFile.Load(Path.Combine(d, "short_storage.pth")));
+        output.WriteLine(ex.Message);
+        Assert.Contains("past the end of its storage", ex.Message);
         File.WriteAllText(Path.Combine(d, "text.pth"), "not weights");
         Assert.Throws<BadInputException>(() => TorchFile.Load(Path.Combine(d, "text.pth")));
         Assert.Throws<BadInputException>(() => TorchFile.Load(Path.Combine(d, "missing.pth")));

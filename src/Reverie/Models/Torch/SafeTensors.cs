@@ -29,7 +29,7 @@ public static class SafeTensors
         "I8" => (ScalarType.Int8, 1),
         "U8" => (ScalarType.Byte, 1),
         "BOOL" => (ScalarType.Bool, 1),
-        _ => throw new BadInputException($"Unsupported safetensors dtype '{name}'."),
+        _ => throw new BadInputException($"Unsupported safetensors dtype '{BadInputException.Shown(name)}'."),
     };
 
     static string Name(ScalarType t) => t switch
@@ -81,11 +81,11 @@ public static class SafeTensors
                 var (type, size) = DType(o["dtype"]!.GetValue<string>());
                 long[] shape = o["shape"]!.AsArray().Select(v => v!.GetValue<long>()).ToArray();
                 var offsets = o["data_offsets"]!.AsArray().Select(v => v!.GetValue<long>()).ToArray();
-                if (shape.Any(d => d < 0) || offsets.Length != 2) throw new BadInputException(Bad($"tensor '{name}' has a bad shape or offsets"));
+                if (shape.Any(d => d < 0) || offsets.Length != 2) throw new BadInputException(Bad($"tensor '{BadInputException.Shown(name)}' has a bad shape or offsets"));
                 long count = shape.Aggregate(1L, (a, b) => checked(a * b));
                 long begin = offsets[0], end = offsets[1];
                 if (begin < 0 || end < begin || end > dataLen || end - begin != checked(count * size))
-                    throw new BadInputException(Bad($"tensor '{name}' has offsets [{begin}, {end}) that do not match its {count} {type} values or the file"));
+                    throw new BadInputException(Bad($"tensor '{BadInputException.Shown(name)}' has offsets [{begin}, {end}) that do not match its {count} {type} values or the file"));
                 spans.Add((begin, end, name));
                 var t = empty(shape, type);
                 fs.Seek(dataStart + begin, SeekOrigin.Begin);
@@ -94,12 +94,12 @@ public static class SafeTensors
             }
             catch (Exception ex) when (ex is InvalidOperationException or FormatException or NullReferenceException or OverflowException)
             {
-                throw new BadInputException(Bad($"tensor '{name}' has a malformed entry"));
+                throw new BadInputException(Bad($"tensor '{BadInputException.Shown(name)}' has a malformed entry"));
             }
         }
         spans.Sort();
         for (int i = 1; i < spans.Count; i++)
-            if (spans[i].Begin < spans[i - 1].End) throw new BadInputException(Bad($"tensors '{spans[i - 1].Name}' and '{spans[i].Name}' overlap"));
+            if (spans[i].Begin < spans[i - 1].End) throw new BadInputException(Bad($"tensors '{BadInputException.Shown(spans[i - 1].Name)}' and '{BadInputException.Shown(spans[i].Name)}' overlap"));
         return result;
     }
 

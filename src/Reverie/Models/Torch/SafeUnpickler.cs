@@ -92,12 +92,23 @@ public sealed class SafeUnpickler
     PickleGlobal Global(string module, string name)
     {
         var g = new PickleGlobal(module, name);
-        if (!_allowed.Contains(g.ToString())) throw new BadInputException($"Refused to load: the file asks for '{g}', which a weights file does not need (only tensors and their containers are allowed).");
+        if (!_allowed.Contains(g.ToString())) throw new BadInputException($"Refused to load: the file asks for '{BadInputException.Shown(g)}', which a weights file does not need (only tensors and their containers are allowed).");
         return g;
     }
 
-    /// <summary>Runs the pickle to STOP and returns the object built.</summary>
+    /// <summary>Runs the pickle to STOP and returns the object built; anything malformed is a <see cref="BadInputException"/>.</summary>
     public object? Load(Func<object?, object?>? persistentLoad = null)
+    {
+        int start = _pos;
+        try { return Run(persistentLoad); }
+        catch (Exception ex) when (ex is FormatException or OverflowException or InvalidCastException or ArgumentException
+                                       or IndexOutOfRangeException or KeyNotFoundException or InvalidOperationException or NullReferenceException)
+        {
+            throw Bad($"it is malformed {_pos - start} bytes in ({ex.GetType().Name})");
+        }
+    }
+
+    object? Run(Func<object?, object?>? persistentLoad)
     {
         while (true)
         {

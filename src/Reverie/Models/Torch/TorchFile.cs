@@ -37,7 +37,7 @@ public static class TorchFile
         "CharStorage" => (ScalarType.Int8, 1),
         "ByteStorage" => (ScalarType.Byte, 1),
         "BoolStorage" => (ScalarType.Bool, 1),
-        _ => throw new BadInputException($"Unsupported storage type '{g}'."),
+        _ => throw new BadInputException($"Unsupported storage type '{BadInputException.Shown(g)}'."),
     };
 
     /// <summary>Loads the tensors of a PyTorch file, by their state_dict names.</summary>
@@ -70,12 +70,12 @@ public static class TorchFile
             if (id is not object?[] { Length: >= 5 } t || t[0] as string != "storage" || t[1] is not PickleGlobal type || t[2] is not string key)
                 throw new BadInputException($"'{path}' has a persistent reference that is not a tensor storage.");
             if (storages.TryGetValue(key, out var s)) return s;
-            var entry = zip.GetEntry(root + "data/" + key) ?? throw new BadInputException($"'{path}' lacks storage '{key}'.");
+            var entry = zip.GetEntry(root + "data/" + key) ?? throw new BadInputException($"'{path}' lacks storage '{BadInputException.Shown(key)}'.");
             var (dtype, size) = StorageType(type);
             using var ms = new MemoryStream();
             using (var es = entry.Open()) es.CopyTo(ms);
             var raw = ms.ToArray();
-            if (raw.Length % size != 0) throw new BadInputException($"'{path}': storage '{key}' has {raw.Length} bytes, not a whole number of {dtype} values.");
+            if (raw.Length % size != 0) throw new BadInputException($"'{path}': storage '{BadInputException.Shown(key)}' has {raw.Length} bytes, not a whole number of {dtype} values.");
             return storages[key] = FromBytes(raw, dtype);
         }
         var obj = new SafeUnpickler(Read(pkl), AllowedGlobals).Load(Persistent);
@@ -120,12 +120,12 @@ public static class TorchFile
         var loaded = new Dictionary<string, Tensor>();
         foreach (var k in keys.Select(o => o as string ?? throw new BadInputException($"'{path}' has a storage key that is not text.")))
         {
-            if (!pending.TryGetValue(k, out var info)) throw new BadInputException($"'{path}' stores an unreferenced storage '{k}'.");
-            if (pos + 8 > bytes.Length) throw new BadInputException($"'{path}' ends before storage '{k}'.");
+            if (!pending.TryGetValue(k, out var info)) throw new BadInputException($"'{path}' stores an unreferenced storage '{BadInputException.Shown(k)}'.");
+            if (pos + 8 > bytes.Length) throw new BadInputException($"'{path}' ends before storage '{BadInputException.Shown(k)}'.");
             long count = BitConverter.ToInt64(bytes, pos);
             pos += 8;
             long n = count * info.Size;
-            if (count < 0 || n > bytes.Length - pos) throw new BadInputException($"'{path}' ends inside storage '{k}'.");
+            if (count < 0 || n > bytes.Length - pos) throw new BadInputException($"'{path}' ends inside storage '{BadInputException.Shown(k)}'.");
             loaded[k] = FromBytes(bytes.AsSpan(pos, (int)n).ToArray(), info.Type);
             pos += (int)n;
         }
@@ -136,7 +136,7 @@ public static class TorchFile
 
     static object? Resolve(object? o, Dictionary<string, Tensor> loaded, string path) => o switch
     {
-        LegacyStorage s => loaded.TryGetValue(s.Key, out var t) ? t : throw new BadInputException($"'{path}' lacks the data of storage '{s.Key}'."),
+        LegacyStorage s => loaded.TryGetValue(s.Key, out var t) ? t : throw new BadInputException($"'{path}' lacks the data of storage '{BadInputException.Shown(s.Key)}'."),
         PickleCall c => new PickleCall(c.Callable, c.Args.Select(a => Resolve(a, loaded, path)).ToArray()) { State = c.State }.WithItems(c.Items.ToDictionary(kv => kv.Key, kv => Resolve(kv.Value, loaded, path))),
         Dictionary<object, object?> d => d.ToDictionary(kv => kv.Key, kv => Resolve(kv.Value, loaded, path)),
         List<object?> l => l.Select(x => Resolve(x, loaded, path)).ToList(),
