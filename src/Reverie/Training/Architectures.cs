@@ -19,8 +19,8 @@ public static class Architectures
     /// <c>fashion</c>: 28×28 gray, three 3×3 convolutions with batch norm in two pooled stages (32; 64, 64
     /// channels), a 256-unit dense layer, dropout. <c>mlp</c>: 28×28 gray, no convolutions, dense layers
     /// of 512 and 256 units (a surrogate of another architecture for transfer attacks). <c>textures</c>: 128×128 RGB, six convolutions
-    /// (16 stride 2, 32 stride 2, pool, 48, 64, pool, 96, 128), global average pooling. <c>small</c>:
-    /// the textures layout at another input size.
+    /// (32 stride 2, 64 stride 2, pool, 96, 128, pool, 192, 256), global average pooling. <c>small</c>: the same
+    /// layout at a quarter of the channels (16, 32, 48, 64, 96, 128), at <paramref name="size"/> (default 128).
     /// </summary>
     public static ConvNetSpec Get(string name, int classes, int size = 0)
     {
@@ -41,22 +41,25 @@ public static class Architectures
                 InputChannels = 1, InputHeight = size > 0 ? size : 28, InputWidth = size > 0 ? size : 28,
                 Layers = [new() { Type = "flatten" }, Dense("fc1", 512), Dropout(0.2), Dense("fc2", 256), Dropout(0.2), Dense("logits", classes)],
             },
-            "textures" or "small" => new ConvNetSpec
-            {
-                InputChannels = 3, InputHeight = size > 0 ? size : 128, InputWidth = size > 0 ? size : 128,
-                Layers =
-                [
-                    Conv("conv1", 16, 2), Conv("conv2", 32, 2), Pool("pool1"), Conv("conv3", 48),
-                    Conv("conv4", 64), Pool("pool2"), Conv("conv5", 96), Conv("conv6", 128),
-                    new() { Type = "gap", Name = "gap" }, Dropout(0.2), Dense("logits", classes),
-                ],
-            },
+            "textures" => SixConv(size, classes, [32, 64, 96, 128, 192, 256]),
+            "small" => SixConv(size, classes, [16, 32, 48, 64, 96, 128]),
             _ when File.Exists(name) => FromFile(name, classes),
             _ => throw new BadInputException($"Unknown architecture '{name}'; known: {string.Join(", ", Names)}, or a JSON file describing one."),
         };
         spec.Validate();
         return spec;
     }
+
+    static ConvNetSpec SixConv(int size, int classes, int[] c) => new()
+    {
+        InputChannels = 3, InputHeight = size > 0 ? size : 128, InputWidth = size > 0 ? size : 128,
+        Layers =
+        [
+            Conv("conv1", c[0], 2), Conv("conv2", c[1], 2), Pool("pool1"), Conv("conv3", c[2]),
+            Conv("conv4", c[3]), Pool("pool2"), Conv("conv5", c[4]), Conv("conv6", c[5]),
+            new() { Type = "gap", Name = "gap" }, Dropout(0.2), Dense("logits", classes),
+        ],
+    };
 
     static ConvNetSpec FromFile(string path, int classes)
     {

@@ -103,7 +103,7 @@ public class TrainingTests(ITestOutputHelper output)
         using var dir = new TempDir();
         var result = TrainingJob.Run(new TrainingJobOptions
         {
-            Data = "textures", Arch = "textures", TextureCount = 17 * 50, Size = 64, ValidationSplit = 0, Output = dir.File("t"),
+            Data = "textures", Arch = "small", TextureCount = 17 * 50, Size = 64, ValidationSplit = 0, Output = dir.File("t"),
             Train = new TrainOptions { Epochs = 4, BatchSize = 32, LearningRate = 3e-3, Seed = 1 },
         });
         var h = result.State.History;
