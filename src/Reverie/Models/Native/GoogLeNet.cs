@@ -98,13 +98,7 @@ public sealed class GoogLeNet : NativeNetwork
     /// <inheritdoc/>
     protected override Tensor Run(Tensor x)
     {
-        if (TransformInput)
-        {
-            // From ImageNet normalization to the (x - 0.5) / 0.5 the weights were trained on.
-            x = cat([x.narrow(1, 0, 1) * (0.229 / 0.5) + (0.485 - 0.5) / 0.5,
-                     x.narrow(1, 1, 1) * (0.224 / 0.5) + (0.456 - 0.5) / 0.5,
-                     x.narrow(1, 2, 1) * (0.225 / 0.5) + (0.406 - 0.5) / 0.5], 1);
-        }
+        if (TransformInput) x = TransformToHalfRange(x);
         x = Tap("conv1", conv1.call(x));
         x = Tap("maxpool1", nn.functional.max_pool2d(x, 3, 2, ceil_mode: true));
         x = Tap("conv2", conv2.call(x));

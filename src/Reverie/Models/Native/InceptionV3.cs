@@ -200,12 +200,7 @@ public sealed class InceptionV3 : NativeNetwork
     /// <inheritdoc/>
     protected override Tensor Run(Tensor x)
     {
-        if (TransformInput)
-        {
-            x = cat([x.narrow(1, 0, 1) * (0.229 / 0.5) + (0.485 - 0.5) / 0.5,
-                     x.narrow(1, 1, 1) * (0.224 / 0.5) + (0.456 - 0.5) / 0.5,
-                     x.narrow(1, 2, 1) * (0.225 / 0.5) + (0.406 - 0.5) / 0.5], 1);
-        }
+        if (TransformInput) x = TransformToHalfRange(x);
         x = Tap("Conv2d_1a_3x3", Conv2d_1a_3x3.call(x));
         x = Tap("Conv2d_2a_3x3", Conv2d_2a_3x3.call(x));
         x = Tap("Conv2d_2b_3x3", Conv2d_2b_3x3.call(x));

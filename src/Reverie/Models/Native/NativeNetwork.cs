@@ -44,6 +44,15 @@ public abstract class NativeNetwork : nn.Module<Tensor, Tensor>, INetwork
         return x;
     }
 
+    /// <summary>
+    /// torchvision's transform_input: from ImageNet normalization to the (x - 0.5) / 0.5 that its
+    /// pretrained GoogLeNet and Inception-v3 weights were trained on.
+    /// </summary>
+    protected static Tensor TransformToHalfRange(Tensor x) =>
+        cat([x.narrow(1, 0, 1) * (0.229 / 0.5) + (0.485 - 0.5) / 0.5,
+             x.narrow(1, 1, 1) * (0.224 / 0.5) + (0.456 - 0.5) / 0.5,
+             x.narrow(1, 2, 1) * (0.225 / 0.5) + (0.406 - 0.5) / 0.5], 1);
+
     /// <inheritdoc/>
     public string Name { get; protected set; }
     /// <inheritdoc/>
