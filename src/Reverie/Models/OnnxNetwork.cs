@@ -22,7 +22,22 @@ public sealed class OnnxNetwork : INetwork
         LogitsLayer = OutputIsProbability ? last!.Inputs[0] : OutputLayer;
         if (graph.InputNames.Count != 1)
             throw new BadInputException($"Model '{name}' has {graph.InputNames.Count} data inputs; Reverie runs image models with exactly one.");
+        ChannelsLast = Environment.GetEnvironmentVariable("REVERIE_CHANNELS_LAST") switch
+        {
+            "1" => true,
+            "0" => false,
+            _ => graph.Nodes.All(n => n.OpType != "LRN"),
+        };
     }
+
+    /// <summary>
+    /// Run convolutional graphs channels-last (NHWC memory): about twice as fast on CPU for
+    /// torchvision-style graphs, where libtorch's channels-last kernels are oneDNN's fastest.
+    /// Off for graphs with LRN (Caffe's GoogLeNet), whose cross-channel pooling is slower in that
+    /// layout. 1×1 convolutions then run as matrix products (see OnnxOps.PointwiseChannelsLast).
+    /// $REVERIE_CHANNELS_LAST=0 or 1 overrides the choice.
+    /// </summary>
+    public bool ChannelsLast { get; set; }
 
     /// <summary>Loads an ONNX file; the input spec defaults to RGB 0..1 at the graph's declared size.</summary>
     public static OnnxNetwork Load(string path, string? name = null, InputSpec? input = null, IReadOnlyList<string>? labels = null)
@@ -67,6 +82,7 @@ public sealed class OnnxNetwork : INetwork
     public IReadOnlyDictionary<string, Tensor> Forward(Tensor images, IReadOnlyCollection<string> layers)
     {
         var x = Input.Preprocess(images);
+        if (ChannelsLast && x.dim() == 4 && Device.type == TorchSharp.DeviceType.CPU) x = x.permute(0, 2, 3, 1).contiguous().permute(0, 3, 1, 2);
         var resolved = layers.Select(ResolveLayer).ToList();
         return _graph.Run(new Dictionary<string, Tensor> { [_graph.InputNames[0]] = x }, resolved);
     }

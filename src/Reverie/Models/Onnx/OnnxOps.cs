@@ -198,6 +198,8 @@ internal static class OnnxOps
                 input = F.pad(input, TorchPads(pads));
                 padding = new long[r];
             }
+            if (r == 2 && group == 1 && kernel.All(k => k == 1) && strides.All(v => v == 1) && padding.All(v => v == 0) && IsChannelsLast(input))
+                return [PointwiseChannelsLast(input, w, b)];
             (input, w) = WorkAroundWideKernelBug(input, w, group);
             Tensor y = r switch
             {
@@ -227,6 +229,23 @@ internal static class OnnxOps
         var channelPad = new long[2 * (input.dim() - 2) + 2];
         channelPad[^1] = extra;
         return (F.pad(input, channelPad), F.pad(w, channelPad));
+    }
+
+    /// <summary>Whether a 4-D tensor is laid out channels-last (NHWC memory behind NCHW indices).</summary>
+    internal static bool IsChannelsLast(Tensor x) => x.dim() == 4 && x.shape[1] > 1 && x.stride(1) == 1 && x.stride(3) == x.shape[1];
+
+    /// <summary>
+    /// A 1×1 convolution on a channels-last input, as one matrix product over the pixels (NHWC is
+    /// already [pixels, channels] in memory). libtorch 2.10's own channels-last 1×1 kernel returns
+    /// wrong values for many channel counts on AVX-512 (e.g. 512→112 at any size, 64→320 at
+    /// 28×28; ChannelsLastTests guards this), so it is never called. The result is channels-last too.
+    /// </summary>
+    internal static Tensor PointwiseChannelsLast(Tensor input, Tensor w, Tensor? b)
+    {
+        long n = input.shape[0], cin = input.shape[1], h = input.shape[2], wd = input.shape[3], cout = w.shape[0];
+        var pixels = input.permute(0, 2, 3, 1).reshape(n * h * wd, cin);
+        var y = b is null ? pixels.matmul(w.reshape(cout, cin).t()) : torch.addmm(b, pixels, w.reshape(cout, cin).t(), 1f, 1f);
+        return y.view(n, h, wd, cout).permute(0, 3, 1, 2);
     }
 
     static OpKernel ConvTranspose(Attributes a, int opset, int nin, int nout)
