@@ -9,8 +9,8 @@ namespace Reverie.Tests.Onnx;
 /// <summary>
 /// Channels-last execution of imported graphs: libtorch 2.10's own channels-last 1×1 convolution
 /// returns wrong values for many channel counts on this CPU, so Reverie computes those as matrix
-/// products; these tests pin both the libtorch fault (so its disappearance is noticed) and the
-/// equality of the two layouts on a whole network.
+/// products. These tests check that replacement on shapes where libtorch's kernel fails (and print
+/// libtorch's own error beside it), and the equality of the two layouts on a whole network.
 /// </summary>
 public class ChannelsLastTests(ITestOutputHelper output)
 {

@@ -238,7 +238,7 @@ internal static class OnnxOps
     /// A 1×1 convolution on a channels-last input, as one matrix product over the pixels (NHWC is
     /// already [pixels, channels] in memory). libtorch 2.10's own channels-last 1×1 kernel returns
     /// wrong values for many channel counts on AVX-512 (e.g. 512→112 at any size, 64→320 at
-    /// 28×28; ChannelsLastTests guards this), so it is never called. The result is channels-last too.
+    /// 28×28; ChannelsLastTests checks the replacement), so it is never called. The result is channels-last too.
     /// </summary>
     internal static Tensor PointwiseChannelsLast(Tensor input, Tensor w, Tensor? b)
     {
