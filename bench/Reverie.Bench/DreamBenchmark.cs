@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
+using Reverie.Objectives;
 using Reverie.Dreaming;
 using Reverie.Imaging;
 using Reverie.Models;

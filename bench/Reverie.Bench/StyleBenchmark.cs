@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
 using Microsoft.ML.OnnxRuntime;
+using Reverie.Objectives;
 using Reverie.Imaging;
 using Reverie.Models;
 using Reverie.Style;

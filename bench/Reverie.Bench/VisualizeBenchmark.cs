@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
+using Reverie.Objectives;
 using Reverie.Models;
 using Reverie.Visualization;
 using Spectre.Console;
@@ -30,7 +31,7 @@ internal static class VisualizeBenchmark
         using var net = OnnxNetwork.Load(export, input: spec);
         using var netBf16 = OnnxNetwork.Load(export, input: spec);
         netBf16.To(CPU, ScalarType.BFloat16);
-        var objective = new ObjectiveParser(net).Parse("inception4c:97");
+        var objective = ObjectiveLanguage.Parse(net, "inception4c:97");
         var mine = new List<double>();
         var mineBf16 = new List<double>();
         var theirs = new List<double>();
@@ -67,9 +68,9 @@ internal static class VisualizeBenchmark
         return 0;
     }
 
-    sealed class Last : IProgress<(int Step, double Value)>
+    sealed class Last : IProgress<Reverie.Optimization.OptimizationStep>
     {
         public double Value;
-        public void Report((int Step, double Value) p) => Value = p.Value;
+        public void Report(Reverie.Optimization.OptimizationStep p) => Value = p.Value;
     }
 }

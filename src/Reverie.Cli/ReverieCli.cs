@@ -24,10 +24,17 @@ public static class ReverieCli
     /// <summary>Skip downloads; only cached or embedded models are used.</summary>
     public static readonly Option<bool> Offline = new("--offline") { Description = "Never download; use only cached models.", Recursive = true };
 
-    /// <summary>Builds the root command.</summary>
-    public static RootCommand Build()
+    /// <summary>
+    /// Builds the root command, named <c>reverie</c> whatever the executable is called (the .NET tool,
+    /// <c>dotnet Reverie.Cli.dll</c>, the ./reverie script), so that help and usage say <c>reverie</c>.
+    /// </summary>
+    public static Command Build()
     {
-        var root = new RootCommand("Reverie shows what a neural network sees: DeepDream, feature visualization and classification with real trained networks.");
+        var root = new Command("reverie", "Reverie shows what a neural network sees: DeepDream, feature visualization, explanations, style and adversarial examples with real trained networks.")
+        {
+            new System.CommandLine.Help.HelpOption(),
+            new VersionOption(),
+        };
         root.Options.Add(Offline);
         root.Subcommands.Add(DreamCommand.Create());
         root.Subcommands.Add(ReplayCommand.Create());
@@ -56,7 +63,9 @@ public static class ReverieCli
         var parse = root.Parse(args);
         if (parse.Errors.Count > 0)
         {
-            e.WriteLine($"error: {parse.Errors[0].Message} (see 'reverie --help').");
+            // An unknown word also leaves "required command was not provided"; name the word.
+            var first = parse.Errors.FirstOrDefault(x => x.Message.StartsWith("Unrecognized", StringComparison.Ordinal)) ?? parse.Errors[0];
+            e.WriteLine($"error: {first.Message} (see 'reverie --help').");
             return BadInput;
         }
         var config = new InvocationConfiguration { Output = o, Error = e };

@@ -32,7 +32,7 @@ public class BadInputException : ReverieException
 }
 
 /// <summary>Suggests the closest valid names for a misspelt one.</summary>
-public static class NameSuggestions
+internal static class NameSuggestions
 {
     /// <summary>Returns up to <paramref name="count"/> candidates nearest to <paramref name="wanted"/> by edit distance, with substring matches first.</summary>
     public static IReadOnlyList<string> Nearest(string wanted, IEnumerable<string> candidates, int count = 5)
@@ -66,5 +66,16 @@ public static class NameSuggestions
             (prev, cur) = (cur, prev);
         }
         return prev[b.Length];
+    }
+}
+
+/// <summary>Checks shared by every options record.</summary>
+internal static class Check
+{
+    /// <summary>Raises <see cref="BadInputException"/> naming the first value that is NaN or infinite.</summary>
+    public static void Finite(params (string Name, double Value)[] values)
+    {
+        foreach (var (name, v) in values)
+            if (!double.IsFinite(v)) throw new BadInputException($"{name} must be a finite number; got {v.ToString(System.Globalization.CultureInfo.InvariantCulture)}.");
     }
 }

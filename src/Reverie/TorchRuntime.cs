@@ -4,7 +4,7 @@ using TorchSharp;
 namespace Reverie;
 
 /// <summary>Process-wide libtorch settings.</summary>
-public static class TorchRuntime
+internal static class TorchRuntime
 {
     static int _done;
 

@@ -1,4 +1,6 @@
 using Reverie.Models;
+using Reverie.Objectives;
+using Reverie.Optimization;
 using static TorchSharp.torch;
 
 namespace Reverie.Adversarial;
@@ -27,13 +29,15 @@ public sealed record AttackOptions
     public int Steps { get; init; } = 10;
     /// <summary>Step size; null means eps / steps.</summary>
     public double? StepSize { get; init; }
-    /// <summary>Target class for a targeted attack (its probability is raised); null is untargeted.</summary>
+    /// <summary>Target class for a targeted attack (its probability is raised); null is untargeted. A job's recipe holds it by name.</summary>
+    [System.Text.Json.Serialization.JsonIgnore]
     public int? Target { get; init; }
     /// <summary>Start from a uniformly random point in the eps-ball (PGD's default).</summary>
     public bool? RandomStart { get; init; }
     /// <summary>MI-FGSM's momentum decay.</summary>
     public double Decay { get; init; } = 1.0;
-    /// <summary>Seed of the random start.</summary>
+    /// <summary>Seed of the random start (a job's recipe holds it once, as the job's seed).</summary>
+    [System.Text.Json.Serialization.JsonIgnore]
     public int Seed { get; init; }
 
     /// <summary>Raises <see cref="BadInputException"/> for values that cannot run.</summary>
@@ -51,23 +55,25 @@ public sealed record AttackOptions
 }
 
 /// <summary>
-/// L∞ attacks as a configuration of the engine: the pixels are the parameters, the objective is
-/// the cross-entropy of the model's prediction (raised for an untargeted attack, lowered toward
-/// the target for a targeted one), the step rule is the gradient's sign (with momentum for
-/// MI-FGSM), and after every step the image is projected back onto the eps-ball around the
-/// original and into 0..1.
+/// L∞ attacks as a configuration of the engine: the pixels, confined to the eps-ball around the
+/// original and to 0..1 (<see cref="BallParameterization"/>, with PGD's random start), the
+/// cross-entropy of the model's prediction as the objective (raised for an untargeted attack,
+/// lowered toward the target for a targeted one), the sign step (with momentum for MI-FGSM),
+/// T steps.
 /// </summary>
 public static class Attack
 {
     /// <summary>Log-probabilities of the classes for images [N,3,H,W] in 0..1 at the network's input size.</summary>
     public static Tensor LogProbabilities(INetwork net, Tensor images)
     {
-        if (net.LogitsLayer is { } logits && logits != net.ResolveLayer(net.OutputLayer))
-            return net.Forward(images, [logits])[logits].flatten(1).log_softmax(1);
-        string output = net.ResolveLayer(net.OutputLayer);
-        var y = net.Forward(images, [output])[output].flatten(1);
-        return net.OutputIsProbability ? y.clamp_min(1e-30).log() : y.log_softmax(1);
+        var ce = new CrossEntropy(net, zeros(images.shape[0], ScalarType.Int64));
+        return ce.LogProbabilities(new Features(ImageOptimizer.ForwardAtInputSize(net, images, ce.InputSizeLayers)));
     }
+
+    /// <summary>The objective an attack maximizes: the cross-entropy of the true labels, or minus that of the target.</summary>
+    public static Objective Objective(INetwork net, Tensor labels, int? target) => target is { } t
+        ? -1.0 * new CrossEntropy(net, full(labels.shape, t, ScalarType.Int64))
+        : new CrossEntropy(net, labels);
 
     /// <summary>
     /// Attacks images [N,3,H,W] (in 0..1, at the network's input size) whose true labels are
@@ -76,48 +82,21 @@ public static class Attack
     public static Tensor Run(INetwork net, Tensor images, Tensor labels, AttackOptions o)
     {
         o.Validate();
-        using var scope = NewDisposeScope();
-        var x0 = images.detach().to(ScalarType.Float32);
-        var y = labels.to(ScalarType.Int64).to(x0.device);
-        var target = o.Target is { } t ? full(y.shape, t, ScalarType.Int64, device: x0.device) : null;
-        var x = x0.clone();
+        var x0 = images.detach().to(ScalarType.Float32).to(net.Device);
         bool randomStart = o.RandomStart ?? o.Method == AttackMethod.Pgd;
-        if (randomStart && o.Eps > 0)
+        var result = new ImageOptimizer
         {
-            var g = new Generator((ulong)o.Seed);
-            x = Project(x + (rand(x.shape, generator: g) * 2 - 1).to(x.device) * o.Eps, x0, o.Eps);
-        }
-        var momentum = zeros_like(x0);
-        double alpha = o.EffectiveStepSize;
-        for (int step = 0; step < o.EffectiveSteps; step++)
-        {
-            using var inner = NewDisposeScope();
-            var xi = x.detach().requires_grad_(true);
-            var logp = LogProbabilities(net, xi);
-            // Untargeted: raise the loss of the true label. Targeted: lower the loss of the target.
-            var loss = target is null ? -logp.gather(1, y.unsqueeze(1)).sum() : logp.gather(1, target.unsqueeze(1)).sum();
-            var grad = autograd.grad([loss], [xi])[0];
-            using (no_grad())
-            {
-                Tensor direction = grad;
-                if (o.Method == AttackMethod.MiFgsm)
-                {
-                    var l1 = grad.abs().mean([1, 2, 3], keepdim: true) + 1e-12;
-                    momentum.mul_(o.Decay).add_(grad / l1);
-                    direction = momentum;
-                }
-                x = Project(x + alpha * direction.sign(), x0, o.Eps).MoveToOuterDisposeScope();
-            }
-        }
-        return x.detach().MoveToOuterDisposeScope();
+            Network = net,
+            Objective = Objective(net, labels, o.Target),
+            Parameterization = new BallParameterization(x0, o.Eps, randomStart: randomStart ? new Generator((ulong)o.Seed) : null),
+            StepRule = new SignStep(o.EffectiveStepSize, o.Method == AttackMethod.MiFgsm ? o.Decay : null),
+            Schedule = new FixedSteps(o.EffectiveSteps),
+        }.Run();
+        return result.Image;
     }
 
     /// <summary>Projects onto {|x − x0|∞ ≤ eps} ∩ [0,1].</summary>
-    public static Tensor Project(Tensor x, Tensor x0, double eps)
-    {
-        using var noGrad = no_grad();
-        return x.maximum(x0 - eps).minimum(x0 + eps).clamp(0, 1);
-    }
+    public static Tensor Project(Tensor x, Tensor x0, double eps) => BallParameterization.Project(x, x0, eps);
 
     /// <summary>Random sign noise of the same budget: x + eps·sign(u), u uniform, clipped to 0..1 (the brief's baseline).</summary>
     public static Tensor SignNoise(Tensor images, double eps, int seed)

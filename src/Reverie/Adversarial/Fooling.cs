@@ -4,7 +4,7 @@ using static TorchSharp.torch;
 namespace Reverie.Adversarial;
 
 /// <summary>How a fooling image is encoded in its genome.</summary>
-public enum FoolingEncoding
+internal enum FoolingEncoding
 {
     /// <summary>Every pixel is a gene (mutated by polynomial mutation).</summary>
     Direct,
@@ -13,7 +13,7 @@ public enum FoolingEncoding
 }
 
 /// <summary>Settings of an evolution of fooling images.</summary>
-public sealed record FoolingOptions
+internal sealed record FoolingOptions
 {
     /// <summary>Genome encoding.</summary>
     public FoolingEncoding Encoding { get; init; } = FoolingEncoding.Cppn;
@@ -42,10 +42,10 @@ public sealed record FoolingOptions
 }
 
 /// <summary>One generation's best confidence for one class.</summary>
-public sealed record FoolingLogEntry(int Generation, int Class, double BestConfidence, int Evaluations);
+internal sealed record FoolingLogEntry(int Generation, int Class, double BestConfidence, int Evaluations);
 
 /// <summary>The best image found for a class.</summary>
-public sealed record FoolingResult(int Class, string Label, double Confidence, int Generation, Tensor Image);
+internal sealed record FoolingResult(int Class, string Label, double Confidence, int Generation, Tensor Image);
 
 /// <summary>
 /// Evolves images that a classifier labels with high confidence although they show nothing of the
@@ -56,7 +56,7 @@ public sealed record FoolingResult(int Class, string Label, double Confidence, i
 /// every class, the individual that class's confidence is highest for, and breeds from the archive
 /// (half of the parents drawn uniformly, half favouring the classes furthest from the target).
 /// </summary>
-public sealed class FoolingEvolution
+internal sealed class FoolingEvolution
 {
     readonly INetwork _net;
     readonly FoolingOptions _o;

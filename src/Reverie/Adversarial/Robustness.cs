@@ -8,7 +8,7 @@ using static TorchSharp.torch;
 namespace Reverie.Adversarial;
 
 /// <summary>How the perturbed images were made.</summary>
-public enum PerturbationKind
+internal enum PerturbationKind
 {
     /// <summary>Crafted with the target model's own gradients.</summary>
     WhiteBox,
@@ -28,14 +28,14 @@ public enum PerturbationKind
 /// <param name="SuccessRate">Among the images the target classified correctly, the fraction it now gets wrong (or, targeted, now calls the target).</param>
 /// <param name="MeanConfidence">The target's mean top-1 probability on the perturbed images.</param>
 /// <param name="MaxLinf">The largest |x* − x|∞ seen (must not exceed eps).</param>
-public sealed record RobustnessResult(PerturbationKind Kind, double Eps, int Steps, int Count, double CleanAccuracy, double Accuracy, double SuccessRate, double MeanConfidence, double MaxLinf);
+internal sealed record RobustnessResult(PerturbationKind Kind, double Eps, int Steps, int Count, double CleanAccuracy, double Accuracy, double SuccessRate, double MeanConfidence, double MaxLinf);
 
 /// <summary>
 /// Attacks over labelled data sets: robust accuracy, success rate and confidence for white-box,
 /// transfer and noise perturbations, and sweeps over eps and the number of steps.
 /// Images are resized to the crafting model's input size; eps is in 0..1 image space.
 /// </summary>
-public static class Robustness
+internal static class Robustness
 {
     /// <summary>Runs one kind of perturbation over <paramref name="data"/> and measures the target.</summary>
     /// <param name="target">The model whose answers count.</param>

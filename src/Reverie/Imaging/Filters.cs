@@ -4,7 +4,7 @@ using F = TorchSharp.torch.nn.functional;
 namespace Reverie.Imaging;
 
 /// <summary>Image filters and colour conversions on [N,C,H,W] tensors.</summary>
-public static class Filters
+internal static class Filters
 {
     /// <summary>A separable Gaussian blur with reflect padding; sigma in pixels (≤ 0 returns a copy).</summary>
     public static Tensor GaussianBlur(Tensor x, double sigma)

@@ -3,7 +3,7 @@ using static TorchSharp.torch;
 namespace Reverie.Imaging;
 
 /// <summary>Lays images out in a grid, optionally with a short label (digits, lower-case letters and :._-/) under each.</summary>
-public static class Grid
+internal static class Grid
 {
     // A 3x5 pixel font: each glyph is five rows of three bits.
     static readonly Dictionary<char, string[]> Font = new()

@@ -141,7 +141,7 @@ public static class ImageIO
 }
 
 /// <summary>Writes files so that a reader never sees a half-written one: a temporary file in the same folder, then a rename.</summary>
-public static class AtomicFile
+internal static class AtomicFile
 {
     /// <summary>Writes all bytes to <paramref name="path"/> atomically.</summary>
     public static void WriteAllBytes(string path, byte[] bytes) => Write(path, s => s.Write(bytes));

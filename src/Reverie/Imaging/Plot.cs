@@ -4,10 +4,10 @@ using SkiaSharp;
 namespace Reverie.Imaging;
 
 /// <summary>One line (or cloud of points) of a chart.</summary>
-public sealed record Series(string Name, IReadOnlyList<double> X, IReadOnlyList<double> Y, SKColor Color, bool Points = false);
+internal sealed record Series(string Name, IReadOnlyList<double> X, IReadOnlyList<double> Y, SKColor Color, bool Points = false);
 
 /// <summary>A chart panel: lines or points over two linear axes (optionally a logarithmic y axis).</summary>
-public sealed record LineChart(string Title, string XLabel, string YLabel, IReadOnlyList<Series> Series) : IPanel
+internal sealed record LineChart(string Title, string XLabel, string YLabel, IReadOnlyList<Series> Series) : IPanel
 {
     /// <summary>Logarithmic y axis.</summary>
     public bool LogY { get; init; }
@@ -16,24 +16,24 @@ public sealed record LineChart(string Title, string XLabel, string YLabel, IRead
 }
 
 /// <summary>A heat map panel: values on a regular grid, with a colour bar.</summary>
-public sealed record Heatmap(string Title, string XLabel, string YLabel, float[,] Values, (double Min, double Max) XRange, (double Min, double Max) YRange) : IPanel
+internal sealed record Heatmap(string Title, string XLabel, string YLabel, float[,] Values, (double Min, double Max) XRange, (double Min, double Max) YRange) : IPanel
 {
     /// <summary>Fixed colour range; null fits the data.</summary>
     public (double Min, double Max)? ColorRange { get; init; }
 }
 
 /// <summary>A confusion matrix panel: rows are true classes, columns predicted ones; cells show counts, shaded by their share of the row.</summary>
-public sealed record ConfusionMatrix(string Title, IReadOnlyList<string> Classes, long[,] Counts) : IPanel;
+internal sealed record ConfusionMatrix(string Title, IReadOnlyList<string> Classes, long[,] Counts) : IPanel;
 
 /// <summary>A panel of a figure.</summary>
-public interface IPanel;
+internal interface IPanel;
 
 /// <summary>
 /// Figures for reports: panels (line charts, heat maps) in a grid, drawn with SkiaSharp and saved
 /// as PNG through a temporary file. Text uses DejaVu Sans when the system has it (Debian's
 /// fonts-dejavu-core, installed by the project's scripts).
 /// </summary>
-public static class Plot
+internal static class Plot
 {
     /// <summary>A palette of distinguishable colours.</summary>
     public static readonly SKColor[] Palette =

@@ -100,7 +100,7 @@ public interface INetwork : IDisposable
 }
 
 /// <summary>Helpers over <see cref="INetwork"/>.</summary>
-public static class NetworkExtensions
+internal static class NetworkExtensions
 {
     /// <summary>Whether <paramref name="name"/> resolves to a layer of the network.</summary>
     public static bool HasLayer(this INetwork net, string name)

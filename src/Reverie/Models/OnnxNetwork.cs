@@ -4,7 +4,7 @@ using static TorchSharp.torch;
 namespace Reverie.Models;
 
 /// <summary>An ONNX graph behind the <see cref="INetwork"/> abstraction.</summary>
-public sealed class OnnxNetwork : INetwork
+internal sealed class OnnxNetwork : INetwork
 {
     readonly OnnxGraph _graph;
     List<LayerInfo>? _layers;

@@ -6,7 +6,7 @@ namespace Reverie.Optimization;
 /// Seeded weight initialization that does not touch torch's global generator, so that a network
 /// built on one thread is the same whatever other threads draw meanwhile.
 /// </summary>
-public static class Init
+internal static class Init
 {
     /// <summary>
     /// Re-draws a module's parameters from <paramref name="seed"/>, with PyTorch's default bounds

@@ -1,22 +1,32 @@
+using Reverie.Imaging;
 using static TorchSharp.torch;
+using Parameter = TorchSharp.Modules.Parameter;
 
 namespace Reverie.Optimization;
 
 /// <summary>How an image is produced from the parameters being optimized.</summary>
-public interface IParameterization
+internal interface IParameterization
 {
-    /// <summary>The tensors the step rule updates (TorchSharp parameters).</summary>
-    IReadOnlyList<Tensor> Parameters { get; }
+    /// <summary>The tensors the step rule updates.</summary>
+    IReadOnlyList<Parameter> Parameters { get; }
     /// <summary>The current images, RGB [N,3,H,W] in 0..1, differentiable with respect to <see cref="Parameters"/>.</summary>
     Tensor Image();
-    /// <summary>Called after each step (e.g. to project pixels back into 0..1).</summary>
+    /// <summary>Called after each step (e.g. to project pixels back into 0..1 or onto a ball).</summary>
     void AfterStep() { }
+    /// <summary>Stages the parameterization runs through (the octaves of a pyramid); 1 for most.</summary>
+    int Stages => 1;
+    /// <summary>Called before stage <paramref name="stage"/> (new parameters may be made: the step rule restarts).</summary>
+    void BeginStage(int stage) { }
+    /// <summary>Called after stage <paramref name="stage"/>.</summary>
+    void EndStage(int stage) { }
+    /// <summary>The result as it stands (at full size, with every stage's work), detached.</summary>
+    Tensor Result() { using var noGrad = no_grad(); return Image().detach().clone(); }
 }
 
 /// <summary>Raw pixels: the image is the parameter, clipped to 0..1 after each step.</summary>
-public sealed class PixelParameterization : IParameterization
+internal sealed class PixelParameterization : IParameterization
 {
-    readonly Tensor _pixels;
+    readonly Parameter _pixels;
 
     /// <summary>Starts from <paramref name="initial"/> [N,3,H,W] in 0..1 (copied).</summary>
     public PixelParameterization(Tensor initial)
@@ -29,7 +39,7 @@ public sealed class PixelParameterization : IParameterization
         new(rand(new long[] { batch, 3, height, width }, generator: generator, device: device));
 
     /// <inheritdoc/>
-    public IReadOnlyList<Tensor> Parameters => [_pixels];
+    public IReadOnlyList<Parameter> Parameters => [_pixels];
     /// <inheritdoc/>
     public Tensor Image() => _pixels;
     /// <inheritdoc/>
@@ -45,13 +55,13 @@ public sealed class PixelParameterization : IParameterization
 /// learn at similar rates), turned into an image by an inverse real FFT, with colours decorrelated
 /// by the square root of ImageNet's colour correlation, and squashed into 0..1 by a sigmoid.
 /// </summary>
-public sealed class FourierParameterization : IParameterization
+internal sealed class FourierParameterization : IParameterization
 {
     // The square root of the colour correlation matrix of ImageNet images (Lucid's
     // color_correlation_svd_sqrt), normalized by its largest column norm.
     static readonly float[,] ColorSqrt = { { 0.26f, 0.09f, 0.02f }, { 0.27f, 0.00f, -0.05f }, { 0.27f, -0.09f, 0.03f } };
 
-    readonly Tensor _spectrum; // [N,3,H,W/2+1,2]
+    readonly Parameter _spectrum; // [N,3,H,W/2+1,2]
     readonly Tensor _scale;    // [1,1,H,W/2+1,1]
     readonly Tensor _color;    // [3,3]
     readonly int _h, _w;
@@ -80,7 +90,7 @@ public sealed class FourierParameterization : IParameterization
     }
 
     /// <inheritdoc/>
-    public IReadOnlyList<Tensor> Parameters => [_spectrum];
+    public IReadOnlyList<Parameter> Parameters => [_spectrum];
 
     /// <inheritdoc/>
     public Tensor Image()
@@ -90,5 +100,154 @@ public sealed class FourierParameterization : IParameterization
         // Decorrelated colour: each pixel's 3-vector times the normalized colour square root.
         var decorrelated = einsum("nchw,dc->ndhw", image, _color);
         return decorrelated.sigmoid();
+    }
+}
+
+/// <summary>
+/// Pixels confined to a ball around a photo: after each step the image is projected back onto
+/// {‖x − x₀‖ ≤ ε} ∩ [0,1], in L∞ (per pixel) or L2 (per image). Optionally starts from a uniformly
+/// random point of the L∞ ball (PGD's random start). The gradient attacks use it.
+/// </summary>
+internal sealed class BallParameterization : IParameterization
+{
+    readonly Parameter _pixels;
+    readonly Tensor _origin;
+
+    /// <summary>The radius.</summary>
+    public double Eps { get; }
+    /// <summary>L2 (true) or L∞ (false).</summary>
+    public bool L2 { get; }
+
+    /// <summary>Pixels around <paramref name="origin"/> [N,3,H,W] in 0..1 (copied), within <paramref name="eps"/>.</summary>
+    public BallParameterization(Tensor origin, double eps, bool l2 = false, Generator? randomStart = null)
+    {
+        if (!(eps >= 0) || !double.IsFinite(eps)) throw new BadInputException($"The ball's radius must be finite and not negative; got {eps}.");
+        Eps = eps;
+        L2 = l2;
+        _origin = origin.detach().clone();
+        var start = _origin.clone();
+        if (randomStart is not null && eps > 0)
+            using (no_grad()) start = Project(start + (rand(start.shape, generator: randomStart) * 2 - 1).to(start.device) * eps, _origin, eps, l2);
+        _pixels = new Parameter(start);
+    }
+
+    /// <inheritdoc/>
+    public IReadOnlyList<Parameter> Parameters => [_pixels];
+    /// <inheritdoc/>
+    public Tensor Image() => _pixels;
+
+    /// <inheritdoc/>
+    public void AfterStep()
+    {
+        using var noGrad = no_grad();
+        using var projected = Project(_pixels, _origin, Eps, L2);
+        _pixels.copy_(projected);
+    }
+
+    /// <summary>Projects onto {‖x − x0‖ ≤ eps} ∩ [0,1] (L∞, or L2 per image).</summary>
+    public static Tensor Project(Tensor x, Tensor x0, double eps, bool l2 = false)
+    {
+        using var noGrad = no_grad();
+        if (!l2) return x.maximum(x0 - eps).minimum(x0 + eps).clamp(0, 1);
+        using var scope = NewDisposeScope();
+        var delta = x - x0;
+        var dims = Enumerable.Range(1, (int)delta.dim() - 1).Select(d => (long)d).ToArray();
+        var norm = linalg.vector_norm(delta, 2, dims, keepdim: true);
+        var factor = (eps / (norm + 1e-12)).clamp_max(1.0);
+        return (x0 + delta * factor).clamp(0, 1).MoveToOuterDisposeScope();
+    }
+}
+
+/// <summary>
+/// DeepDream's octave pyramid with detail carry (the google/deepdream notebook's): the photo
+/// shrunk by <c>scale</c> per octave, smallest first; each octave starts from its base plus the
+/// detail dreamed so far (dreamed minus base, resized up), its pixels clipped to 0..1. The result
+/// is the photo plus the detail, at full size.
+/// </summary>
+internal sealed class OctavePyramid : IParameterization
+{
+    readonly Tensor _original;
+    readonly List<Tensor> _bases = new();
+    Tensor? _detail;
+    Parameter? _current;
+    int _stage = -1;
+
+    /// <summary>The pyramid of <paramref name="photo"/> [1,3,H,W] in 0..1.</summary>
+    public OctavePyramid(Tensor photo, int octaves, double scale)
+    {
+        _original = photo.detach();
+        var sizes = Sizes((int)photo.shape[2], (int)photo.shape[3], octaves, scale);
+        // Each octave is the previous one shrunk (antialiased), as in the notebook.
+        _bases.Add(_original);
+        for (int i = sizes.Count - 2; i >= 0; i--) _bases.Insert(0, ImageIO.Resize(_bases[0], sizes[i].H, sizes[i].W));
+    }
+
+    /// <summary>Image sizes of the pyramid, smallest first (each octave a rounded 1/scale of the one above).</summary>
+    public static List<(int H, int W)> Sizes(int h, int w, int octaves, double scale)
+    {
+        var sizes = new List<(int, int)> { (h, w) };
+        for (int i = 1; i < octaves; i++)
+        {
+            var (ph, pw) = sizes[^1];
+            sizes.Add((Math.Max(1, (int)Math.Floor(ph / scale + 0.5)), Math.Max(1, (int)Math.Floor(pw / scale + 0.5))));
+        }
+        sizes.Reverse();
+        return sizes;
+    }
+
+    /// <inheritdoc/>
+    public int Stages => _bases.Count;
+
+    /// <inheritdoc/>
+    public IReadOnlyList<Parameter> Parameters => _current is null ? throw new InvalidOperationException("No octave has begun.") : [_current];
+
+    /// <inheritdoc/>
+    public Tensor Image() => _current ?? throw new InvalidOperationException("No octave has begun.");
+
+    /// <inheritdoc/>
+    public void BeginStage(int stage)
+    {
+        _stage = stage;
+        var b = _bases[stage];
+        using var noGrad = no_grad();
+        // The detail is needed only to start the octave; dropping it then keeps one full-size
+        // buffer fewer alive while the octave runs.
+        Tensor start;
+        if (_detail is null) start = b.clamp(0, 1);
+        else
+        {
+            using var up = ImageIO.Resize(_detail, (int)b.shape[2], (int)b.shape[3]);
+            start = (b + up).clamp_(0, 1);
+            _detail.Dispose();
+            _detail = null;
+        }
+        _current?.Dispose();
+        _current = new Parameter(start);
+    }
+
+    /// <inheritdoc/>
+    public void AfterStep()
+    {
+        using var noGrad = no_grad();
+        _current!.clamp_(0, 1);
+    }
+
+    /// <inheritdoc/>
+    public void EndStage(int stage)
+    {
+        if (stage == Stages - 1) return; // the result is taken from the current image
+        using var noGrad = no_grad();
+        _detail?.Dispose();
+        _detail = _current! - _bases[stage];
+    }
+
+    /// <inheritdoc/>
+    public Tensor Result()
+    {
+        using var noGrad = no_grad();
+        if (_current is null) return _original.clone();
+        return _current.shape[2] == _original.shape[2] && _current.shape[3] == _original.shape[3]
+            ? _current.detach().clone()
+            : (_original + ImageIO.Resize(_current - _bases[_stage], (int)_original.shape[2], (int)_original.shape[3])).clamp(0, 1);
     }
 }

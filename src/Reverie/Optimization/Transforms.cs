@@ -3,7 +3,7 @@ using static TorchSharp.torch;
 namespace Reverie.Optimization;
 
 /// <summary>A differentiable change applied to the image before the network sees it (jitter, scale, rotate...).</summary>
-public interface ITransform
+internal interface ITransform
 {
     /// <summary>Applies the transform with random choices drawn from <paramref name="rng"/>.</summary>
     Tensor Apply(Tensor image, Random rng);
@@ -15,7 +15,7 @@ public interface ITransform
 /// for free. The offsets drawn are recorded, so that a run can be replayed (or compared with a
 /// reference) offset for offset.
 /// </summary>
-public sealed class RandomRoll(int max) : ITransform
+internal sealed class RandomRoll(int max) : ITransform
 {
     /// <summary>The largest shift in pixels.</summary>
     public int Max { get; } = max;
@@ -44,14 +44,14 @@ public sealed class RandomRoll(int max) : ITransform
 }
 
 /// <summary>Pads every side with a constant (Lucid pads with 0.5 gray).</summary>
-public sealed class Pad(int pixels, double value = 0.5) : ITransform
+internal sealed class Pad(int pixels, double value = 0.5) : ITransform
 {
     /// <inheritdoc/>
     public Tensor Apply(Tensor image, Random rng) => nn.functional.pad(image, [pixels, pixels, pixels, pixels], value: value);
 }
 
 /// <summary>A random crop that removes up to <c>d - 1</c> pixels from the top-left (Lucid's jitter).</summary>
-public sealed class Jitter(int d) : ITransform
+internal sealed class Jitter(int d) : ITransform
 {
     /// <inheritdoc/>
     public Tensor Apply(Tensor image, Random rng)
@@ -63,7 +63,7 @@ public sealed class Jitter(int d) : ITransform
 }
 
 /// <summary>Rescales by a factor drawn from a list (bilinear).</summary>
-public sealed class RandomScale(IReadOnlyList<double> scales) : ITransform
+internal sealed class RandomScale(IReadOnlyList<double> scales) : ITransform
 {
     /// <inheritdoc/>
     public Tensor Apply(Tensor image, Random rng)
@@ -76,7 +76,7 @@ public sealed class RandomScale(IReadOnlyList<double> scales) : ITransform
 }
 
 /// <summary>Rotates by an angle (degrees) drawn from a list, about the centre, reflecting at the borders.</summary>
-public sealed class RandomRotate(IReadOnlyList<double> degrees) : ITransform
+internal sealed class RandomRotate(IReadOnlyList<double> degrees) : ITransform
 {
     /// <inheritdoc/>
     public Tensor Apply(Tensor image, Random rng)
@@ -92,7 +92,7 @@ public sealed class RandomRotate(IReadOnlyList<double> degrees) : ITransform
 }
 
 /// <summary>Transforms applied in order.</summary>
-public sealed class Compose(IReadOnlyList<ITransform> transforms) : ITransform
+internal sealed class Compose(IReadOnlyList<ITransform> transforms) : ITransform
 {
     /// <summary>The transforms.</summary>
     public IReadOnlyList<ITransform> Transforms { get; } = transforms;

@@ -4,7 +4,7 @@ using System.Text;
 namespace Reverie.Recipes;
 
 /// <summary>Reads and writes PNG tEXt chunks (keyword, NUL, Latin-1 text), which carry Reverie's recipes inside its pictures.</summary>
-public static class PngText
+internal static class PngText
 {
     static readonly byte[] Signature = [0x89, (byte)'P', (byte)'N', (byte)'G', 0x0D, 0x0A, 0x1A, 0x0A];
     static readonly uint[] CrcTable = BuildCrcTable();

@@ -5,9 +5,11 @@ using Reverie.Imaging;
 namespace Reverie.Recipes;
 
 /// <summary>
-/// How an output was made: the command and its arguments, every resolved parameter, the model
-/// and input hashes, the seed and Reverie's version. It is written into the PNG (a tEXt chunk
-/// keyed <c>reverie:recipe</c>) and as JSON beside it, and <c>reverie replay</c> re-runs it.
+/// How an output was made: the command, its options record (for jobs: every parameter, the
+/// model, the seed; replayed as is), the input files' hashes, the results, whether it was
+/// interrupted and Reverie's version; the command-line arguments too, for people and for commands
+/// that are not jobs. It is written into the PNG (a tEXt chunk keyed <c>reverie:recipe</c>) and
+/// as JSON beside it, and <c>reverie replay</c> re-runs it.
 /// </summary>
 public sealed record Recipe
 {
@@ -18,23 +20,50 @@ public sealed record Recipe
     public string Version { get; init; } = typeof(Recipe).Assembly.GetName().Version?.ToString(3) ?? "0";
     /// <summary>The command (dream, visualize ...).</summary>
     public required string Command { get; init; }
-    /// <summary>The command's arguments as given (output options excluded), enough to run it again.</summary>
-    public required IReadOnlyList<string> Arguments { get; init; }
-    /// <summary>Every resolved parameter, for people and tools.</summary>
+    /// <summary>The command's arguments as given (output options excluded).</summary>
+    public IReadOnlyList<string> Arguments { get; init; } = [];
+    /// <summary>A job's options record, serialized: what replay and the studio run.</summary>
+    public JsonObject? Options { get; init; }
+    /// <summary>What the run measured (final losses, labels before and after ...).</summary>
+    public JsonObject? Results { get; init; }
+    /// <summary>The steps actually done, when the job counts steps.</summary>
+    public int? Steps { get; init; }
+    /// <summary>Whether the run was interrupted before its end (the output holds what was done).</summary>
+    public bool Interrupted { get; init; }
+    /// <summary>Every resolved parameter of commands that are not jobs, for people and tools.</summary>
     public JsonObject Parameters { get; init; } = new();
     /// <summary>Input files and their SHA-256.</summary>
     public Dictionary<string, string> Inputs { get; init; } = new();
     /// <summary>When it was made (UTC).</summary>
     public DateTime Created { get; init; } = DateTime.UtcNow;
 
-    static readonly JsonSerializerOptions Json = new() { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.CamelCase };
+    /// <summary>How recipes and options records are written: camelCase, indented, enums as lower-case strings, unknown members refused.</summary>
+    public static readonly JsonSerializerOptions JsonOptions = new()
+    {
+        WriteIndented = true,
+        PropertyNamingPolicy = JsonNamingPolicy.CamelCase,
+        Converters = { new System.Text.Json.Serialization.JsonStringEnumConverter(JsonNamingPolicy.CamelCase) },
+        NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals,
+        UnmappedMemberHandling = System.Text.Json.Serialization.JsonUnmappedMemberHandling.Disallow,
+    };
+
+    static readonly JsonSerializerOptions Lenient = new(JsonOptions) { UnmappedMemberHandling = System.Text.Json.Serialization.JsonUnmappedMemberHandling.Skip };
 
     /// <summary>The recipe as JSON.</summary>
-    public string ToJson() => JsonSerializer.Serialize(this, Json);
+    public string ToJson() => JsonSerializer.Serialize(this, JsonOptions);
 
-    /// <summary>Parses a recipe.</summary>
-    public static Recipe FromJson(string json, string what) =>
-        JsonSerializer.Deserialize<Recipe>(json, Json) ?? throw new BadInputException($"{what} holds an empty recipe.");
+    /// <summary>Parses a recipe; a malformed one gets one sentence.</summary>
+    public static Recipe FromJson(string json, string what)
+    {
+        try
+        {
+            return JsonSerializer.Deserialize<Recipe>(json, Lenient) ?? throw new BadInputException($"{what} holds an empty recipe.");
+        }
+        catch (JsonException e)
+        {
+            throw new BadInputException($"{what} does not hold a readable Reverie recipe ({BadInputException.Shown(e.Message.Split('.')[0], 100)}).");
+        }
+    }
 
     /// <summary>Writes an image with its recipe: PNG with the recipe chunk (or JPEG), plus OUT.json beside it; both atomically.</summary>
     public void SaveWithImage(TorchSharp.torch.Tensor image, string path)

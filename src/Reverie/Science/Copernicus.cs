@@ -4,7 +4,7 @@ using static TorchSharp.torch;
 namespace Reverie.Science;
 
 /// <summary>Options of the Copernicus experiment.</summary>
-public sealed record CopernicusOptions
+internal sealed record CopernicusOptions
 {
     /// <summary>Training series.</summary>
     public int Samples { get; init; } = 20000;
@@ -36,14 +36,14 @@ public sealed record CopernicusOptions
 }
 
 /// <summary>One epoch of training: the mean training loss, and on the held-out series the reconstruction loss and the mean angle errors.</summary>
-public sealed record EpochStats(int Epoch, double TrainLoss, double TrainKl, double HeldOutLoss, double MaeSun, double MaeMars, double Seconds);
+internal sealed record EpochStats(int Epoch, double TrainLoss, double TrainKl, double HeldOutLoss, double MaeSun, double MaeMars, double Seconds);
 
 /// <summary>
 /// Trains <see cref="SciNet"/> on weekly observations of the Sun and Mars seen from Earth: each
 /// series' first observation is encoded, the latent state is stepped forward, and every step is
 /// decoded and compared with what was observed.
 /// </summary>
-public sealed class CopernicusTrainer
+internal sealed class CopernicusTrainer
 {
     /// <summary>The options.</summary>
     public CopernicusOptions Options { get; }

@@ -6,7 +6,7 @@ using static TorchSharp.torch;
 namespace Reverie.Science;
 
 /// <summary>The analysis of a trained <see cref="SciNet"/>: latent fits, prediction errors, plots and a JSON report.</summary>
-public sealed record CopernicusReport(IReadOnlyList<NeuronReport> Neurons, double MaeSun, double MaeMars)
+internal sealed record CopernicusReport(IReadOnlyList<NeuronReport> Neurons, double MaeSun, double MaeMars)
 {
     /// <summary>The trained encoder as a function of observed angles (latent means).</summary>
     public static double[][] Encoder(SciNet net, double[] thetaSun, double[] thetaMars)

@@ -14,13 +14,13 @@ namespace Reverie.Science;
 /// (the fit picks the best of −1, 0, +1 per region and angle). Regions smaller than 0.5% of the
 /// grid are left out and counted in <see cref="Excluded"/>.
 /// </remarks>
-public sealed record LinearFit(double R2, double W1, double W2, double C, int Regions, double Excluded, float[,] Fitted);
+internal sealed record LinearFit(double R2, double W1, double W2, double C, int Regions, double Excluded, float[,] Fitted);
 
 /// <summary>How one latent neuron relates to the heliocentric and to the geocentric angles.</summary>
-public sealed record NeuronReport(int Neuron, LinearFit Heliocentric, LinearFit Geocentric);
+internal sealed record NeuronReport(int Neuron, LinearFit Heliocentric, LinearFit Geocentric);
 
 /// <summary>Fits latent neurons to angles.</summary>
-public static class LatentAnalysis
+internal static class LatentAnalysis
 {
     /// <summary>Side of the angle grids the latents are sampled on.</summary>
     public const int Side = 90;

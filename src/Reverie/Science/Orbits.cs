@@ -5,7 +5,7 @@ namespace Reverie.Science;
 /// from Earth. Angles are in radians; the heliocentric angles φE and φM grow linearly with time,
 /// the observed ones (θS, the Sun seen from Earth, and θM, Mars seen from Earth) do not.
 /// </summary>
-public static class Orbits
+internal static class Orbits
 {
     /// <summary>Earth's orbital period in days.</summary>
     public const double EarthPeriod = 365.26;
@@ -60,7 +60,7 @@ public static class Orbits
 /// angles (θS, θM) and, for analysis only, the heliocentric ones (φE, φM; the starting phases are
 /// in [0, 2π) and they grow without wrapping along a series).
 /// </summary>
-public sealed class CopernicusData
+internal sealed class CopernicusData
 {
     /// <summary>Number of series.</summary>
     public int Count { get; }

@@ -11,7 +11,7 @@ namespace Reverie.Science;
 /// decoder maps each state back to the observation at that time. Both halves have two hidden
 /// layers of 100 ELU units.
 /// </summary>
-public sealed class SciNet : nn.Module<Tensor, Tensor>
+internal sealed class SciNet : nn.Module<Tensor, Tensor>
 {
     /// <summary>Latent neurons.</summary>
     public const int Latents = 2;

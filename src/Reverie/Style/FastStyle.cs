@@ -1,3 +1,4 @@
+using Reverie.Objectives;
 using Google.Protobuf;
 using Reverie.Imaging;
 using Reverie.Models;
@@ -16,7 +17,7 @@ namespace Reverie.Style;
 /// loss network's input in range, which keeps training stable). Sides
 /// should be multiples of 4 (<see cref="Stylizer"/> pads and crops).
 /// </summary>
-public sealed class TransformerNet : nn.Module<Tensor, Tensor>
+internal sealed class TransformerNet : nn.Module<Tensor, Tensor>
 {
     sealed record ConvSpec(string Name, int In, int Out, int Kernel, int Stride, bool Transposed, bool Norm, bool Relu);
 
@@ -180,7 +181,7 @@ public sealed class TransformerNet : nn.Module<Tensor, Tensor>
 }
 
 /// <summary>Applies a style network (Reverie's own, or any ONNX image-to-image graph) to images of any size.</summary>
-public sealed class Stylizer : IDisposable
+internal sealed class Stylizer : IDisposable
 {
     readonly Func<Tensor, Tensor> _forward;
     readonly IDisposable? _owned;
@@ -252,7 +253,7 @@ public sealed class Stylizer : IDisposable
 }
 
 /// <summary>Options of fast-style training.</summary>
-public sealed record FastStyleOptions
+internal sealed record FastStyleOptions
 {
     /// <summary>Side of the square training crops.</summary>
     public int Size { get; init; } = 256;
@@ -290,14 +291,14 @@ public sealed record FastStyleOptions
 }
 
 /// <summary>One training iteration's perceptual loss: weighted content, style and TV parts and their sum.</summary>
-public sealed record FastStyleLoss(int Iteration, int Epoch, double Content, double Style, double Tv, double Total);
+internal sealed record FastStyleLoss(int Iteration, int Epoch, double Content, double Style, double Tv, double Total);
 
 /// <summary>
 /// Trains a <see cref="TransformerNet"/> for one style with Johnson et al.'s perceptual loss: the
 /// loss network's features of the output against those of the input crop (content), its Gram
 /// matrices against the style image's (style), and total variation.
 /// </summary>
-public sealed class FastStyleTrainer
+internal sealed class FastStyleTrainer
 {
     /// <summary>The network being trained.</summary>
     public TransformerNet Net { get; }

@@ -4,7 +4,7 @@ using Reverie.Models;
 namespace Reverie.Training;
 
 /// <summary>The architectures <c>reverie train --arch</c> knows by name.</summary>
-public static class Architectures
+internal static class Architectures
 {
     /// <summary>Names of the presets.</summary>
     public static readonly string[] Names = ["fashion", "mlp", "textures", "small"];

@@ -12,7 +12,7 @@ namespace Reverie.Training;
 /// The JSON half of a Reverie checkpoint (<c>NAME.json</c>); the weights are in <c>NAME.safetensors</c>
 /// beside it, named by the network's state_dict (<c>conv1.conv.weight</c>, <c>conv1.norm.running_mean</c>, …).
 /// </summary>
-public sealed record CheckpointInfo
+internal sealed record CheckpointInfo
 {
     /// <summary>Always <c>reverie-checkpoint</c>.</summary>
     public string Format { get; init; } = Checkpoint.FormatName;
@@ -41,7 +41,7 @@ public sealed record CheckpointInfo
 }
 
 /// <summary>Saves and loads Reverie checkpoints, including the models embedded in the library.</summary>
-public static class Checkpoint
+internal static class Checkpoint
 {
     /// <summary>The value of the <c>format</c> field.</summary>
     public const string FormatName = "reverie-checkpoint";

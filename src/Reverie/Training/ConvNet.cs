@@ -8,7 +8,7 @@ using static TorchSharp.torch;
 namespace Reverie.Training;
 
 /// <summary>One layer of a <see cref="ConvNetSpec"/>.</summary>
-public sealed record ConvNetLayer
+internal sealed record ConvNetLayer
 {
     /// <summary><c>conv</c> (convolution, optional batch norm, ReLU), <c>pool</c> (2×2 max pool),
     /// <c>gap</c> (global average pool), <c>flatten</c>, <c>dropout</c> or <c>dense</c>
@@ -32,7 +32,7 @@ public sealed record ConvNetLayer
 /// The architecture of a small classifier Reverie trains itself: an input size and a list of layers.
 /// Stored as JSON in every checkpoint, so a checkpoint rebuilds its own network.
 /// </summary>
-public sealed record ConvNetSpec
+internal sealed record ConvNetSpec
 {
     /// <summary>Input channels: 1 (gray) or 3 (RGB).</summary>
     public int InputChannels { get; init; } = 3;
@@ -93,7 +93,7 @@ public sealed record ConvNetSpec
 /// the ReLU); the last dense layer holds the logits. Submodule names are the spec's layer names,
 /// so its state_dict reads <c>conv1.conv.weight</c>, <c>conv1.norm.running_mean</c>, <c>logits.weight</c>.
 /// </summary>
-public sealed class ConvNet : NativeNetwork
+internal sealed class ConvNet : NativeNetwork
 {
     readonly List<(ConvNetLayer Spec, nn.Module<Tensor, Tensor>? Module)> _stack = new();
 

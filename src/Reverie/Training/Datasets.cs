@@ -8,7 +8,7 @@ namespace Reverie.Training;
 /// A labelled image data set. Images come out as RGB float tensors [N,3,H,W] in 0..1 at the data
 /// set's own size (gray data sets repeat the gray value in the three channels).
 /// </summary>
-public interface IImageDataset
+internal interface IImageDataset
 {
     /// <summary>A short description (source and split).</summary>
     string Name { get; }
@@ -29,7 +29,7 @@ public interface IImageDataset
 }
 
 /// <summary>Helpers that build, split and filter data sets.</summary>
-public static class Datasets
+internal static class Datasets
 {
     /// <summary>Where Debian's dataset-fashion-mnist package puts the IDX files.</summary>
     public const string FashionMnistDir = "/usr/share/datasets/fashion-mnist";
@@ -180,7 +180,7 @@ public static class Datasets
 }
 
 /// <summary>Fashion-MNIST (Zalando): 28×28 gray images of 10 kinds of clothing, read from IDX files (optionally gzipped).</summary>
-public sealed class FashionMnist : IImageDataset
+internal sealed class FashionMnist : IImageDataset
 {
     readonly byte[] _pixels, _labels;
 
@@ -269,7 +269,7 @@ public sealed class FashionMnist : IImageDataset
 /// The ImageFolder layout: one subfolder per class holding PNG or JPEG images. Every image is
 /// resized (shorter side) and centre-cropped to a square of <c>size</c> pixels once, when loaded.
 /// </summary>
-public sealed class ImageFolder : IImageDataset
+internal sealed class ImageFolder : IImageDataset
 {
     readonly List<byte[]> _images = new();
     readonly List<int> _labels = new();
@@ -336,7 +336,7 @@ public sealed class ImageFolder : IImageDataset
 }
 
 /// <summary>Labelled images already in memory: RGB [N,3,H,W] in 0..1 and one label each.</summary>
-public sealed class TensorDataset : IImageDataset
+internal sealed class TensorDataset : IImageDataset
 {
     readonly Tensor _images;
     readonly int[] _labels;

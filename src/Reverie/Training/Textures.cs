@@ -8,7 +8,7 @@ namespace Reverie.Training;
 /// colours, a scale, a rotation, an offset and a little grain from a generator seeded by (s, i).
 /// Edges are anti-aliased with a one-pixel ramp.
 /// </summary>
-public sealed class TextureDataset : IImageDataset
+internal sealed class TextureDataset : IImageDataset
 {
     /// <summary>Seed range of the training split.</summary>
     public const int TrainSeed = 1;

@@ -5,7 +5,7 @@ using static TorchSharp.torch;
 namespace Reverie.Training;
 
 /// <summary>How to train a <see cref="ConvNet"/>.</summary>
-public sealed record TrainOptions
+internal sealed record TrainOptions
 {
     /// <summary>Passes over the training set.</summary>
     public int Epochs { get; init; } = 10;
@@ -39,13 +39,13 @@ public sealed record TrainOptions
 }
 
 /// <summary>What one epoch achieved.</summary>
-public sealed record EpochMetrics(int Epoch, double TrainLoss, double TrainAccuracy, double ValidationLoss, double ValidationAccuracy, double LearningRate, double Seconds);
+internal sealed record EpochMetrics(int Epoch, double TrainLoss, double TrainAccuracy, double ValidationLoss, double ValidationAccuracy, double LearningRate, double Seconds);
 
 /// <summary>Where training is.</summary>
-public sealed record TrainProgress(int Epoch, int Epochs, int Step, int Steps, double Loss, double Accuracy);
+internal sealed record TrainProgress(int Epoch, int Epochs, int Step, int Steps, double Loss, double Accuracy);
 
 /// <summary>The state training can resume from: weights, Adam's moments and the epochs done.</summary>
-public sealed class TrainState : IDisposable
+internal sealed class TrainState : IDisposable
 {
     /// <summary>Epochs completed.</summary>
     public int EpochsDone { get; init; }
@@ -72,7 +72,7 @@ public sealed class TrainState : IDisposable
 }
 
 /// <summary>Accuracy, loss and the confusion matrix of a network on a labelled data set.</summary>
-public sealed record Evaluation(IReadOnlyList<string> Classes, long[,] Confusion, double Loss)
+internal sealed record Evaluation(IReadOnlyList<string> Classes, long[,] Confusion, double Loss)
 {
     /// <summary>Examples counted.</summary>
     public long Total => Confusion.Cast<long>().Sum();
@@ -91,7 +91,7 @@ public sealed record Evaluation(IReadOnlyList<string> Classes, long[,] Confusion
 /// cosine schedule, validation after each epoch, and the best epoch's weights kept. Deterministic for
 /// a given seed and thread count; resumable from a <see cref="TrainState"/>.
 /// </summary>
-public sealed class Trainer(ConvNet net, TrainOptions options)
+internal sealed class Trainer(ConvNet net, TrainOptions options)
 {
     /// <summary>Called after every epoch with the state to save (for --resume).</summary>
     public Action<TrainState>? EpochDone { get; init; }

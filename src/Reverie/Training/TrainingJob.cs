@@ -9,7 +9,7 @@ using static TorchSharp.torch;
 namespace Reverie.Training;
 
 /// <summary>Everything <c>reverie train</c> is asked to do.</summary>
-public sealed record TrainingJobOptions
+internal sealed record TrainingJobOptions
 {
     /// <summary><c>fashion-mnist</c>, <c>textures</c> or an ImageFolder path.</summary>
     public required string Data { get; init; }
@@ -46,7 +46,7 @@ public sealed record TrainingJobOptions
 }
 
 /// <summary>What a training job produced.</summary>
-public sealed record TrainingJobResult(CheckpointInfo Checkpoint, TrainState State, Evaluation? Test, string? FrozenChecksumBefore, string? FrozenChecksumAfter);
+internal sealed record TrainingJobResult(CheckpointInfo Checkpoint, TrainState State, Evaluation? Test, string? FrozenChecksumBefore, string? FrozenChecksumAfter);
 
 /// <summary>
 /// <c>reverie train</c> as a library call: opens the data, builds (or adapts) the network, trains with
@@ -54,7 +54,7 @@ public sealed record TrainingJobResult(CheckpointInfo Checkpoint, TrainState Sta
 /// (weights, architecture, input spec, labels, recipe, metrics) and its figures. Saves a resumable state
 /// after every epoch (<c>STEM.last.json</c> and <c>.safetensors</c>), removed when the run ends.
 /// </summary>
-public static class TrainingJob
+internal static class TrainingJob
 {
     /// <summary>Runs the job.</summary>
     public static TrainingJobResult Run(TrainingJobOptions o, IProgress<TrainProgress>? progress = null, Action<string>? log = null, CancellationToken cancel = default)

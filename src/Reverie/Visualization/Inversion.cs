@@ -1,5 +1,7 @@
 using Reverie.Imaging;
 using Reverie.Models;
+using Reverie.Objectives;
+using Reverie.Optimization;
 using static TorchSharp.torch;
 
 namespace Reverie.Visualization;
@@ -15,58 +17,60 @@ public sealed record InversionOptions
     public double AlphaWeight { get; init; } = 1;
     /// <summary>Weight of the total-variation term (β = 2).</summary>
     public double TvWeight { get; init; } = 1;
-    /// <summary>Seed of the starting noise.</summary>
+    /// <summary>The step rule at <see cref="LearningRate"/> (Adam by default; <c>lbfgs</c> wants a rate of 1).</summary>
+    public StepKind Step { get; init; } = StepKind.Adam;
+    /// <summary>Seed of the starting noise (a job's recipe holds it once, as the job's seed).</summary>
+    [System.Text.Json.Serialization.JsonIgnore]
     public int Seed { get; init; }
+
+    /// <summary>Raises <see cref="BadInputException"/> for values that cannot run.</summary>
+    public void Validate()
+    {
+        Check.Finite(("--lr", LearningRate), ("--alpha-weight", AlphaWeight), ("--tv-weight", TvWeight));
+        if (Steps < 1 || Steps > 100_000) throw new BadInputException($"--steps must be from 1 to 100000; got {Steps}.");
+        if (!(LearningRate > 0) || LearningRate > 100) throw new BadInputException($"--lr must be above 0 and at most 100; got {LearningRate}.");
+        if (AlphaWeight < 0 || TvWeight < 0) throw new BadInputException("--alpha-weight and --tv-weight must not be negative.");
+    }
 }
 
 /// <summary>
-/// Reconstructs an image from its features at one layer, from noise, by minimizing
-/// ‖Φ(x)−Φ0‖²/‖Φ0‖² + λα·‖x‖α^α + λTV·TV^β with α = 6 and β = 2. As in the paper, the
-/// regularizers are normalized by the image size and the pixel range: with x centred on 0.5 and
-/// B = 0.5, λα = 1/(H·W·B^α) and λTV = 1/(H·W·V^β) with V = B/6.5.
+/// Reconstructs an image from its features at one layer, from noise, as a configuration of the
+/// engine: pixels, the objective −(‖Φ(x)−Φ0‖²/‖Φ0‖² + λα·α-norm + λTV·TV^β) with α = 6 and β = 2,
+/// Adam with a cosine-decayed rate. As in the paper, the regularizers are normalized by the image
+/// size and the pixel range: with x centred on 0.5 and B = 0.5, λα = 1/(H·W·B^α) and
+/// λTV = 1/(H·W·V^β) with V = B/6.5.
 /// </summary>
 public static class Inversion
 {
-    const double Alpha = 6, B = 0.5, V = B / 6.5;
+    const double B = 0.5, V = B / 6.5;
+
+    /// <summary>The inversion's objective for a target captured at <paramref name="tap"/>: the feature distance labelled "features", minus the weighted regularizers.</summary>
+    public static Objective Objective(string tap, Tensor target, string display, InversionOptions options) =>
+        -1.0 * new FeatureDistance(tap, target, display).As("features")
+        - options.AlphaWeight * new AlphaNorm(6, B)
+        - options.TvWeight * TotalVariation.Normalized(V);
 
     /// <summary>Returns the reconstruction [1,3,H,W] and the relative feature loss reached.</summary>
     public static (Tensor Image, double FeatureLoss) Run(INetwork network, string layer, Tensor photo, InversionOptions options,
-        IProgress<(int Step, double Loss)>? progress = null, CancellationToken cancel = default)
+        IProgress<OptimizationStep>? progress = null, CancellationToken cancel = default)
     {
-        if (options.Steps < 1) throw new BadInputException($"--steps must be at least 1; got {options.Steps}.");
+        options.Validate();
         string tap = network.ResolveLayer(layer);
-        Tensor target;
-        using (no_grad()) target = network.Forward(photo.to(network.Device), [tap])[tap].detach().clone();
-        double targetNorm = target.pow(2).sum().item<float>() + 1e-12;
+        var target = Capture.Features(network, photo, [tap])[tap];
         var start = 0.5 + (rand(photo.shape, generator: new Generator((ulong)options.Seed), device: network.Device) - 0.5) * 0.2;
-        var x = new TorchSharp.Modules.Parameter(start);
-        using var adam = optim.Adam([x], options.LearningRate);
-        double featureLoss = double.NaN;
-        for (int step = 0; step < options.Steps && !cancel.IsCancellationRequested; step++)
+        var distance = new FeatureDistance(tap, target, layer);
+        var result = new ImageOptimizer
         {
-            using var scope = NewDisposeScope();
-            double lr = options.LearningRate * (0.1 + 0.9 * 0.5 * (1 + Math.Cos(Math.PI * step / options.Steps)));
-            foreach (var g in adam.ParamGroups) g.LearningRate = lr;
-            adam.zero_grad();
-            var phi = network.Forward(x, [tap])[tap];
-            var feature = (phi - target).pow(2).sum() / targetNorm;
-            var centred = x - 0.5;
-            var alphaTerm = (centred.abs() / B).pow(Alpha).mean();
-            var dx = x.narrow(3, 1, x.shape[3] - 1) - x.narrow(3, 0, x.shape[3] - 1);
-            var dy = x.narrow(2, 1, x.shape[2] - 1) - x.narrow(2, 0, x.shape[2] - 1);
-            var tv = (dx.narrow(2, 0, dx.shape[2] - 1).pow(2) + dy.narrow(3, 0, dy.shape[3] - 1).pow(2)).mean() / (V * V);
-            var loss = feature + alphaTerm * options.AlphaWeight + tv * options.TvWeight;
-            loss.backward();
-            adam.step();
-            using (no_grad()) x.clamp_(0, 1);
-            featureLoss = feature.item<float>();
-            progress?.Report((step + 1, featureLoss));
-        }
+            Network = network,
+            Objective = Objective(tap, target, layer, options),
+            Parameterization = new PixelParameterization(start),
+            StepRule = StepRules.Create(options.Step, options.LearningRate),
+            Schedule = new CosineDecay(options.Steps),
+        }.Run(progress, cancel);
         using (no_grad())
         {
-            var phi = network.Forward(x, [tap])[tap];
-            featureLoss = ((phi - target).pow(2).sum() / targetNorm).item<float>();
-            return (x.detach().clone(), featureLoss);
+            var acts = network.Forward(result.Image, [tap]);
+            return (result.Image, distance.Evaluate(acts).item<float>());
         }
     }
 

@@ -93,7 +93,8 @@ public class AttackCliTests(GoogLeNetCli cli, ITestOutputHelper output) : IClass
         Assert.True(File.Exists(Path.Combine(cli.Host.Home.Path, "adv-perturbation.png")));
         var recipe = Recipe.Load(outPath);
         Assert.Equal("attack", recipe.Command);
-        Assert.True((double)recipe.Parameters["linf"]! <= 0.02 + 1e-6);
+        Assert.True((double)recipe.Results!["linf"]! <= 0.02 + 1e-6);
+        Assert.Equal("miFgsm", (string)recipe.Options!["attack"]!["method"]!);
         using var adv = ImageIO.Load(outPath);
         Assert.Equal(new long[] { 1, 3, 224, 224 }, adv.shape);
 

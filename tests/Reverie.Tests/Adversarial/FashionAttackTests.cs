@@ -10,10 +10,10 @@ namespace Reverie.Tests.Adversarial;
 /// <summary>The embedded models, loaded once for a test class.</summary>
 public sealed class FashionModels : IDisposable
 {
-    public ConvNet Fashion { get; } = Checkpoint.LoadEmbedded("fashion");
-    public ConvNet Mlp { get; } = Checkpoint.LoadEmbedded("fashion-mlp");
+    internal ConvNet Fashion { get; } = Checkpoint.LoadEmbedded("fashion");
+    internal ConvNet Mlp { get; } = Checkpoint.LoadEmbedded("fashion-mlp");
     /// <summary>The first 100 test images of each class (1,000 images).</summary>
-    public IImageDataset Test { get; } = Datasets.PerClass(Datasets.Open("fashion-mnist", test: true), 100, 0);
+    internal IImageDataset Test { get; } = Datasets.PerClass(Datasets.Open("fashion-mnist", test: true), 100, 0);
     public void Dispose() { Fashion.Dispose(); Mlp.Dispose(); }
 }
 

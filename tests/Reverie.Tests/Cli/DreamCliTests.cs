@@ -24,10 +24,12 @@ public class DreamCliTests(GoogLeNetCli cli) : IClassFixture<GoogLeNetCli>
         var r = cli.Host.Run("dream", photo, "--layer", "inception_4x/output", "-o", tmp.File("a.png"));
         AssertBadInput(r, "no layer 'inception_4x/output'");
         Assert.Contains("inception_4a/output", r.Err);
-        AssertBadInput(cli.Host.Run("dream", photo, "--layer", "inception_4c/output:600", "-o", tmp.File("a.png")), "channels 0-511");
+        AssertBadInput(cli.Host.Run("dream", photo, "--layer", "l2(inception_4c/output:600)", "-o", tmp.File("a.png")), "channels 0-511");
+        // The pre-0.2 form of --layer (then the L2 of channels) is refused with its new spelling.
+        AssertBadInput(cli.Host.Run("dream", photo, "--layer", "inception_4c/output:0-15*2", "-o", tmp.File("a.png")), "--layer 'l2(inception_4c/output:0-15)*2'");
         AssertBadInput(cli.Host.Run("dream", photo, "--octaves", "0", "-o", tmp.File("a.png")), "--octaves");
         AssertBadInput(cli.Host.Run("dream", photo, "--steps", "-3", "-o", tmp.File("a.png")), "--steps");
-        AssertBadInput(cli.Host.Run("dream", photo, "--layer", "conv2/3x3:a-b", "-o", tmp.File("a.png")), "channels must be numbers");
+        AssertBadInput(cli.Host.Run("dream", photo, "--layer", "l2(conv2/3x3:a-b)", "-o", tmp.File("a.png")), "channels must be numbers");
         // A 3000x3000 picture is too large to dream without tiles.
         string big = tmp.File("big.png");
         using (var img = TorchSharp.torch.rand(1, 3, 3000, 3000)) ImageIO.Save(img, big);
@@ -42,12 +44,13 @@ public class DreamCliTests(GoogLeNetCli cli) : IClassFixture<GoogLeNetCli>
         string input = tmp.File("cat.png");
         File.Copy(Paths.Sample("chelsea.png"), input);
         string outPath = tmp.File("dream.png");
-        var r = cli.Host.Run("dream", input, "--layer", "inception_3b/output:0-31*2", "--layer", "conv2/3x3", "--octaves", "2", "--steps", "3",
+        var r = cli.Host.Run("dream", input, "--layer", "l2(inception_3b/output:0-31)*2", "--layer", "conv2/3x3", "--octaves", "2", "--steps", "3",
             "--seed", "7", "--smooth", "1", "--keep-colors", "--snapshots", tmp.File("snaps"), "-o", outPath);
         Assert.True(r.Code == 0, r.Err);
         var recipe = Recipe.Load(outPath);
         Assert.Equal("dream", recipe.Command);
-        Assert.Equal(7, (int)recipe.Parameters["seed"]!);
+        Assert.Equal(7, (int)recipe.Options!["seed"]!);
+        Assert.Equal(2, (int)recipe.Options["dream"]!["octaves"]!);
         Assert.True(File.Exists(tmp.File("dream.json")));
         Assert.True(File.Exists(Path.Combine(tmp.File("snaps"), "octave1.png")));
         var replay = cli.Host.Run("replay", outPath, "-o", tmp.File("again.png"));

@@ -1,3 +1,4 @@
+using Reverie.Objectives;
 using Reverie.Dreaming;
 using Reverie.Imaging;
 using Reverie.Models;
@@ -12,7 +13,7 @@ namespace Reverie.Tests.Dreaming;
 public sealed class BvlcGoogLeNet : IDisposable
 {
     public static readonly InputSpec Spec = new() { Channels = ChannelOrder.Bgr, Scale = 255, Mean = [123.68f, 116.779f, 103.939f] };
-    public OnnxNetwork Net { get; } = OnnxNetwork.Load(Paths.GoogLeNet, "googlenet", Spec, Reverie.Models.Registry.Labels.ImageNet);
+    internal OnnxNetwork Net { get; } = OnnxNetwork.Load(Paths.GoogLeNet, "googlenet", Spec, Reverie.Models.Registry.Labels.ImageNet);
     public void Dispose() => Net.Dispose();
 }
 
@@ -91,7 +92,7 @@ public class DeepDreamTests(BvlcGoogLeNet model, ITestOutputHelper output) : ICl
         var photo = Photo(320);
         var guideImage = ImageIO.Load(Paths.Sample("chelsea.png"));
         string layer = Net.ResolveLayer("inception_4c/output");
-        var guide = DeepDream.Guide(Net, layer, guideImage);
+        var guide = GuideObjective.Of(Net, layer, guideImage);
         double GuideValue(Tensor img) { using var s = NewDisposeScope(); using var ng = no_grad(); return guide.Evaluate(Net.Forward(img, [layer])).item<float>(); }
         var options = new DreamOptions { Octaves = 3, Seed = 1 };
         var guided = new DeepDream(Net, guide, options).Run(photo);

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Reverie.Objectives;
 using Reverie.Dreaming;
 using Reverie.Imaging;
 using Reverie.Models;

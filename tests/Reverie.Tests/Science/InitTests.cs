@@ -1,3 +1,4 @@
+using Reverie.Objectives;
 using Reverie.Optimization;
 using Reverie.Science;
 using Reverie.Style;

@@ -1,5 +1,6 @@
 using Microsoft.ML.OnnxRuntime;
 using DenseTensor = Microsoft.ML.OnnxRuntime.Tensors.DenseTensor<float>;
+using Reverie.Objectives;
 using Reverie.Imaging;
 using Reverie.Models;
 using Reverie.Style;

@@ -1,4 +1,5 @@
 using System.Globalization;
+using Reverie.Objectives;
 using Reverie.Imaging;
 using Reverie.Models;
 using Reverie.Recipes;
@@ -85,8 +86,10 @@ public class StyleCliTests(GoogLeNetCli cli, ITestOutputHelper output) : IClassF
         Assert.Equal(0, code);
         var recipe = Recipe.Load(outPath);
         Assert.Equal("style", recipe.Command);
-        Assert.Equal(12, (int)recipe.Parameters["final"]!["iterations"]!);
-        Assert.Equal("lbfgs", (string)recipe.Parameters["optimizer"]!);
+        Assert.Equal(12, (int)recipe.Results!["iterations"]!);
+        Assert.Equal(12, recipe.Steps);
+        Assert.Equal("lbfgs", (string)recipe.Options!["style"]!["optimizer"]!);
+        Assert.Equal(2.0, (double)recipe.Options["styles"]![0]!["weight"]!);
         Assert.Contains(recipe.Arguments, a => a.EndsWith("chelsea-inception_4c-output.jpg:2"));
         Assert.True(File.Exists(Path.Combine(cli.Host.Home.Path, "styled-6.png")));
         Assert.True(File.Exists(Path.Combine(cli.Host.Home.Path, "styled-12.png")));
@@ -102,7 +105,7 @@ public class StyleCliTests(GoogLeNetCli cli, ITestOutputHelper output) : IClassF
         Assert.Equal(0, code);
         using var grid = ImageIO.Load(outPath);
         Assert.True(grid.shape[2] > 2 * 60 && grid.shape[3] > 3 * 96, $"grid is {grid.shape[3]}x{grid.shape[2]}");
-        var rows = Recipe.Load(outPath).Parameters["styleLoss"]!.AsArray();
+        var rows = Recipe.Load(outPath).Results!["styleLoss"]!.AsArray();
         Assert.Equal(2, rows.Count);
         foreach (var row in rows)
         {

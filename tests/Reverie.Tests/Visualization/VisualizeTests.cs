@@ -1,3 +1,4 @@
+using Reverie.Objectives;
 using Reverie.Imaging;
 using Reverie.Models;
 using Reverie.Optimization;
@@ -18,7 +19,7 @@ public class VisualizeTests(BvlcGoogLeNet model, ITestOutputHelper output) : ICl
     public void EspressoClassVisualizationIsConfidentlyEspresso()
     {
         using var scope = NewDisposeScope();
-        var objective = new ObjectiveParser(Net).Parse("class:espresso");
+        var objective = ObjectiveLanguage.Parse(Net, "class:espresso");
         var image = new FeatureVisualizer(Net, objective, new VisualizeOptions { Steps = 512 }).Run();
         ImageIO.Save(image, Path.Combine(Path.GetTempPath(), "reverie-espresso.png"));
         float p;
@@ -110,17 +111,17 @@ public class ChannelVisualizationTests(BvlcGoogLeNet model, ITestOutputHelper ou
     [InlineData("inception_4x/output:3", "nearest: inception_4a/output")]
     public void MalformedExpressionsPointAtThePosition(string expr, string expected)
     {
-        var e = Assert.Throws<BadInputException>(() => new ObjectiveParser(Net).Parse(expr));
+        var e = Assert.Throws<BadInputException>(() => ObjectiveLanguage.Parse(Net, expr));
         Assert.Contains(expected, e.Message);
     }
 
     [Fact]
     public void UnknownClassSuggestsNearestNames()
     {
-        var e = Assert.Throws<BadInputException>(() => new ObjectiveParser(Net).Parse("class:expresso"));
+        var e = Assert.Throws<BadInputException>(() => ObjectiveLanguage.Parse(Net, "class:expresso"));
         Assert.Contains("unknown class 'expresso'", e.Message);
         Assert.Contains("espresso", e.Message);
-        var ok = new ObjectiveParser(Net).Parse("class:tiger_cat:prob + 0.5*class:281");
+        var ok = ObjectiveLanguage.Parse(Net, "class:tiger_cat:prob + 0.5*class:281");
         Assert.Equal("class:tiger cat:prob + 0.5*class:tabby", ok.Describe());
     }
 }
@@ -202,7 +203,7 @@ public class DirectionObjectiveTests(BvlcGoogLeNet model) : IClassFixture<BvlcGo
         File.WriteAllText(tmp.File("d97.txt"), string.Join(",", d));
         d[97] = 0.5f; d[12] = -2;
         File.WriteAllText(tmp.File("mix.txt"), string.Join(" ", d));
-        var parser = new ObjectiveParser(net);
+        var parser = new ObjectiveLanguage(net);
         var image = ImageIO.Resize(ImageIO.Load(Paths.Sample("coffee.png")), 224, 224);
         string t = net.ResolveLayer("inception_4a/output");
         using var noGrad = no_grad();

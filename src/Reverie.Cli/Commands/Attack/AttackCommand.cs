@@ -1,10 +1,10 @@
 using System.CommandLine;
 using System.Globalization;
 using System.Text.Json.Nodes;
+using Reverie.Objectives;
 using Reverie.Adversarial;
 using Reverie.Imaging;
 using Reverie.Models;
-using Reverie.Visualization;
 using Spectre.Console;
 using static TorchSharp.torch;
 
@@ -34,10 +34,11 @@ internal static class AttackCommand
         var cmd = new Command("attack", "Make an adversarial example: a small L-infinity change that changes the model's answer; or attack a whole data set.")
             { image, data, classes, limit, model, method, eps, steps, stepSize, targeted, target, surrogate, randomStart, minEps, seed, output };
         cmd.Subcommands.Add(SweepCommand.Create());
-        cmd.SetAction(async (p, cancel) =>
+        cmd.SetAction(async inv =>
         {
-            var err = p.InvocationConfiguration.Error;
-            try
+            var p = inv.Parse;
+            var err = inv.Err;
+            var cancel = inv.Cancel;
             {
                 var m = p.GetValue(method) switch
                 {
@@ -56,18 +57,43 @@ internal static class AttackCommand
                     if (outPath is null) throw new BadInputException("Attacking an image needs --output OUT.png.");
                     ImageIO.FormatFor(outPath);
                 }
+                if (p.GetValue(image) is not null)
+                {
+                    var baseOptions = new AttackOptions
+                    {
+                        Method = m, Eps = p.GetValue(eps), Steps = p.GetValue(steps), StepSize = p.GetValue(stepSize),
+                        RandomStart = p.GetValue(randomStart) ? true : null,
+                    };
+                    var job = new AttackJobOptions
+                    {
+                        Input = CommonOptions.InputFile(p.GetValue(image)!, "photo"),
+                        Model = p.GetValue(model), Seed = p.GetValue(seed), Surrogate = p.GetValue(surrogate), TargetClass = p.GetValue(target), MinEps = p.GetValue(minEps),
+                        Attack = baseOptions,
+                    };
+                    return await CliRun.RunJob(inv, new AttackJob(), job, outPath!, show: r =>
+                    {
+                        if (r.Results is not AttackResults a) return;
+                        var table = new Table().AddColumn("").AddColumn("top-1").AddColumn(new TableColumn("p").RightAligned());
+                        table.AddRow("before", Markup.Escape(a.Before.Label), a.Before.P.ToString("0.0000", CultureInfo.InvariantCulture));
+                        table.AddRow("after", Markup.Escape(a.After.Label), a.After.P.ToString("0.0000", CultureInfo.InvariantCulture));
+                        var console = ReverieCli.ResultConsole(p.InvocationConfiguration.Output);
+                        console.Write(table);
+                        console.WriteLine($"{(a.Before.Index == a.After.Index ? "label unchanged" : "label changed")}; |x*-x|inf = {a.Linf:0.0000} (eps {a.Eps}), PSNR {a.Psnr:0.0} dB" +
+                            (a.Surrogate is null ? "" : $"; crafted on {a.Surrogate}") + (job.MinEps ? $"; smallest FGSM eps that changes the label: {(a.SmallestFgsmEps is { } e ? e.ToString("0.000", CultureInfo.InvariantCulture) : "none up to 0.05")}" : ""));
+                    });
+                }
                 var registry = ModelLoading.Registry(p);
                 using var net = await ModelLoading.OpenAsync(registry, p.GetValue(model)!, err, cancel);
                 using var craft = p.GetValue(surrogate) is { } s ? await ModelLoading.OpenAsync(registry, s, err, cancel) : null;
                 var crafter = craft ?? (INetwork)net;
-                int? targetIndex = p.GetValue(target) is { } t ? ((ClassObjective)new ObjectiveParser(crafter).Parse("class:" + t)).Index : null;
+                int? targetIndex = p.GetValue(target) is { } t ? ((ClassObjective)ObjectiveLanguage.Parse(crafter, "class:" + t)).Index : null;
                 var options = new AttackOptions
                 {
                     Method = m, Eps = p.GetValue(eps), Steps = p.GetValue(steps), StepSize = p.GetValue(stepSize), Target = targetIndex,
                     RandomStart = p.GetValue(randomStart) ? true : null, Seed = p.GetValue(seed),
                 };
                 options.Validate();
-                if (p.GetValue(data) is { } source)
+                string source = p.GetValue(data)!;
                 {
                     var set = SweepCommand.OpenData(source, crafter, p.GetValue(classes), p.GetValue(limit));
                     var kind = craft is null ? PerturbationKind.WhiteBox : PerturbationKind.Transfer;
@@ -90,40 +116,7 @@ internal static class AttackCommand
                         Imaging.AtomicFile.WriteAllText(outPath, Robustness.Csv([r]));
                     return ReverieCli.Ok;
                 }
-                using var photo = ImageIO.Load(p.GetValue(image)!);
-                outPath ??= "";
-                var x0 = ImageIO.Resize(photo, crafter.Input.Height, crafter.Input.Width).to(crafter.Device);
-                Prediction Top(INetwork n, Tensor x) => Classifier.Classify(n, x, 1)[0];
-                var before = Top(net, x0);
-                var crafterLabel = craft is null ? before.Index : Top(craft, x0).Index;
-                var adv = Reverie.Adversarial.Attack.Run(crafter, x0, tensor(new long[] { crafterLabel }), options);
-                var after = Top(net, adv);
-                double linf, psnr;
-                using (no_grad()) { linf = (adv - x0).abs().max().item<float>(); psnr = Filters.Psnr(adv, x0); }
-                double? smallest = p.GetValue(minEps) ? Reverie.Adversarial.Attack.SmallestFgsmEps(crafter, x0, crafterLabel) : null;
-                var perturbation = options.Eps > 0 ? ((adv - x0) * (0.5 / options.Eps) + 0.5).clamp(0, 1) : full_like(x0, 0.5);
-                var recipe = RecipeCapture.Recipe(p, "attack", new JsonObject
-                {
-                    ["model"] = net.Name, ["surrogate"] = craft?.Name, ["method"] = p.GetValue(method), ["eps"] = options.Eps, ["steps"] = options.EffectiveSteps,
-                    ["stepSize"] = options.EffectiveStepSize, ["target"] = targetIndex, ["randomStart"] = options.RandomStart ?? m == AttackMethod.Pgd, ["seed"] = options.Seed,
-                    ["before"] = new JsonObject { ["label"] = before.Label, ["index"] = before.Index, ["p"] = before.Probability },
-                    ["after"] = new JsonObject { ["label"] = after.Label, ["index"] = after.Index, ["p"] = after.Probability },
-                    ["linf"] = linf, ["psnr"] = psnr, ["smallestFgsmEps"] = smallest,
-                });
-                recipe.SaveWithImage(adv, outPath);
-                string pertPath = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(outPath))!, Path.GetFileNameWithoutExtension(outPath) + "-perturbation.png");
-                ImageIO.Save(perturbation, pertPath);
-                var table = new Table().AddColumn("").AddColumn("top-1").AddColumn(new TableColumn("p").RightAligned());
-                table.AddRow("before", Markup.Escape(before.Label), before.Probability.ToString("0.0000", CultureInfo.InvariantCulture));
-                table.AddRow("after", Markup.Escape(after.Label), after.Probability.ToString("0.0000", CultureInfo.InvariantCulture));
-                var console = ReverieCli.ResultConsole(p.InvocationConfiguration.Output);
-                console.Write(table);
-                console.WriteLine($"{(before.Index == after.Index ? "label unchanged" : "label changed")}; |x*-x|inf = {linf:0.0000} (eps {options.Eps}), PSNR {psnr:0.0} dB" +
-                    (craft is null ? "" : $"; crafted on {craft.Name}") + (p.GetValue(minEps) ? $"; smallest FGSM eps that changes the label: {(smallest is { } e ? e.ToString("0.000", CultureInfo.InvariantCulture) : "none up to 0.05")}" : ""));
-                console.WriteLine($"{outPath}, {pertPath}");
-                return ReverieCli.Ok;
             }
-            catch (Exception ex) { return ReverieCli.Report(ex, err); }
         });
         return cmd;
     }

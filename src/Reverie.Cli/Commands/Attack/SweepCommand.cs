@@ -40,46 +40,42 @@ internal static class SweepCommand
         var output = new Option<string>("--output", "-o") { Description = "CSV file; the plot goes beside it as .png.", Required = true };
         var cmd = new Command("sweep", "Accuracy against eps, at each number of steps: white-box, black-box transfer from a surrogate, and random sign noise of the same eps.")
             { model, data, eps, steps, surrogate, classes, limit, seed, output };
-        cmd.SetAction(async (p, cancel) =>
+        cmd.SetAction(async inv =>
         {
-            var err = p.InvocationConfiguration.Error;
-            try
-            {
-                var epsList = ParseList(p.GetValue(eps)!, "--eps", s => double.Parse(s, CultureInfo.InvariantCulture));
-                var stepList = ParseList(p.GetValue(steps)!, "--steps", s => int.Parse(s, CultureInfo.InvariantCulture));
-                if (epsList.Count == 0 || epsList.Any(e => e is < 0 or > 1)) throw new BadInputException("--eps values must be from 0 to 1.");
-                if (stepList.Count == 0 || stepList.Any(t => t is < 1 or > 10000)) throw new BadInputException("--steps values must be from 1 to 10000.");
-                string outPath = p.GetValue(output)!;
-                if (!outPath.EndsWith(".csv", StringComparison.OrdinalIgnoreCase)) throw new BadInputException($"--output must be a .csv file; got '{outPath}'.");
-                var registry = ModelLoading.Registry(p);
-                using var net = await ModelLoading.OpenAsync(registry, p.GetValue(model)!, err, cancel);
-                using var sur = p.GetValue(surrogate) is { } s ? await ModelLoading.OpenAsync(registry, s, err, cancel) : null;
-                var set = OpenData(p.GetValue(data)!, net, p.GetValue(classes), p.GetValue(limit));
-                List<RobustnessResult> rows = null!;
-                await ReverieCli.StatusConsole(err).Progress()
-                    .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn(), new RemainingTimeColumn())
-                    .StartAsync(async ctx =>
-                    {
-                        var task = ctx.AddTask($"sweeping {set.Count} images", maxValue: 1);
-                        var progress = new SyncProgress<(int Done, int Total)>(d => { task.MaxValue = d.Total; task.Value = d.Done; });
-                        rows = await Task.Run(() => Robustness.Sweep(net, sur, set, epsList, stepList, p.GetValue(seed), progress, cancel));
-                        task.Value = task.MaxValue;
-                    });
-                Imaging.AtomicFile.WriteAllText(outPath, Robustness.Csv(rows));
-                string plot = Path.ChangeExtension(outPath, ".png");
-                Robustness.SweepPlot(plot, $"{net.Name} on {set.Name} ({set.Count} images){(sur is null ? "" : $", surrogate {sur.Name}")}", rows);
-                var table = new Table().AddColumn("eps");
-                var columns = stepList.SelectMany(t => new[] { PerturbationKind.WhiteBox, PerturbationKind.Transfer, PerturbationKind.Noise }
-                    .Where(k => k != PerturbationKind.Transfer || sur is not null).Select(k => (t, k))).ToList();
-                foreach (var (t, k) in columns) table.AddColumn(new TableColumn($"{Robustness.Name(k)} T={t}").RightAligned());
-                foreach (var e in epsList)
-                    table.AddRow([e.ToString(CultureInfo.InvariantCulture), .. columns.Select(c => rows.First(r => r.Eps == e && r.Steps == c.t && r.Kind == c.k).Accuracy.ToString("P1", CultureInfo.InvariantCulture))]);
-                var o = ReverieCli.ResultConsole(p.InvocationConfiguration.Output);
-                o.Write(table);
-                o.WriteLine($"{outPath}, {plot}");
-                return ReverieCli.Ok;
-            }
-            catch (Exception ex) { return ReverieCli.Report(ex, err); }
+            var (p, cancel, err) = (inv.Parse, inv.Cancel, inv.Err);
+            var epsList = ParseList(p.GetValue(eps)!, "--eps", s => double.Parse(s, CultureInfo.InvariantCulture));
+            var stepList = ParseList(p.GetValue(steps)!, "--steps", s => int.Parse(s, CultureInfo.InvariantCulture));
+            if (epsList.Count == 0 || epsList.Any(e => e is < 0 or > 1)) throw new BadInputException("--eps values must be from 0 to 1.");
+            if (stepList.Count == 0 || stepList.Any(t => t is < 1 or > 10000)) throw new BadInputException("--steps values must be from 1 to 10000.");
+            string outPath = p.GetValue(output)!;
+            if (!outPath.EndsWith(".csv", StringComparison.OrdinalIgnoreCase)) throw new BadInputException($"--output must be a .csv file; got '{outPath}'.");
+            var registry = ModelLoading.Registry(p);
+            using var net = await ModelLoading.OpenAsync(registry, p.GetValue(model)!, err, cancel);
+            using var sur = p.GetValue(surrogate) is { } s ? await ModelLoading.OpenAsync(registry, s, err, cancel) : null;
+            var set = OpenData(p.GetValue(data)!, net, p.GetValue(classes), p.GetValue(limit));
+            List<RobustnessResult> rows = null!;
+            await ReverieCli.StatusConsole(err).Progress()
+                .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn(), new RemainingTimeColumn())
+                .StartAsync(async ctx =>
+                {
+                    var task = ctx.AddTask($"sweeping {set.Count} images", maxValue: 1);
+                    var progress = new SyncProgress<(int Done, int Total)>(d => { task.MaxValue = d.Total; task.Value = d.Done; });
+                    rows = await Task.Run(() => Robustness.Sweep(net, sur, set, epsList, stepList, p.GetValue(seed), progress, cancel));
+                    task.Value = task.MaxValue;
+                });
+            Imaging.AtomicFile.WriteAllText(outPath, Robustness.Csv(rows));
+            string plot = Path.ChangeExtension(outPath, ".png");
+            Robustness.SweepPlot(plot, $"{net.Name} on {set.Name} ({set.Count} images){(sur is null ? "" : $", surrogate {sur.Name}")}", rows);
+            var table = new Table().AddColumn("eps");
+            var columns = stepList.SelectMany(t => new[] { PerturbationKind.WhiteBox, PerturbationKind.Transfer, PerturbationKind.Noise }
+                .Where(k => k != PerturbationKind.Transfer || sur is not null).Select(k => (t, k))).ToList();
+            foreach (var (t, k) in columns) table.AddColumn(new TableColumn($"{Robustness.Name(k)} T={t}").RightAligned());
+            foreach (var e in epsList)
+                table.AddRow([e.ToString(CultureInfo.InvariantCulture), .. columns.Select(c => rows.First(r => r.Eps == e && r.Steps == c.t && r.Kind == c.k).Accuracy.ToString("P1", CultureInfo.InvariantCulture))]);
+            var o = ReverieCli.ResultConsole(p.InvocationConfiguration.Output);
+            o.Write(table);
+            o.WriteLine($"{outPath}, {plot}");
+            return ReverieCli.Ok;
         });
         return cmd;
     }

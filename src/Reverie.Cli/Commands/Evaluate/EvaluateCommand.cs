@@ -17,58 +17,54 @@ internal static class EvaluateCommand
         var limit = new Option<int>("--limit") { Description = "Evaluate at most this many images per class." };
         var output = new Option<string?>("--output", "-o") { Description = "Confusion matrix picture (.png)." };
         var cmd = new Command("evaluate", "Measure a classifier on labelled images: accuracy, per-class accuracy and a confusion matrix.") { model, data, split, classes, limit, output };
-        cmd.SetAction(async (p, cancel) =>
+        cmd.SetAction(async inv =>
         {
-            var err = p.InvocationConfiguration.Error;
-            try
+            var (p, cancel, err) = (inv.Parse, inv.Cancel, inv.Err);
+            bool test = p.GetValue(split) switch
             {
-                bool test = p.GetValue(split) switch
+                "test" => true,
+                "train" => false,
+                var s => throw new BadInputException($"--split must be test or train; got '{s}'."),
+            };
+            string source = p.GetValue(data)!;
+            if (Directory.Exists(source)) test = false;
+            string? outPath = p.GetValue(output);
+            if (outPath is not null && !outPath.EndsWith(".png", StringComparison.OrdinalIgnoreCase)) throw new BadInputException($"--output must be a .png file; got '{outPath}'.");
+            var registry = ModelLoading.Registry(p);
+            using var net = await ModelLoading.OpenAsync(registry, p.GetValue(model)!, err, cancel);
+            var set = Datasets.Open(source, test, 0, net.Input.Height);
+            if (p.GetValue(classes) is { } cls) set = Datasets.SelectClasses(set, cls.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries));
+            if (p.GetValue(limit) is > 0 and var l) set = Datasets.PerClass(set, l, 0);
+            Evaluation result = null!;
+            var console = ReverieCli.StatusConsole(err);
+            await console.Progress()
+                .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn())
+                .StartAsync(async ctx =>
                 {
-                    "test" => true,
-                    "train" => false,
-                    var s => throw new BadInputException($"--split must be test or train; got '{s}'."),
-                };
-                string source = p.GetValue(data)!;
-                if (Directory.Exists(source)) test = false;
-                string? outPath = p.GetValue(output);
-                if (outPath is not null && !outPath.EndsWith(".png", StringComparison.OrdinalIgnoreCase)) throw new BadInputException($"--output must be a .png file; got '{outPath}'.");
-                var registry = ModelLoading.Registry(p);
-                using var net = await ModelLoading.OpenAsync(registry, p.GetValue(model)!, err, cancel);
-                var set = Datasets.Open(source, test, 0, net.Input.Height);
-                if (p.GetValue(classes) is { } cls) set = Datasets.SelectClasses(set, cls.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries));
-                if (p.GetValue(limit) is > 0 and var l) set = Datasets.PerClass(set, l, 0);
-                Evaluation result = null!;
-                var console = ReverieCli.StatusConsole(err);
-                await console.Progress()
-                    .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn())
-                    .StartAsync(async ctx =>
-                    {
-                        var task = ctx.AddTask($"evaluating {net.Name}", maxValue: set.Count);
-                        var progress = new SyncProgress<(int Done, int Total)>(d => task.Value = d.Done);
-                        result = await Task.Run(() => Trainer.Evaluate(net, set, progress: progress, cancel: cancel));
-                        task.Value = task.MaxValue;
-                    });
-                var outw = ReverieCli.ResultConsole(p.InvocationConfiguration.Output);
-                var table = new Table().AddColumn("class").AddColumn(new TableColumn("images").RightAligned()).AddColumn(new TableColumn("accuracy").RightAligned()).AddColumn("most confused with");
-                var per = result.PerClass;
-                for (int i = 0; i < result.Classes.Count; i++)
-                {
-                    long n = Enumerable.Range(0, result.Classes.Count).Sum(j => result.Confusion[i, j]);
-                    int worst = Enumerable.Range(0, result.Classes.Count).Where(j => j != i).OrderByDescending(j => result.Confusion[i, j]).FirstOrDefault(-1);
-                    string confused = worst >= 0 && result.Confusion[i, worst] > 0 ? $"{result.Classes[worst]} ({result.Confusion[i, worst]})" : "";
-                    table.AddRow(Markup.Escape(result.Classes[i]), n.ToString(CultureInfo.InvariantCulture), double.IsNaN(per[i]) ? "-" : per[i].ToString("P2", CultureInfo.InvariantCulture), Markup.Escape(confused));
-                }
-                table.AddRow("[bold]all[/]", result.Total.ToString(CultureInfo.InvariantCulture), $"[bold]{result.Accuracy.ToString("P2", CultureInfo.InvariantCulture)}[/]", "");
-                outw.Write(table);
-                outw.WriteLine($"accuracy {result.Accuracy.ToString("P2", CultureInfo.InvariantCulture)} on {result.Total} images of {set.Name}; mean cross-entropy {result.Loss.ToString("0.0000", CultureInfo.InvariantCulture)}");
-                if (outPath is not null)
-                {
-                    TrainingJob.ConfusionPlot(outPath, $"{net.Name} on {set.Name}", result);
-                    outw.WriteLine($"confusion matrix: {outPath}");
-                }
-                return ReverieCli.Ok;
+                    var task = ctx.AddTask($"evaluating {net.Name}", maxValue: set.Count);
+                    var progress = new SyncProgress<(int Done, int Total)>(d => task.Value = d.Done);
+                    result = await Task.Run(() => Trainer.Evaluate(net, set, progress: progress, cancel: cancel));
+                    task.Value = task.MaxValue;
+                });
+            var outw = ReverieCli.ResultConsole(p.InvocationConfiguration.Output);
+            var table = new Table().AddColumn("class").AddColumn(new TableColumn("images").RightAligned()).AddColumn(new TableColumn("accuracy").RightAligned()).AddColumn("most confused with");
+            var per = result.PerClass;
+            for (int i = 0; i < result.Classes.Count; i++)
+            {
+                long n = Enumerable.Range(0, result.Classes.Count).Sum(j => result.Confusion[i, j]);
+                int worst = Enumerable.Range(0, result.Classes.Count).Where(j => j != i).OrderByDescending(j => result.Confusion[i, j]).FirstOrDefault(-1);
+                string confused = worst >= 0 && result.Confusion[i, worst] > 0 ? $"{result.Classes[worst]} ({result.Confusion[i, worst]})" : "";
+                table.AddRow(Markup.Escape(result.Classes[i]), n.ToString(CultureInfo.InvariantCulture), double.IsNaN(per[i]) ? "-" : per[i].ToString("P2", CultureInfo.InvariantCulture), Markup.Escape(confused));
             }
-            catch (Exception ex) { return ReverieCli.Report(ex, err); }
+            table.AddRow("[bold]all[/]", result.Total.ToString(CultureInfo.InvariantCulture), $"[bold]{result.Accuracy.ToString("P2", CultureInfo.InvariantCulture)}[/]", "");
+            outw.Write(table);
+            outw.WriteLine($"accuracy {result.Accuracy.ToString("P2", CultureInfo.InvariantCulture)} on {result.Total} images of {set.Name}; mean cross-entropy {result.Loss.ToString("0.0000", CultureInfo.InvariantCulture)}");
+            if (outPath is not null)
+            {
+                TrainingJob.ConfusionPlot(outPath, $"{net.Name} on {set.Name}", result);
+                outw.WriteLine($"confusion matrix: {outPath}");
+            }
+            return ReverieCli.Ok;
         });
         return cmd;
     }

@@ -25,11 +25,7 @@ internal static class ModelsCommand
     static IAnsiConsole Out(ParseResult p) => ReverieCli.ResultConsole(p.InvocationConfiguration.Output);
 
     static void Run(Command c, Func<ParseResult, CancellationToken, Task> body) =>
-        c.SetAction(async (p, cancel) =>
-        {
-            try { await body(p, cancel); return ReverieCli.Ok; }
-            catch (Exception ex) { return ReverieCli.Report(ex, p.InvocationConfiguration.Error); }
-        });
+        c.SetAction(async inv => { await body(inv.Parse, inv.Cancel); return ReverieCli.Ok; });
 
     static Argument<string> NameArg() => new("name") { Description = "Model name (see 'reverie models list')." };
 

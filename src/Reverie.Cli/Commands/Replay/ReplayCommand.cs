@@ -1,35 +1,48 @@
 using System.CommandLine;
+using Reverie.Jobs;
 using Reverie.Recipes;
 
 namespace Reverie.Cli.Commands.Replay;
 
-/// <summary><c>reverie replay OUT.png [-o NEW]</c>: re-runs the recipe recorded in an output.</summary>
+/// <summary>
+/// <c>reverie replay OUT.png [-o NEW]</c>: re-runs the recipe recorded in an output. A job's recipe
+/// (version 0.2 on) runs its options record as is; an older one, or a command that is not a job,
+/// runs its recorded arguments once. Output-side paths of the recipe are never used.
+/// </summary>
 internal static class ReplayCommand
 {
     public static Command Create()
     {
         var file = new Argument<string>("file") { Description = "An output of Reverie (PNG with a recipe, or its JSON)." };
-        var output = new Option<string?>("--output", "-o") { Description = "Where to write the replayed result (default: FILE-replay.EXT)." };
+        var output = CommonOptions.Output("Where to write the replayed result (default: FILE-replay.EXT).", required: false);
         var cmd = new Command("replay", "Run a recorded recipe again; on the same machine the result is identical.") { file, output };
-        cmd.SetAction(async (p, cancel) =>
+        cmd.SetAction(async inv =>
         {
-            try
+            string f = inv.Parse.GetValue(file)!;
+            var recipe = Recipe.Load(f);
+            if (recipe.Command == "replay" || recipe.Arguments.FirstOrDefault() == "replay")
+                throw new BadInputException($"'{BadInputException.Shown(f)}' holds a recipe that replays another recipe; replay runs only recipes of the commands that make images.");
+            foreach (var (path, sha) in recipe.Inputs)
             {
-                string f = p.GetValue(file)!;
-                var recipe = Recipe.Load(f);
-                foreach (var (path, sha) in recipe.Inputs)
-                {
-                    if (!File.Exists(path)) throw new BadInputException($"The recipe's input '{path}' no longer exists.");
-                    if (Reverie.Models.Registry.Downloader.Sha256Of(path) != sha) throw new BadInputException($"The recipe's input '{path}' has changed since the recipe was made (SHA-256 differs).");
-                }
-                string stem = f.EndsWith(".json", StringComparison.OrdinalIgnoreCase) ? Path.ChangeExtension(f, ".png") : f;
-                string target = p.GetValue(output) ?? Path.Combine(Path.GetDirectoryName(stem) ?? ".", Path.GetFileNameWithoutExtension(stem) + "-replay" + Path.GetExtension(stem));
-                var args = new List<string> { recipe.Command };
-                args.AddRange(recipe.Arguments.Skip(recipe.Arguments.Count > 0 && recipe.Arguments[0] == recipe.Command ? 1 : 0));
-                args.AddRange(["-o", target]);
-                return await ReverieCli.RunAsync(args.ToArray(), p.InvocationConfiguration.Output, p.InvocationConfiguration.Error);
+                if (!File.Exists(path)) throw new BadInputException($"The recipe's input '{BadInputException.Shown(path)}' no longer exists.");
+                if (Reverie.Models.Registry.Downloader.Sha256Of(path) != sha) throw new BadInputException($"The recipe's input '{BadInputException.Shown(path)}' has changed since the recipe was made (SHA-256 differs).");
             }
-            catch (Exception ex) { return ReverieCli.Report(ex, p.InvocationConfiguration.Error); }
+            string stem = f.EndsWith(".json", StringComparison.OrdinalIgnoreCase) ? Path.ChangeExtension(f, ".png") : f;
+            string target = inv.Parse.GetValue(output) ?? Path.Combine(Path.GetDirectoryName(stem) ?? ".", Path.GetFileNameWithoutExtension(stem) + "-replay" + Path.GetExtension(stem));
+            if (recipe.Options is not null)
+            {
+                var (job, options) = JobCatalog.FromRecipe(recipe, f);
+                return await CliRun.RunJob(inv, job, options, target, arguments: recipe.Arguments);
+            }
+            if (JobCatalog.Find(recipe.Command) is { } known && recipe.Arguments.Count == 0)
+                throw new BadInputException($"'{BadInputException.Shown(f)}' holds a {known.Kind} recipe with neither options nor arguments; it cannot be replayed.");
+            // Arguments hold the command's own words ("style", "grid") when it has subcommands.
+            var words = recipe.Command.Split(' ');
+            var args = recipe.Arguments.Take(words.Length).SequenceEqual(words) ? recipe.Arguments.ToList() : [.. words, .. recipe.Arguments];
+            int snapshotsAt = args.IndexOf("--snapshots");
+            if (snapshotsAt >= 0) args.RemoveRange(snapshotsAt, Math.Min(2, args.Count - snapshotsAt));
+            args.AddRange(["-o", target]);
+            return await ReverieCli.RunAsync(args.ToArray(), inv.Out, inv.Err);
         });
         return cmd;
     }

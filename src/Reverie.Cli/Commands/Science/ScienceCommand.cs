@@ -28,52 +28,48 @@ internal static class ScienceCommand
         var output = new Option<string>("--output", "-o") { Description = "Directory for the plots and report.json.", Required = true };
         var cmd = new Command("copernicus", "Train SciNet on the Sun and Mars seen from Earth, then check whether its two latent neurons are heliocentric angles.")
             { samples, epochs, length, seed, beta, lr, batch, output };
-        cmd.SetAction(async (p, cancel) =>
+        cmd.SetAction(async inv =>
         {
-            var err = p.InvocationConfiguration.Error;
-            try
+            var (p, cancel, err) = (inv.Parse, inv.Cancel, inv.Err);
+            var options = new CopernicusOptions
             {
-                var options = new CopernicusOptions
+                Samples = p.GetValue(samples), Epochs = p.GetValue(epochs), SeriesLength = p.GetValue(length), Seed = p.GetValue(seed),
+                Beta = p.GetValue(beta), LearningRate = p.GetValue(lr), Batch = p.GetValue(batch),
+            };
+            options.Validate();
+            string dir = p.GetValue(output)!;
+            if (File.Exists(dir)) throw new BadInputException($"'{dir}' is a file; --output must be a directory.");
+            TorchSharp.torch.set_num_threads(Math.Min(Environment.ProcessorCount, 4));
+            var trainer = new CopernicusTrainer(options);
+            var console = ReverieCli.StatusConsole(err);
+            await console.Progress()
+                .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn(), new RemainingTimeColumn())
+                .StartAsync(async ctx =>
                 {
-                    Samples = p.GetValue(samples), Epochs = p.GetValue(epochs), SeriesLength = p.GetValue(length), Seed = p.GetValue(seed),
-                    Beta = p.GetValue(beta), LearningRate = p.GetValue(lr), Batch = p.GetValue(batch),
-                };
-                options.Validate();
-                string dir = p.GetValue(output)!;
-                if (File.Exists(dir)) throw new BadInputException($"'{dir}' is a file; --output must be a directory.");
-                TorchSharp.torch.set_num_threads(Math.Min(Environment.ProcessorCount, 4));
-                var trainer = new CopernicusTrainer(options);
-                var console = ReverieCli.StatusConsole(err);
-                await console.Progress()
-                    .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn(), new RemainingTimeColumn())
-                    .StartAsync(async ctx =>
+                    var task = ctx.AddTask("training", maxValue: options.Epochs);
+                    var progress = new SyncProgress<(int Epoch, int Batch, int Batches, double Loss)>(s =>
                     {
-                        var task = ctx.AddTask("training", maxValue: options.Epochs);
-                        var progress = new SyncProgress<(int Epoch, int Batch, int Batches, double Loss)>(s =>
-                        {
-                            task.Value = s.Epoch - 1 + (double)s.Batch / s.Batches;
-                            task.Description = $"epoch {s.Epoch}/{options.Epochs}: loss {s.Loss:0.0000}";
-                        });
-                        await Task.Run(() => trainer.Run(progress, e => console.MarkupLine(
-                            $"epoch {e.Epoch}: train {e.TrainLoss:0.00000} (KL {e.TrainKl:0.00}), held-out {e.HeldOutLoss:0.00000}, MAE θS {e.MaeSun:0.0000} θM {e.MaeMars:0.0000} rad ({e.Seconds:0.0} s)"), cancel));
-                        task.Value = task.MaxValue;
+                        task.Value = s.Epoch - 1 + (double)s.Batch / s.Batches;
+                        task.Description = $"epoch {s.Epoch}/{options.Epochs}: loss {s.Loss:0.0000}";
                     });
-                var report = CopernicusReport.Write(trainer, dir);
-                var table = new Table().AddColumn("latent").AddColumn(new TableColumn("R² heliocentric (φE, φM)").RightAligned())
-                    .AddColumn("fit").AddColumn(new TableColumn("R² geocentric (θS, θM)").RightAligned())
-                    .AddColumn(new TableColumn("step: learned / from fit").RightAligned());
-                var step = trainer.Net.Step.data<float>().ToArray();
-                foreach (var n in report.Neurons)
-                    table.AddRow($"r{n.Neuron + 1}", n.Heliocentric.R2.ToString("0.0000", CultureInfo.InvariantCulture),
-                        Markup.Escape($"{n.Heliocentric.W1:0.###}·φE {(n.Heliocentric.W2 < 0 ? "-" : "+")} {Math.Abs(n.Heliocentric.W2):0.###}·φM"),
-                        n.Geocentric.R2.ToString("0.0000", CultureInfo.InvariantCulture),
-                        $"{step[n.Neuron]:0.0000} / {n.Heliocentric.W1 * Orbits.EarthStep + n.Heliocentric.W2 * Orbits.MarsStep:0.0000}");
-                var result = ReverieCli.ResultConsole(p.InvocationConfiguration.Output);
-                result.Write(table);
-                result.WriteLine($"held-out error over 50 steps: θS {report.MaeSun:0.0000} rad, θM {report.MaeMars:0.0000} rad; {dir}");
-                return cancel.IsCancellationRequested ? 130 : ReverieCli.Ok;
-            }
-            catch (Exception ex) { return ReverieCli.Report(ex, err); }
+                    await Task.Run(() => trainer.Run(progress, e => console.MarkupLine(
+                        $"epoch {e.Epoch}: train {e.TrainLoss:0.00000} (KL {e.TrainKl:0.00}), held-out {e.HeldOutLoss:0.00000}, MAE θS {e.MaeSun:0.0000} θM {e.MaeMars:0.0000} rad ({e.Seconds:0.0} s)"), cancel));
+                    task.Value = task.MaxValue;
+                });
+            var report = CopernicusReport.Write(trainer, dir);
+            var table = new Table().AddColumn("latent").AddColumn(new TableColumn("R² heliocentric (φE, φM)").RightAligned())
+                .AddColumn("fit").AddColumn(new TableColumn("R² geocentric (θS, θM)").RightAligned())
+                .AddColumn(new TableColumn("step: learned / from fit").RightAligned());
+            var step = trainer.Net.Step.data<float>().ToArray();
+            foreach (var n in report.Neurons)
+                table.AddRow($"r{n.Neuron + 1}", n.Heliocentric.R2.ToString("0.0000", CultureInfo.InvariantCulture),
+                    Markup.Escape($"{n.Heliocentric.W1:0.###}·φE {(n.Heliocentric.W2 < 0 ? "-" : "+")} {Math.Abs(n.Heliocentric.W2):0.###}·φM"),
+                    n.Geocentric.R2.ToString("0.0000", CultureInfo.InvariantCulture),
+                    $"{step[n.Neuron]:0.0000} / {n.Heliocentric.W1 * Orbits.EarthStep + n.Heliocentric.W2 * Orbits.MarsStep:0.0000}");
+            var result = ReverieCli.ResultConsole(p.InvocationConfiguration.Output);
+            result.Write(table);
+            result.WriteLine($"held-out error over 50 steps: θS {report.MaeSun:0.0000} rad, θM {report.MaeMars:0.0000} rad; {dir}");
+            return cancel.IsCancellationRequested ? 130 : ReverieCli.Ok;
         });
         return cmd;
     }

@@ -3,6 +3,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using Reverie.Objectives;
 using Reverie.Imaging;
 using Reverie.Models;
 using Reverie.Style;
@@ -32,36 +33,32 @@ internal static class StylizeCommand
         var output = new Option<string>("--output", "-o") { Description = "Output image (.png or .jpg).", Required = true };
         var cmd = new Command("stylize", "Fast style transfer: one forward pass of a trained style network.") { image, net, tile, maxSize, output };
         cmd.Subcommands.Add(Train());
-        cmd.SetAction((p, cancel) =>
+        cmd.SetAction(inv =>
         {
-            var err = p.InvocationConfiguration.Error;
-            try
+            var p = inv.Parse;
+            string outPath = p.GetValue(output)!;
+            ImageIO.FormatFor(outPath);
+            int t = p.GetValue(tile), m = p.GetValue(maxSize);
+            if (t < 0 || (t > 0 && t < 64)) throw new BadInputException($"--tile must be 0 or at least 64; got {t}.");
+            if (m < 0) throw new BadInputException($"--max-size must not be negative; got {m}.");
+            string netPath = p.GetValue(net)!;
+            if (!File.Exists(netPath)) throw new BadInputException($"Style network '{netPath}' does not exist.");
+            using var photo = ImageIO.Load(p.GetValue(image)!);
+            var x = photo;
+            if (m > 0 && Math.Max(photo.shape[2], photo.shape[3]) > m)
             {
-                string outPath = p.GetValue(output)!;
-                ImageIO.FormatFor(outPath);
-                int t = p.GetValue(tile), m = p.GetValue(maxSize);
-                if (t < 0 || (t > 0 && t < 64)) throw new BadInputException($"--tile must be 0 or at least 64; got {t}.");
-                if (m < 0) throw new BadInputException($"--max-size must not be negative; got {m}.");
-                string netPath = p.GetValue(net)!;
-                if (!File.Exists(netPath)) throw new BadInputException($"Style network '{netPath}' does not exist.");
-                using var photo = ImageIO.Load(p.GetValue(image)!);
-                var x = photo;
-                if (m > 0 && Math.Max(photo.shape[2], photo.shape[3]) > m)
-                {
-                    double f = (double)m / Math.Max(photo.shape[2], photo.shape[3]);
-                    x = ImageIO.Resize(photo, (int)Math.Round(photo.shape[2] * f), (int)Math.Round(photo.shape[3] * f));
-                }
-                if (t == 0 && x.shape[2] * x.shape[3] > 4096L * 4096) throw new BadInputException($"A {x.shape[3]}x{x.shape[2]} image needs tiles; drop --tile 0.");
-                using var stylizer = Stylizer.Load(netPath);
-                var sw = Stopwatch.StartNew();
-                using var result = stylizer.Apply(x, t);
-                double seconds = sw.Elapsed.TotalSeconds;
-                RecipeCapture.Recipe(p, "stylize", new JsonObject { ["net"] = Path.GetFullPath(netPath), ["tile"] = t, ["maxSize"] = m, ["seconds"] = seconds })
-                    .SaveWithImage(result, outPath);
-                p.InvocationConfiguration.Output.WriteLine($"{outPath} ({result.shape[3]}x{result.shape[2]}, one forward pass in {seconds:0.00} s)");
-                return Task.FromResult(ReverieCli.Ok);
+                double f = (double)m / Math.Max(photo.shape[2], photo.shape[3]);
+                x = ImageIO.Resize(photo, (int)Math.Round(photo.shape[2] * f), (int)Math.Round(photo.shape[3] * f));
             }
-            catch (Exception ex) { return Task.FromResult(ReverieCli.Report(ex, err)); }
+            if (t == 0 && x.shape[2] * x.shape[3] > 4096L * 4096) throw new BadInputException($"A {x.shape[3]}x{x.shape[2]} image needs tiles; drop --tile 0.");
+            using var stylizer = Stylizer.Load(netPath);
+            var sw = Stopwatch.StartNew();
+            using var result = stylizer.Apply(x, t);
+            double seconds = sw.Elapsed.TotalSeconds;
+            RecipeCapture.Recipe(p, "stylize", new JsonObject { ["net"] = Path.GetFullPath(netPath), ["tile"] = t, ["maxSize"] = m, ["seconds"] = seconds })
+                .SaveWithImage(result, outPath);
+            p.InvocationConfiguration.Output.WriteLine($"{outPath} ({result.shape[3]}x{result.shape[2]}, one forward pass in {seconds:0.00} s)");
+            return ReverieCli.Ok;
         });
         return cmd;
     }
@@ -86,62 +83,58 @@ internal static class StylizeCommand
         var output = new Option<string>("--output", "-o") { Description = "The trained network (.onnx); its losses go beside it in .json.", Required = true };
         var cmd = new Command("train", "Train a fast style network for one style with a perceptual loss.")
             { style, data, lossModel, epochs, size, batch, crops, lr, cw, sw, tvw, cl, sl, seed, output };
-        cmd.SetAction(async (p, cancel) =>
+        cmd.SetAction(async inv =>
         {
-            var err = p.InvocationConfiguration.Error;
-            try
+            var (p, cancel, err) = (inv.Parse, inv.Cancel, inv.Err);
+            string outPath = p.GetValue(output)!;
+            if (!outPath.EndsWith(".onnx", StringComparison.OrdinalIgnoreCase)) throw new BadInputException($"--output must end in .onnx; got '{outPath}'.");
+            string dir = p.GetValue(data)!;
+            if (!Directory.Exists(dir)) throw new BadInputException($"Data folder '{dir}' does not exist.");
+            var files = Directory.EnumerateFiles(dir, "*", SearchOption.AllDirectories)
+                .Where(f => ImageExtensions.Contains(Path.GetExtension(f).ToLowerInvariant())).Order(StringComparer.Ordinal).ToList();
+            if (files.Count == 0) throw new BadInputException($"Data folder '{dir}' has no PNG, JPEG, WebP or BMP images.");
+            using var styleImage = ImageIO.Load(p.GetValue(style)!);
+            var images = files.Select(ImageIO.Load).ToList();
+            using var loss = await ModelLoading.OpenAsync(ModelLoading.Registry(p), p.GetValue(lossModel)!, err, cancel);
+            var (dc, ds) = DefaultLayers(loss);
+            static string[] Split(string? s, string[] def) => s is null ? def : s.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
+            var options = new FastStyleOptions
             {
-                string outPath = p.GetValue(output)!;
-                if (!outPath.EndsWith(".onnx", StringComparison.OrdinalIgnoreCase)) throw new BadInputException($"--output must end in .onnx; got '{outPath}'.");
-                string dir = p.GetValue(data)!;
-                if (!Directory.Exists(dir)) throw new BadInputException($"Data folder '{dir}' does not exist.");
-                var files = Directory.EnumerateFiles(dir, "*", SearchOption.AllDirectories)
-                    .Where(f => ImageExtensions.Contains(Path.GetExtension(f).ToLowerInvariant())).Order(StringComparer.Ordinal).ToList();
-                if (files.Count == 0) throw new BadInputException($"Data folder '{dir}' has no PNG, JPEG, WebP or BMP images.");
-                using var styleImage = ImageIO.Load(p.GetValue(style)!);
-                var images = files.Select(ImageIO.Load).ToList();
-                using var loss = await ModelLoading.OpenAsync(ModelLoading.Registry(p), p.GetValue(lossModel)!, err, cancel);
-                var (dc, ds) = DefaultLayers(loss);
-                static string[] Split(string? s, string[] def) => s is null ? def : s.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
-                var options = new FastStyleOptions
+                Epochs = p.GetValue(epochs), Size = p.GetValue(size), Batch = p.GetValue(batch), CropsPerImage = p.GetValue(crops),
+                LearningRate = p.GetValue(lr), ContentWeight = p.GetValue(cw), StyleWeight = p.GetValue(sw), TvWeight = p.GetValue(tvw),
+                ContentLayers = Split(p.GetValue(cl), dc), StyleLayers = Split(p.GetValue(sl), ds), Seed = p.GetValue(seed),
+            };
+            var trainer = new FastStyleTrainer(loss, styleImage, images, options);
+            await ReverieCli.StatusConsole(err).Progress()
+                .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn(), new RemainingTimeColumn())
+                .StartAsync(async ctx =>
                 {
-                    Epochs = p.GetValue(epochs), Size = p.GetValue(size), Batch = p.GetValue(batch), CropsPerImage = p.GetValue(crops),
-                    LearningRate = p.GetValue(lr), ContentWeight = p.GetValue(cw), StyleWeight = p.GetValue(sw), TvWeight = p.GetValue(tvw),
-                    ContentLayers = Split(p.GetValue(cl), dc), StyleLayers = Split(p.GetValue(sl), ds), Seed = p.GetValue(seed),
-                };
-                var trainer = new FastStyleTrainer(loss, styleImage, images, options);
-                await ReverieCli.StatusConsole(err).Progress()
-                    .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn(), new RemainingTimeColumn())
-                    .StartAsync(async ctx =>
+                    var task = ctx.AddTask("training", maxValue: 1);
+                    var progress = new SyncProgress<(FastStyleLoss Loss, int Iterations)>(s =>
                     {
-                        var task = ctx.AddTask("training", maxValue: 1);
-                        var progress = new SyncProgress<(FastStyleLoss Loss, int Iterations)>(s =>
-                        {
-                            task.MaxValue = s.Iterations;
-                            task.Value = s.Loss.Iteration;
-                            task.Description = $"epoch {s.Loss.Epoch}: content {s.Loss.Content:G3} style {s.Loss.Style:G3} tv {s.Loss.Tv:G3}";
-                        });
-                        await Task.Run(() => trainer.Run(progress, cancel));
-                        task.Value = task.MaxValue;
+                        task.MaxValue = s.Iterations;
+                        task.Value = s.Loss.Iteration;
+                        task.Description = $"epoch {s.Loss.Epoch}: content {s.Loss.Content:G3} style {s.Loss.Style:G3} tv {s.Loss.Tv:G3}";
                     });
-                Reverie.Imaging.AtomicFile.WriteAllBytes(outPath, trainer.Net.ToOnnx());
-                var h = trainer.History;
-                int k = Math.Max(1, Math.Min(10, h.Count / 4));
-                double first = h.Take(k).Average(l => l.Total), last = h.TakeLast(k).Average(l => l.Total);
-                var report = new JsonObject
-                {
-                    ["command"] = "stylize train", ["style"] = Path.GetFullPath(p.GetValue(style)!), ["data"] = Path.GetFullPath(dir), ["images"] = files.Count,
-                    ["lossModel"] = loss.Name, ["epochs"] = options.Epochs, ["size"] = options.Size, ["batch"] = options.Batch, ["crops"] = options.CropsPerImage,
-                    ["lr"] = options.LearningRate, ["contentWeight"] = options.ContentWeight, ["styleWeight"] = options.StyleWeight, ["tvWeight"] = options.TvWeight,
-                    ["contentLayers"] = string.Join(",", options.ContentLayers), ["styleLayers"] = string.Join(",", options.StyleLayers), ["seed"] = options.Seed,
-                    ["lossFirst"] = first, ["lossLast"] = last, ["skippedSteps"] = trainer.Skipped,
-                    ["history"] = new JsonArray(h.Select(l => (JsonNode)new JsonObject { ["iteration"] = l.Iteration, ["content"] = l.Content, ["style"] = l.Style, ["tv"] = l.Tv, ["total"] = l.Total }).ToArray()),
-                };
-                Reverie.Imaging.AtomicFile.WriteAllText(Path.ChangeExtension(outPath, ".json"), report.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
-                p.InvocationConfiguration.Output.WriteLine($"{outPath} ({h.Count} iterations; perceptual loss {first:G4} over the first {k}, {last:G4} over the last {k})");
-                return cancel.IsCancellationRequested ? 130 : ReverieCli.Ok;
-            }
-            catch (Exception ex) { return ReverieCli.Report(ex, err); }
+                    await Task.Run(() => trainer.Run(progress, cancel));
+                    task.Value = task.MaxValue;
+                });
+            Reverie.Imaging.AtomicFile.WriteAllBytes(outPath, trainer.Net.ToOnnx());
+            var h = trainer.History;
+            int k = Math.Max(1, Math.Min(10, h.Count / 4));
+            double first = h.Take(k).Average(l => l.Total), last = h.TakeLast(k).Average(l => l.Total);
+            var report = new JsonObject
+            {
+                ["command"] = "stylize train", ["style"] = Path.GetFullPath(p.GetValue(style)!), ["data"] = Path.GetFullPath(dir), ["images"] = files.Count,
+                ["lossModel"] = loss.Name, ["epochs"] = options.Epochs, ["size"] = options.Size, ["batch"] = options.Batch, ["crops"] = options.CropsPerImage,
+                ["lr"] = options.LearningRate, ["contentWeight"] = options.ContentWeight, ["styleWeight"] = options.StyleWeight, ["tvWeight"] = options.TvWeight,
+                ["contentLayers"] = string.Join(",", options.ContentLayers), ["styleLayers"] = string.Join(",", options.StyleLayers), ["seed"] = options.Seed,
+                ["lossFirst"] = first, ["lossLast"] = last, ["skippedSteps"] = trainer.Skipped,
+                ["history"] = new JsonArray(h.Select(l => (JsonNode)new JsonObject { ["iteration"] = l.Iteration, ["content"] = l.Content, ["style"] = l.Style, ["tv"] = l.Tv, ["total"] = l.Total }).ToArray()),
+            };
+            Reverie.Imaging.AtomicFile.WriteAllText(Path.ChangeExtension(outPath, ".json"), report.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+            p.InvocationConfiguration.Output.WriteLine($"{outPath} ({h.Count} iterations; perceptual loss {first:G4} over the first {k}, {last:G4} over the last {k})");
+            return cancel.IsCancellationRequested ? 130 : ReverieCli.Ok;
         });
         return cmd;
     }

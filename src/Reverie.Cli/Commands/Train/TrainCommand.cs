@@ -33,9 +33,9 @@ internal static class TrainCommand
         var threads = new Option<int>("--threads") { Description = "CPU threads (default: all cores)." };
         var cmd = new Command("train", "Train a classifier on Fashion-MNIST, generated textures or your own folders of images; with --base, retrain the top of a trained model (transfer learning).")
             { data, arch, epochs, output, batch, lr, valSplit, seed, resume, baseModel, freeze, unfreezeFrom, classes, perClass, size, textures, noAugment, noise, dreamLayer, threads };
-        cmd.SetAction(async (p, cancel) =>
+        cmd.SetAction(async inv =>
         {
-            var err = p.InvocationConfiguration.Error;
+            var (p, cancel, err) = (inv.Parse, inv.Cancel, inv.Err);
             try
             {
                 if (p.GetValue(threads) is > 0 and var t) TorchSharp.torch.set_num_threads(t);
@@ -83,7 +83,6 @@ internal static class TrainCommand
                 err.WriteLine($"Interrupted; continue with the same command and --resume.");
                 return 130;
             }
-            catch (Exception ex) { return ReverieCli.Report(ex, err); }
         });
         return cmd;
     }

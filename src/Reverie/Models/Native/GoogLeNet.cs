@@ -50,7 +50,7 @@ sealed class InceptionBlock : nn.Module<Tensor, Tensor>
 /// ImageNet-normalized input the way torchvision's pretrained weights expect (on by default;
 /// the auxiliary classifiers in those files are ignored).
 /// </summary>
-public sealed class GoogLeNet : NativeNetwork
+internal sealed class GoogLeNet : NativeNetwork
 {
     readonly BasicConv2d conv1, conv2, conv3;
     readonly InceptionBlock inception3a, inception3b, inception4a, inception4b, inception4c, inception4d, inception4e, inception5a, inception5b;

@@ -147,7 +147,7 @@ sealed class InceptionE : nn.Module<Tensor, Tensor>
 /// ImageNet-normalized input the way torchvision's pretrained weights expect (on by default).
 /// The auxiliary classifier in those files is training-only and is ignored.
 /// </summary>
-public sealed class InceptionV3 : NativeNetwork
+internal sealed class InceptionV3 : NativeNetwork
 {
     readonly BasicConv2d Conv2d_1a_3x3, Conv2d_2a_3x3, Conv2d_2b_3x3, Conv2d_3b_1x1, Conv2d_4a_3x3;
     readonly InceptionA Mixed_5b, Mixed_5c, Mixed_5d;

@@ -9,7 +9,7 @@ namespace Reverie.Models.Native;
 /// ReLU6, with a residual when the shape allows), features.18 (1×1 to 1280), then the classifier.
 /// Layer names are torchvision's module paths (features.7, features.7.conv …).
 /// </summary>
-public sealed class MobileNetV2 : NativeNetwork
+internal sealed class MobileNetV2 : NativeNetwork
 {
     // (expansion t, channels c, repeats n, stride s), as in the paper and torchvision.
     static readonly (int T, int C, int N, int S)[] Settings = [(1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1)];

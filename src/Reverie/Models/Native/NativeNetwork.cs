@@ -10,7 +10,7 @@ namespace Reverie.Models.Native;
 /// layers then returns their outputs and stops the pass after the deepest one (a truncated
 /// forward). Input: RGB in 0..1, normalized with ImageNet's mean and std inside.
 /// </summary>
-public abstract class NativeNetwork : nn.Module<Tensor, Tensor>, INetwork
+internal abstract class NativeNetwork : nn.Module<Tensor, Tensor>, INetwork
 {
     readonly Dictionary<string, string> _aliases = new(StringComparer.Ordinal);
     List<LayerInfo>? _layers;

@@ -4,7 +4,7 @@ using static TorchSharp.torch;
 namespace Reverie.Models.Native;
 
 /// <summary>torchvision's bottleneck block (ResNet-50): 1×1, 3×3 (with the stride), 1×1 convolutions, each with batch norm, and a projection when the shape changes.</summary>
-public sealed class Bottleneck : nn.Module<Tensor, Tensor>
+internal sealed class Bottleneck : nn.Module<Tensor, Tensor>
 {
     readonly Conv2d conv1, conv2, conv3;
     readonly BatchNorm2d bn1, bn2, bn3;
@@ -38,7 +38,7 @@ public sealed class Bottleneck : nn.Module<Tensor, Tensor>
 /// torchvision's ResNet-50: layer names conv1, bn1, relu, maxpool, layer1 … layer4 and their
 /// blocks (layer3.1), avgpool and fc, as torchvision's module paths.
 /// </summary>
-public sealed class ResNet : NativeNetwork
+internal sealed class ResNet : NativeNetwork
 {
     readonly Conv2d conv1;
     readonly BatchNorm2d bn1;

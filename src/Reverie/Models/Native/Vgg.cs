@@ -9,7 +9,7 @@ namespace Reverie.Models.Native;
 /// names (conv1_1, relu1_1, pool1 … relu5_4, fc6, fc7, fc8). Any input from 32 px (adaptive
 /// pooling before the classifier, as torchvision does).
 /// </summary>
-public sealed class Vgg : NativeNetwork
+internal sealed class Vgg : NativeNetwork
 {
     static readonly int[] Vgg16 = [64, 64, 0, 128, 128, 0, 256, 256, 256, 0, 512, 512, 512, 0, 512, 512, 512, 0];
     static readonly int[] Vgg19 = [64, 64, 0, 128, 128, 0, 256, 256, 256, 256, 0, 512, 512, 512, 512, 0, 512, 512, 512, 512, 0];

@@ -16,7 +16,7 @@ namespace Reverie.Models.Onnx;
 /// For BVLC GoogLeNet this yields the Caffe names the original DeepDream uses (conv1/7x7_s2,
 /// conv2/3x3, inception_4c/3x3, inception_4c/output ...), and Lucid's aliases (mixed4c, conv2d0 ...).
 /// </summary>
-public static partial class LayerNaming
+internal static partial class LayerNaming
 {
     static readonly string[] WeightSuffixes = ["_w_0", "_b_0", "_W_0", "_B_0", ".weight", ".bias", "_weight", "_bias", "_w", "_b", "_W", "_B", "_scale_0", "_mean_0", "_var_0", "_scale", "_mean", "_var"];
 

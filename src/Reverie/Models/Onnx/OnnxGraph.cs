@@ -11,14 +11,14 @@ namespace Reverie.Models.Onnx;
 /// <param name="OpType">The ONNX operator.</param>
 /// <param name="Inputs">Input tensor names ("" for an omitted optional input).</param>
 /// <param name="Outputs">Output tensor names.</param>
-public sealed record OnnxNode(int Index, string Name, string OpType, IReadOnlyList<string> Inputs, IReadOnlyList<string> Outputs);
+internal sealed record OnnxNode(int Index, string Name, string OpType, IReadOnlyList<string> Inputs, IReadOnlyList<string> Outputs);
 
 /// <summary>
 /// An ONNX graph imported as a TorchSharp module. It runs with autograd (input gradients flow;
 /// the weights are frozen buffers), exposes every node output as a tap, and computes only the
 /// nodes that the requested taps depend on.
 /// </summary>
-public sealed class OnnxGraph : nn.Module<Tensor, Tensor>
+internal sealed class OnnxGraph : nn.Module<Tensor, Tensor>
 {
     readonly List<(OnnxNode Node, OpKernel Kernel)> _nodes = new();
     readonly Dictionary<string, string> _bufferNames = new();

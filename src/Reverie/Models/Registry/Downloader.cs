@@ -10,7 +10,7 @@ public readonly record struct DownloadProgress(long Received, long? Total);
 /// length and SHA-256, then renames it into place. A failed, interrupted or corrupt download
 /// leaves nothing behind.
 /// </summary>
-public static class Downloader
+internal static class Downloader
 {
     static readonly HttpClient Client = new(new SocketsHttpHandler { ConnectTimeout = TimeSpan.FromSeconds(15) }) { Timeout = Timeout.InfiniteTimeSpan };
 

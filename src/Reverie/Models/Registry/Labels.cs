@@ -3,7 +3,7 @@ using System.Reflection;
 namespace Reverie.Models.Registry;
 
 /// <summary>Class-name lists.</summary>
-public static class Labels
+internal static class Labels
 {
     static IReadOnlyList<string>? _imagenet;
 

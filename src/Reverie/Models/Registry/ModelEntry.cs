@@ -36,7 +36,7 @@ public sealed record ModelEntry
 }
 
 /// <summary>What the cache records about an installed weights file.</summary>
-public sealed record InstallRecord
+internal sealed record InstallRecord
 {
     /// <summary>SHA-256 of the installed file.</summary>
     public required string Sha256 { get; init; }

@@ -106,7 +106,7 @@ public sealed class ModelRegistry
     string RecordPath(ModelEntry e) => Path.Combine(ModelDir(e), "install.json");
 
     /// <summary>The install record of a cached model, or null.</summary>
-    public InstallRecord? Record(ModelEntry e)
+    internal InstallRecord? Record(ModelEntry e)
     {
         if (!File.Exists(WeightsPath(e)) || !File.Exists(RecordPath(e))) return null;
         try { return JsonSerializer.Deserialize<InstallRecord>(File.ReadAllText(RecordPath(e)), Json); }

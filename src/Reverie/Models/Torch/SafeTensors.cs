@@ -13,7 +13,7 @@ namespace Reverie.Models.Torch;
 /// Tensors are streamed straight into (and out of) tensor memory, so no size limit applies per
 /// tensor beyond the machine's. Floating-point tensors load as float32.
 /// </summary>
-public static class SafeTensors
+internal static class SafeTensors
 {
     const long MaxHeader = 100_000_000;
 

@@ -3,14 +3,14 @@ using System.Text;
 namespace Reverie.Models.Torch;
 
 /// <summary>A global a pickle asked for, resolved against the allow-list (never imported or executed).</summary>
-public sealed record PickleGlobal(string Module, string Name)
+internal sealed record PickleGlobal(string Module, string Name)
 {
     /// <inheritdoc/>
     public override string ToString() => $"{Module}.{Name}";
 }
 
 /// <summary>A call recorded by REDUCE or NEWOBJ on an allowed global: the callable and its arguments.</summary>
-public sealed record PickleCall(PickleGlobal Callable, object?[] Args)
+internal sealed record PickleCall(PickleGlobal Callable, object?[] Args)
 {
     /// <summary>State set by BUILD (e.g. a state_dict's metadata or a parameter's attributes).</summary>
     public object? State { get; set; }
@@ -19,7 +19,7 @@ public sealed record PickleCall(PickleGlobal Callable, object?[] Args)
 }
 
 /// <summary>A persistent id (a tensor storage reference in PyTorch files).</summary>
-public sealed record PicklePersistent(object? Id);
+internal sealed record PicklePersistent(object? Id);
 
 /// <summary>The pickle MARK.</summary>
 sealed class PickleMark
@@ -33,7 +33,7 @@ sealed class PickleMark
 /// refused by name before it is used. It understands the opcodes of protocols 0 to 5 that data
 /// pickles use; opcodes that only code needs (INST, OBJ, EXT*) are refused.
 /// </summary>
-public sealed class SafeUnpickler
+internal sealed class SafeUnpickler
 {
     readonly HashSet<string> _allowed;
     readonly byte[] _data;

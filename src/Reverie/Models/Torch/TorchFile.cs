@@ -11,7 +11,7 @@ namespace Reverie.Models.Torch;
 /// only the globals a state_dict needs are accepted, and nothing in the file is ever executed.
 /// Floating-point tensors (float32, float16, bfloat16, float64) load as float32.
 /// </summary>
-public static class TorchFile
+internal static class TorchFile
 {
     /// <summary>The globals a state_dict pickle may name.</summary>
     public static readonly string[] AllowedGlobals =
@@ -229,7 +229,7 @@ public static class TorchFile
 }
 
 /// <summary>Writes a state_dict as a PyTorch zip archive (what <c>torch.save</c> writes), loadable by <c>torch.load(..., weights_only=True)</c>.</summary>
-public static class TorchFileWriter
+internal static class TorchFileWriter
 {
     static string StorageName(ScalarType t) => t switch
     {

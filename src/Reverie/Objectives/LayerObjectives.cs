@@ -1,15 +1,51 @@
-using Reverie.Optimization;
 using static TorchSharp.torch;
 
-namespace Reverie.Visualization;
+namespace Reverie.Objectives;
+
+/// <summary>
+/// DeepDream's objective: half the mean square of a layer's activations (optionally of some
+/// channels), so that the gradient with respect to the activations is the activations
+/// themselves, scaled. The mean (rather than the sum) keeps several layers of different
+/// sizes comparable when they are combined; with one layer the normalized step is the same.
+/// Written <c>LAYER</c> or <c>l2(LAYER:CHANNELS)</c> in the objective language.
+/// </summary>
+internal sealed class LayerL2(string layer, IReadOnlyList<int>? channels = null, string? displayName = null) : Objective
+{
+    /// <summary>The layer.</summary>
+    public string Layer { get; } = layer;
+    /// <summary>The channels, or null for all.</summary>
+    public IReadOnlyList<int>? Channels { get; } = channels;
+
+    /// <inheritdoc/>
+    public override IReadOnlyCollection<string> Layers => [Layer];
+
+    /// <inheritdoc/>
+    public override Tensor Evaluate(Features features)
+    {
+        var a = features[Layer];
+        if (Channels is { Count: > 0 })
+        {
+            using var idx = tensor(Channels.Select(c => (long)c).ToArray(), device: a.device);
+            a = a.index_select(1, idx);
+        }
+        return a.pow(2).mean() * 0.5;
+    }
+
+    /// <inheritdoc/>
+    public override string Describe()
+    {
+        string name = displayName ?? Layer;
+        return Channels is { Count: > 0 } ? $"l2({name}:{ObjectiveLanguage.FormatChannels(Channels)})" : name;
+    }
+}
 
 /// <summary>The mean activation of one channel (Lucid's channel objective), for all images or one image of the batch.</summary>
-public sealed class ChannelObjective(string layer, int channel, string display, int? batchIndex = null) : Objective
+internal sealed class ChannelObjective(string layer, int channel, string display, int? batchIndex = null) : Objective
 {
     /// <inheritdoc/>
     public override IReadOnlyCollection<string> Layers => [layer];
     /// <inheritdoc/>
-    public override Tensor Evaluate(IReadOnlyDictionary<string, Tensor> a)
+    public override Tensor Evaluate(Features a)
     {
         var x = a[layer].select(1, channel);
         if (batchIndex is { } b) x = x.narrow(0, b, 1);
@@ -20,12 +56,12 @@ public sealed class ChannelObjective(string layer, int channel, string display, 
 }
 
 /// <summary>One neuron: a channel at a position (the centre by default).</summary>
-public sealed class NeuronObjective(string layer, int channel, int? x, int? y, string display) : Objective
+internal sealed class NeuronObjective(string layer, int channel, int? x, int? y, string display) : Objective
 {
     /// <inheritdoc/>
     public override IReadOnlyCollection<string> Layers => [layer];
     /// <inheritdoc/>
-    public override Tensor Evaluate(IReadOnlyDictionary<string, Tensor> a)
+    public override Tensor Evaluate(Features a)
     {
         var t = a[layer];
         if (t.dim() < 4) return t.select(1, channel).sum();
@@ -37,30 +73,13 @@ public sealed class NeuronObjective(string layer, int channel, int? x, int? y, s
     public override string Describe() => $"{display}:{channel}@{x?.ToString() ?? "c"},{y?.ToString() ?? "c"}";
 }
 
-/// <summary>A class score: its logit, or its softmax probability.</summary>
-public sealed class ClassObjective(string logitsLayer, int index, string name, bool probability) : Objective
-{
-    /// <summary>The class index.</summary>
-    public int Index { get; } = index;
-    /// <inheritdoc/>
-    public override IReadOnlyCollection<string> Layers => [logitsLayer];
-    /// <inheritdoc/>
-    public override Tensor Evaluate(IReadOnlyDictionary<string, Tensor> a)
-    {
-        var logits = a[logitsLayer].flatten(1);
-        return (probability ? logits.softmax(1) : logits).select(1, Index).sum();
-    }
-    /// <inheritdoc/>
-    public override string Describe() => $"class:{name}" + (probability ? ":prob" : "");
-}
-
 /// <summary>The mean dot product of each position's activation vector with a direction over the channels.</summary>
-public sealed class DirectionObjective(string layer, float[] direction, string display) : Objective
+internal sealed class DirectionObjective(string layer, float[] direction, string display) : Objective
 {
     /// <inheritdoc/>
     public override IReadOnlyCollection<string> Layers => [layer];
     /// <inheritdoc/>
-    public override Tensor Evaluate(IReadOnlyDictionary<string, Tensor> a)
+    public override Tensor Evaluate(Features a)
     {
         var t = a[layer];
         if (t.shape[1] != direction.Length)
@@ -76,12 +95,14 @@ public sealed class DirectionObjective(string layer, float[] direction, string d
 /// Diversity across a batch (Lucid's): minus the mean cosine similarity between the images' Gram
 /// matrices at a layer, so that maximizing it pushes the images of a batch apart.
 /// </summary>
-public sealed class DiversityObjective(string layer, string display) : Objective
+internal sealed class DiversityObjective(string layer, string display) : Objective
 {
     /// <inheritdoc/>
     public override IReadOnlyCollection<string> Layers => [layer];
     /// <inheritdoc/>
-    public override Tensor Evaluate(IReadOnlyDictionary<string, Tensor> a) => -Similarity(a[layer]);
+    public override bool Tileable => false;
+    /// <inheritdoc/>
+    public override Tensor Evaluate(Features a) => -Similarity(a[layer]);
 
     /// <summary>Mean pairwise cosine similarity of the Gram matrices of a batch of activations [N,C,...].</summary>
     public static Tensor Similarity(Tensor t)

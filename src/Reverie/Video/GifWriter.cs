@@ -1,10 +1,10 @@
-namespace Reverie.Imaging;
+namespace Reverie.Video;
 
 /// <summary>
 /// Writes animated GIF89a files (GIF spec, version 89a): one global palette of up to 256 colours
 /// chosen by popularity over 15-bit colours of all frames, LZW-compressed frames, looping forever.
 /// </summary>
-public static class GifWriter
+internal static class GifWriter
 {
     /// <summary>Encodes RGBA frames of one size as a looping animation with the given frame delay.</summary>
     public static byte[] Encode(IReadOnlyList<byte[]> rgbaFrames, int width, int height, int delayMs = 80)

@@ -1,0 +1,131 @@
+using System.CommandLine;
+using Reverie.Jobs;
+using Reverie.Recipes;
+using Spectre.Console;
+
+namespace Reverie.Cli;
+
+/// <summary>
+/// The one layer between commands and the terminal: the action wrapper (errors to one sentence
+/// and an exit code, Ctrl+C to cancellation and exit code 130), the job runner, and the progress
+/// renderer that draws job events as bars.
+/// </summary>
+internal static class CliRun
+{
+    /// <summary>Exit code for an interrupted run (128 + SIGINT).</summary>
+    public const int Interrupted = 130;
+
+    /// <summary>What a command's action gets: the parse result, its writers, and a token that Ctrl+C cancels.</summary>
+    internal sealed record Invocation(ParseResult Parse, TextWriter Out, TextWriter Err, CancellationToken Cancel)
+    {
+        /// <summary>Whether Ctrl+C (not the host) cancelled the run.</summary>
+        public bool Interrupted => Cancel.IsCancellationRequested;
+        /// <summary>A console for results (tables).</summary>
+        public IAnsiConsole Results => ReverieCli.ResultConsole(Out);
+        /// <summary>The model registry the options ask for.</summary>
+        public Models.Registry.ModelRegistry Registry => ModelLoading.Registry(Parse);
+        /// <summary>A job context for this invocation, writing to <paramref name="output"/>.</summary>
+        public JobContext Context(Recipe recipe, string output, IProgress<JobEvent> events, string? snapshots = null) =>
+            new() { Output = output, Recipe = recipe, Cancel = Cancel, Events = events, Registry = Registry, Snapshots = snapshots };
+    }
+
+    /// <summary>Sets <paramref name="command"/>'s action to a synchronous <paramref name="action"/>, with errors, Ctrl+C and exit codes handled once.</summary>
+    public static void SetAction(this Command command, Func<Invocation, int> action) =>
+        command.SetAction(inv => Task.FromResult(action(inv)));
+
+    /// <summary>Sets <paramref name="command"/>'s action: <paramref name="action"/> with errors, Ctrl+C and exit codes handled once.</summary>
+    public static void SetAction(this Command command, Func<Invocation, Task<int>> action) =>
+        command.SetAction(async (p, hostCancel) =>
+        {
+            var err = p.InvocationConfiguration.Error;
+            using var cts = CancellationTokenSource.CreateLinkedTokenSource(hostCancel);
+            ConsoleCancelEventHandler onCancel = (_, e) => { e.Cancel = true; cts.Cancel(); };
+            Console.CancelKeyPress += onCancel;
+            try
+            {
+                return await action(new Invocation(p, p.InvocationConfiguration.Output, err, cts.Token));
+            }
+            catch (OperationCanceledException) when (cts.IsCancellationRequested)
+            {
+                err.WriteLine("interrupted: nothing was saved.");
+                return Interrupted;
+            }
+            catch (Exception ex) { return ReverieCli.Report(ex, err); }
+            finally { Console.CancelKeyPress -= onCancel; }
+        });
+
+    /// <summary>
+    /// Runs a job with a progress display on standard error and its notes as "note:" lines, prints
+    /// its summary, and returns 0, or 130 when it was interrupted (it saves what it has).
+    /// </summary>
+    public static async Task<int> RunJob(Invocation inv, IJob job, JobOptions options, string output, Action<JobResult>? show = null, string? snapshots = null,
+        IReadOnlyList<string>? arguments = null)
+    {
+        options.Validate();
+        var recipe = JobCatalog.RecipeFor(job, options, arguments ?? RecipeCapture.From(inv.Parse).Arguments);
+        var result = await WithProgress(inv.Err, events => job.RunAsync(options, inv.Context(recipe, output, events, snapshots)));
+        show?.Invoke(result);
+        inv.Out.WriteLine(result.Summary);
+        return result.Interrupted ? Interrupted : ReverieCli.Ok;
+    }
+
+    /// <summary>Runs <paramref name="work"/> under one progress display fed by its job events.</summary>
+    public static async Task<T> WithProgress<T>(TextWriter err, Func<IProgress<JobEvent>, Task<T>> work)
+    {
+        var console = ReverieCli.StatusConsole(err);
+        T result = default!;
+        await console.Progress()
+            .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn(), new RemainingTimeColumn())
+            .StartAsync(async ctx =>
+            {
+                var renderer = new Renderer(ctx, console, err);
+                result = await Task.Run(() => work(renderer));
+                renderer.Finish();
+            });
+        return result;
+    }
+
+    /// <summary>Draws events: one bar for the work, one per download; notes as lines above the bars.</summary>
+    sealed class Renderer(ProgressContext ctx, IAnsiConsole console, TextWriter err) : IProgress<JobEvent>
+    {
+        ProgressTask? _work;
+        readonly Dictionary<string, ProgressTask> _downloads = new();
+        readonly Lock _lock = new();
+
+        public void Report(JobEvent e)
+        {
+            lock (_lock)
+            {
+                switch (e.Kind)
+                {
+                    case JobEventKind.Note:
+                        // Above a live display Spectre must write the line; elsewhere it is one plain line.
+                        if (console.Profile.Capabilities.Interactive) console.MarkupLine($"note: {Markup.Escape(e.Message ?? "")}");
+                        else err.WriteLine($"note: {e.Message}");
+                        break;
+                    case JobEventKind.Download:
+                        if (!_downloads.TryGetValue(e.Stage, out var d)) _downloads[e.Stage] = d = ctx.AddTask(Markup.Escape(e.Stage), maxValue: Math.Max(1, e.Total));
+                        if (e.Total > 0) d.MaxValue = e.Total;
+                        d.Value = e.Step;
+                        break;
+                    default:
+                        _work ??= ctx.AddTask("working", maxValue: Math.Max(1, e.Total));
+                        if (e.Total > 0) _work.MaxValue = e.Total;
+                        _work.Value = e.Step;
+                        string terms = e.Terms.Count > 0 ? " " + string.Join(" ", e.Terms.Select(t => $"{t.Key} {t.Value:G3}")) : e.Value is { } v ? $": {v:G4}" : "";
+                        _work.Description = Markup.Escape(e.Stage + terms);
+                        break;
+                }
+            }
+        }
+
+        public void Finish()
+        {
+            lock (_lock)
+            {
+                if (_work is not null) _work.Value = _work.MaxValue;
+                foreach (var d in _downloads.Values) d.Value = d.MaxValue;
+            }
+        }
+    }
+}

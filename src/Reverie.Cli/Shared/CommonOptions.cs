@@ -1,0 +1,70 @@
+using System.CommandLine;
+using Reverie.Jobs;
+
+namespace Reverie.Cli;
+
+/// <summary>
+/// The options every command shares, defined once: each command asks for the ones it takes, and
+/// <see cref="Apply"/> copies their values into the command's options record.
+/// </summary>
+internal sealed class CommonOptions
+{
+    public Option<string?> Model { get; }
+    public Option<int> Seed { get; }
+    public Option<string> Precision { get; }
+    public Option<string> Device { get; }
+
+    /// <param name="modelDefault">The model used without --model, named in the help; null says the command's own default.</param>
+    /// <param name="seedMeaning">What the seed seeds, for the help.</param>
+    public CommonOptions(string? modelDefault = "googlenet", string seedMeaning = "every random choice", string? modelHelp = null)
+    {
+        Model = new Option<string?>("--model", "-m")
+        {
+            Description = modelHelp ?? $"Model: a registry name, checkpoint, weights or .onnx file (default: {modelDefault ?? "see the command's help"}).",
+        };
+        Seed = new Option<int>("--seed") { Description = $"Seed of {seedMeaning}.", DefaultValueFactory = _ => 0 };
+        Precision = new Option<string>("--precision") { Description = "fp32, or bf16 to run the network in bfloat16 (faster on CPUs with AVX-512 BF16; the image stays fp32).", DefaultValueFactory = _ => "fp32" };
+        Device = new Option<string>("--device") { Description = "cpu or cuda (cuda needs the CUDA build of TorchSharp).", DefaultValueFactory = _ => "cpu" };
+        ModelDefault = modelDefault;
+    }
+
+    /// <summary>The model a command uses when --model is not given (null: the job chooses).</summary>
+    public string? ModelDefault { get; }
+
+    /// <summary>All four, to add to a command.</summary>
+    public IEnumerable<Option> All => [Model, Seed, Precision, Device];
+
+    /// <summary>The output option, required or with a default named in the help.</summary>
+    public static Option<string?> Output(string description, bool required = true) =>
+        new("--output", "-o") { Description = description, Required = required };
+
+    /// <summary>Adds the common options to <paramref name="command"/>.</summary>
+    public void AddTo(Command command)
+    {
+        foreach (var o in All) command.Options.Add(o);
+    }
+
+    /// <summary>Parses --precision.</summary>
+    public static Precision ParsePrecision(string text) => text switch
+    {
+        "fp32" => Jobs.Precision.Fp32,
+        "bf16" => Jobs.Precision.Bf16,
+        _ => throw new BadInputException($"--precision must be fp32 or bf16; got '{BadInputException.Shown(text)}'."),
+    };
+
+    /// <summary>The record with the common options' values.</summary>
+    public T Apply<T>(ParseResult p, T options) where T : JobOptions => options with
+    {
+        Model = p.GetValue(Model) ?? ModelDefault,
+        Seed = p.GetValue(Seed),
+        Precision = ParsePrecision(p.GetValue(Precision)!),
+        Device = p.GetValue(Device)!,
+    };
+
+    /// <summary>An input file's absolute path, as recipes hold it; a missing file is one sentence.</summary>
+    public static string InputFile(string path, string what = "input")
+    {
+        if (!File.Exists(path)) throw new BadInputException($"The {what} '{BadInputException.Shown(path)}' does not exist.");
+        return Path.GetFullPath(path);
+    }
+}

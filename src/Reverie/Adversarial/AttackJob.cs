@@ -1,0 +1,80 @@
+using Reverie.Imaging;
+using Reverie.Jobs;
+using Reverie.Models;
+using Reverie.Objectives;
+using static TorchSharp.torch;
+
+namespace Reverie.Adversarial;
+
+/// <summary>The options of <c>reverie attack IMAGE</c>: the photo, the attack, and optionally a surrogate to craft on.</summary>
+public sealed record AttackJobOptions : JobOptions
+{
+    /// <summary>The photo (an absolute path in recipes).</summary>
+    public required string Input { get; init; }
+    /// <summary>The attack (its seed is the job's; its target is <see cref="TargetClass"/>).</summary>
+    public AttackOptions Attack { get; init; } = new();
+    /// <summary>The target class (name or index) of a targeted attack, or null.</summary>
+    public string? TargetClass { get; init; }
+    /// <summary>Craft on this model instead (black-box transfer) and report the attacked model's answer.</summary>
+    public string? Surrogate { get; init; }
+    /// <summary>Also find the smallest eps (0.001 steps up to 0.05) at which one-step FGSM changes the top label.</summary>
+    public bool MinEps { get; init; }
+
+    /// <inheritdoc/>
+    public override IEnumerable<string> InputFiles() =>
+        [.. base.InputFiles(), Input, .. Surrogate is { } s && File.Exists(s) ? [s] : Array.Empty<string>()];
+
+    /// <inheritdoc/>
+    public override void Validate()
+    {
+        base.Validate();
+        Attack.Validate();
+    }
+}
+
+/// <summary>A class and its probability.</summary>
+internal sealed record TopClass(string Label, int Index, double P);
+
+/// <summary>What an attack did.</summary>
+internal sealed record AttackResults(string Model, string? Surrogate, string Method, double Eps, int Steps, double StepSize, int? Target, bool RandomStart,
+    TopClass Before, TopClass After, double Linf, double Psnr, double? SmallestFgsmEps, string Perturbation);
+
+/// <summary><c>reverie attack IMAGE</c> as a job: an adversarial example and its amplified perturbation (OUT-perturbation.png).</summary>
+internal sealed class AttackJob : Job<AttackJobOptions>
+{
+    /// <inheritdoc/>
+    public override string Kind => "attack";
+
+    /// <inheritdoc/>
+    protected override async Task<JobResult> RunAsync(AttackJobOptions o, JobContext c)
+    {
+        c.CheckImageOutput();
+        using var net = await c.OpenModelAsync(o.Model ?? "googlenet");
+        using var craft = o.Surrogate is { } s ? await c.OpenModelAsync(s) : null;
+        var crafter = craft ?? (INetwork)net;
+        int? target = o.TargetClass is { } t
+            ? (ObjectiveLanguage.Parse(crafter, "class:" + t) as ClassObjective ?? throw new BadInputException($"--target '{BadInputException.Shown(t)}' must be one class.")).Index
+            : null;
+        var options = o.Attack with { Target = target, Seed = o.Seed };
+        using var photo = ImageIO.Load(o.Input);
+        var x0 = ImageIO.Resize(photo, crafter.Input.Height, crafter.Input.Width).to(crafter.Device);
+        static Prediction Top(INetwork n, Tensor x) => Classifier.Classify(n, x, 1)[0];
+        var before = Top(net, x0);
+        var crafterLabel = craft is null ? before.Index : Top(craft, x0).Index;
+        c.Report(new JobEvent { Stage = $"{options.Method.ToString().ToLowerInvariant()} eps {options.Eps}", Step = 0, Total = 1 });
+        var adv = await Task.Run(() => Attack.Run(crafter, x0, tensor(new long[] { crafterLabel }), options));
+        c.Report(new JobEvent { Stage = "done", Step = 1, Total = 1 });
+        var after = Top(net, adv);
+        double linf, psnr;
+        using (no_grad()) { linf = (adv - x0).abs().max().item<float>(); psnr = Filters.Psnr(adv, x0); }
+        double? smallest = o.MinEps ? Attack.SmallestFgsmEps(crafter, x0, crafterLabel) : null;
+        var perturbation = options.Eps > 0 ? ((adv - x0) * (0.5 / options.Eps) + 0.5).clamp(0, 1) : full_like(x0, 0.5);
+        string pertPath = c.Beside("-perturbation", ".png");
+        var results = new AttackResults(net.Name, craft?.Name, options.Method.ToString().ToLowerInvariant(), options.Eps, options.EffectiveSteps, options.EffectiveStepSize,
+            target, options.RandomStart ?? options.Method == AttackMethod.Pgd,
+            new TopClass(before.Label, before.Index, before.Probability), new TopClass(after.Label, after.Index, after.Probability), linf, psnr, smallest, pertPath);
+        c.Save(adv, c.Output, results, options.EffectiveSteps);
+        ImageIO.Save(perturbation, pertPath);
+        return new JobResult([c.Output, pertPath], $"{c.Output}, {pertPath}", false, results);
+    }
+}

@@ -1,0 +1,160 @@
+using System.Diagnostics;
+using Reverie.Imaging;
+using Reverie.Jobs;
+using Reverie.Models;
+using Reverie.Objectives;
+using Reverie.Optimization;
+using Reverie.Video;
+using static TorchSharp.torch;
+
+namespace Reverie.Dreaming;
+
+/// <summary>The options of <c>reverie dream</c>: the photo, what to amplify, the dream's settings, and the zoom animation.</summary>
+public sealed record DreamJobOptions : JobOptions
+{
+    /// <summary>The photo (an absolute path in recipes).</summary>
+    public required string Input { get; init; }
+    /// <summary>Layers to amplify, each an objective term (<c>NAME</c>, <c>l2(NAME:CHANNELS)</c>, <c>NAME*WEIGHT</c>); summed. Empty: the model's dream layer.</summary>
+    public IReadOnlyList<string> Layers { get; init; } = [];
+    /// <summary>An objective in the objective language, added to the layers' (e.g. <c>inception_4c/output + 5*class:espresso</c>).</summary>
+    public string? Objective { get; init; }
+    /// <summary>A guide image: dream toward its features at the first layer, instead of the layers' L2.</summary>
+    public string? Guide { get; init; }
+    /// <summary>Shrink the photo first so that its longer side is at most this many pixels.</summary>
+    public int? MaxSize { get; init; }
+    /// <summary>Frames of a zoom animation (0: a still dream).</summary>
+    public int Zoom { get; init; }
+    /// <summary>Zoom per frame, the fraction cropped.</summary>
+    public double ZoomScale { get; init; } = 0.05;
+    /// <summary>Rotation per frame, in degrees.</summary>
+    public double ZoomRotate { get; init; }
+    /// <summary>The dream's settings (octaves, steps, jitter, tiles ...); its seed and precision are the job's.</summary>
+    public DreamOptions Dream { get; init; } = new();
+
+    /// <summary>Largest image dreamed without tiles (pixels).</summary>
+    public const long MaxUntiledPixels = 2048L * 2048;
+
+    /// <inheritdoc/>
+    public override IEnumerable<string> InputFiles() => [.. base.InputFiles(), Input, .. Guide is null ? Array.Empty<string>() : [Guide]];
+
+    /// <summary>The dream settings with the job's seed and precision.</summary>
+    public DreamOptions Effective => Dream with { Seed = Seed, BFloat16 = BFloat16 };
+
+    /// <inheritdoc/>
+    public override void Validate()
+    {
+        base.Validate();
+        Effective.Validate();
+        Check.Finite(("--zoom-scale", ZoomScale), ("--zoom-rotate", ZoomRotate));
+        if (Zoom < 0 || Zoom > 10000) throw new BadInputException($"--zoom must be from 1 to 10000 frames; got {Zoom}.");
+        if (ZoomScale < 0 || ZoomScale >= 0.5) throw new BadInputException($"--zoom-scale must be from 0 to 0.5; got {ZoomScale}.");
+        if (MaxSize is < 32 or > 16384) throw new BadInputException($"--max-size must be from 32 to 16384; got {MaxSize}.");
+        if (Guide is not null && Objective is not null) throw new BadInputException("--guide dreams toward the guide's features at the first --layer; it cannot be combined with --objective.");
+    }
+}
+
+/// <summary>What a dream measured.</summary>
+/// <param name="Model">The model used.</param>
+/// <param name="Objective">The objective, as the language writes it.</param>
+/// <param name="Size">Width x height of the result.</param>
+/// <param name="Seconds">Time taken.</param>
+internal sealed record DreamResults(string Model, string Objective, string Size, double Seconds);
+
+/// <summary><c>reverie dream</c> as a job: DeepDream on a photo, or a zoom animation of dreams (GIF or MP4).</summary>
+internal sealed class DreamJob : Job<DreamJobOptions>
+{
+    /// <inheritdoc/>
+    public override string Kind => "dream";
+
+    /// <summary>The default output beside the photo: IMAGE-dream.png, or IMAGE-zoom.gif for an animation.</summary>
+    public static string DefaultOutput(DreamJobOptions o) =>
+        Path.Combine(Path.GetDirectoryName(o.Input) ?? ".", Path.GetFileNameWithoutExtension(o.Input) + (o.Zoom > 0 ? "-zoom.gif" : "-dream.png"));
+
+    /// <inheritdoc/>
+    protected override async Task<JobResult> RunAsync(DreamJobOptions o, JobContext c)
+    {
+        var options = o.Effective;
+        int frames = o.Zoom;
+        string ext = Path.GetExtension(c.Output).ToLowerInvariant();
+        if (frames > 0 && ext is not (".gif" or ".mp4")) throw new BadInputException($"With --zoom the output must be .gif or .mp4; got '{c.Output}'.");
+        if (frames == 0) c.CheckImageOutput();
+        if (ext == ".mp4" && !Ffmpeg.Available) throw new BadInputException("MP4 output needs ffmpeg, which is not installed (Debian: apt-get install ffmpeg); write a .gif instead.");
+        var device = o.TorchDevice();
+        if (c.Snapshots is { } dir)
+        {
+            if (File.Exists(dir)) throw new BadInputException($"--snapshots '{BadInputException.Shown(dir)}' is a file; it needs a folder.");
+            Directory.CreateDirectory(dir);
+        }
+
+        using var photoFull = ImageIO.Load(o.Input);
+        var photo = o.MaxSize is { } mx ? Capture.Shrink(photoFull, mx) : photoFull;
+        long pixels = photo.shape[2] * photo.shape[3];
+        if (options.Tile == 0 && pixels > DreamJobOptions.MaxUntiledPixels)
+            throw new BadInputException($"The image is {photo.shape[3]}x{photo.shape[2]}, too large to dream without tiles (at most {DreamJobOptions.MaxUntiledPixels / 1_000_000.0:0.#} megapixels); use --tile 512 or --max-size.");
+
+        using var net = o.Model is { } m ? await c.OpenModelAsync(m) : await c.OpenDreamDefaultAsync();
+        if (device.type != TorchSharp.DeviceType.CPU) net.To(device);
+        var objective = BuildObjective(net, o);
+        if (o.BFloat16) net.To(device, ScalarType.BFloat16);
+
+        var sw = Stopwatch.StartNew();
+        int perFrame = options.Octaves * options.Steps, totalFrames = Math.Max(1, frames);
+        var frameList = new List<byte[]>();
+        var current = photo.to(device);
+        Tensor result = current;
+        int steps = 0;
+        bool interrupted = false;
+        for (int fi = 0; fi < totalFrames && !c.Cancel.IsCancellationRequested; fi++)
+        {
+            var dream = new DeepDream(net, objective, options with { Seed = options.Seed + fi });
+            int frame = fi;
+            var progress = c.Steps((long)fi * perFrame, (long)totalFrames * perFrame,
+                s => (frames > 0 ? $"frame {frame + 1}/{frames} " : "") + $"octave {s.Stage + 1}/{s.Stages} step {s.Step}/{s.Steps}",
+                s => frames > 0 ? $"frame{frame:D4}-octave{s.Stage + 1}.png" : $"octave{s.Stage + 1}.png");
+            var r = await Task.Run(() => dream.RunFull(current, progress, c.Cancel));
+            steps += r.Steps;
+            interrupted |= r.Cancelled;
+            result = r.Image;
+            if (r.Cancelled && frames > 0) break; // a half-dreamed frame does not join the animation
+            if (frames > 0)
+            {
+                frameList.Add(ImageIO.ToRgba(result).Rgba);
+                current = Zoom.Step(result, o.ZoomScale, o.ZoomRotate);
+            }
+        }
+        interrupted |= c.Cancel.IsCancellationRequested;
+        var results = new DreamResults(net.Name, objective.Describe(), $"{result.shape[3]}x{result.shape[2]}", Math.Round(sw.Elapsed.TotalSeconds, 2));
+        if (frames > 0)
+        {
+            if (frameList.Count == 0) return new JobResult([], "interrupted before the first frame was done; nothing saved", true);
+            int w = (int)result.shape[3], h = (int)result.shape[2];
+            if (ext == ".gif") AtomicFile.WriteAllBytes(c.Output, GifWriter.Encode(frameList, w, h));
+            else Ffmpeg.WriteMp4(frameList, w, h, c.Output);
+            AtomicFile.WriteAllText(Path.ChangeExtension(c.Output, ".json"), c.Finished(results, steps, interrupted).ToJson());
+        }
+        else c.Save(result, c.Output, results, steps, interrupted);
+        string summary = interrupted
+            ? $"interrupted: saved the dream as far as it got ({steps} steps) to {c.Output}"
+            : $"{c.Output} ({result.shape[3]}x{result.shape[2]}, {objective.Describe()}, {sw.Elapsed.TotalSeconds:0.0} s)";
+        return new JobResult([c.Output], summary, interrupted);
+    }
+
+    /// <summary>The dream's objective: the guide's, or the sum of the layers' terms plus the objective expression.</summary>
+    public static Objective BuildObjective(INetwork net, DreamJobOptions o)
+    {
+        var language = new ObjectiveLanguage(net);
+        string defaultLayer = net is Training.ConvNet { DreamLayer: { } dl } ? dl : "inception_4c/output";
+        var layers = o.Layers.Count > 0 ? o.Layers : o.Objective is null ? [defaultLayer] : [];
+        if (o.Guide is { } guidePath)
+        {
+            string first = layers.Count > 0 ? layers[0] : defaultLayer;
+            if (!net.HasLayer(first)) language.ParseDreamLayer(first); // one sentence for a bad layer
+            if (!net.HasLayer(first)) throw new BadInputException($"--guide needs a plain layer name as the first --layer; got '{BadInputException.Shown(first)}'.");
+            using var guideImage = ImageIO.Load(guidePath);
+            return GuideObjective.Of(net, net.ResolveLayer(first), guideImage);
+        }
+        var terms = layers.Select(language.ParseDreamLayer).ToList();
+        if (o.Objective is { } expr) terms.Add(language.Parse(expr));
+        return terms.Aggregate((a, b) => a + b);
+    }
+}

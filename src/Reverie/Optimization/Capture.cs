@@ -1,0 +1,43 @@
+using Reverie.Imaging;
+using Reverie.Models;
+using static TorchSharp.torch;
+
+namespace Reverie.Optimization;
+
+/// <summary>
+/// The one capture pass: a reference image's features at named layers, recorded once before an
+/// optimization (a guide image's, the content and style images' for style transfer, the photo's
+/// for an inversion). The tensors are detached copies in float32, whatever the network computes in.
+/// </summary>
+internal static class Capture
+{
+    /// <summary>Runs <paramref name="image"/> [N,3,H,W] through the network and keeps <paramref name="layers"/> (any names; keyed by canonical name).</summary>
+    public static Dictionary<string, Tensor> Features(INetwork network, Tensor image, IEnumerable<string> layers)
+    {
+        var names = layers.Select(network.ResolveLayer).Distinct().ToList();
+        var result = new Dictionary<string, Tensor>();
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        var acts = network.Forward(image.to(network.Device), names);
+        foreach (var l in names)
+        {
+            var t = acts[l].detach();
+            result[l] = (t.dtype is ScalarType.BFloat16 or ScalarType.Float16 ? t.to(ScalarType.Float32) : t.clone()).MoveToOuterDisposeScope();
+        }
+        return result;
+    }
+
+    /// <summary>The image shrunk (never enlarged) so that its longer side is at most <paramref name="maxSide"/> pixels.</summary>
+    public static Tensor Shrink(Tensor image, int maxSide)
+    {
+        double f = Math.Min(1.0, (double)maxSide / Math.Max(image.shape[2], image.shape[3]));
+        return f < 1 ? ImageIO.Resize(image, (int)Math.Round(image.shape[2] * f), (int)Math.Round(image.shape[3] * f)) : image;
+    }
+
+    /// <summary>The image scaled so that its longer side is <paramref name="side"/> pixels (at least one pixel each way).</summary>
+    public static Tensor ScaleTo(Tensor image, double side)
+    {
+        double f = side / Math.Max(image.shape[2], image.shape[3]);
+        return ImageIO.Resize(image, Math.Max(1, (int)Math.Round(image.shape[2] * f)), Math.Max(1, (int)Math.Round(image.shape[3] * f)));
+    }
+}

@@ -1,0 +1,154 @@
+using System.Globalization;
+using Reverie.Imaging;
+using Reverie.Jobs;
+using static TorchSharp.torch;
+
+namespace Reverie.Style;
+
+/// <summary>A style image and its weight in the blend.</summary>
+public sealed record StyleImage(string Path, double Weight = 1);
+
+/// <summary>The options of <c>reverie style</c>: a content photo, style images with weights, and the optimization.</summary>
+public sealed record StyleJobOptions : JobOptions
+{
+    /// <summary>The content photo (an absolute path in recipes).</summary>
+    public required string Content { get; init; }
+    /// <summary>The style images; several blend their Gram matrices by weight.</summary>
+    public required IReadOnlyList<StyleImage> Styles { get; init; }
+    /// <summary>Also save the image every N iterations (OUT-N.png); 0 never.</summary>
+    public int SaveEvery { get; init; }
+    /// <summary>The transfer's settings; empty layer lists take the network's defaults; its seed is the job's.</summary>
+    public StyleOptions Style { get; init; } = new();
+
+    /// <inheritdoc/>
+    public override IEnumerable<string> InputFiles() => [.. base.InputFiles(), Content, .. Styles.Select(s => s.Path)];
+
+    /// <inheritdoc/>
+    public override void Validate()
+    {
+        base.Validate();
+        Style.ValidateNumbers();
+        if (Styles.Count is 0 or > 16) throw new BadInputException($"Give 1 to 16 style images; got {Styles.Count}.");
+        foreach (var s in Styles) if (!(s.Weight > 0) || !double.IsFinite(s.Weight)) throw new BadInputException($"Style weight in '{BadInputException.Shown(s.Path)}' must be above 0.");
+        if (SaveEvery < 0) throw new BadInputException($"--save-every must not be negative; got {SaveEvery}.");
+    }
+
+    /// <summary>The style settings on a network: its default layers where none were given, checked, with the job's seed.</summary>
+    public StyleOptions On(Models.INetwork net)
+    {
+        var o = Style.WithDefaultLayers(net) with { Seed = Seed };
+        foreach (var l in o.ContentLayers.Concat(o.StyleLayers)) net.ResolveLayer(l);
+        o.Validate();
+        return o;
+    }
+}
+
+/// <summary>The losses a transfer ended with.</summary>
+internal sealed record StyleResults(string Model, string ContentLayers, string StyleLayers, double Content, double Style, double Tv, double Total, int Iterations, double FirstStyle);
+
+/// <summary><c>reverie style</c> as a job: Gatys et al.'s transfer, with snapshots every N iterations.</summary>
+internal sealed class StyleJob : Job<StyleJobOptions>
+{
+    /// <inheritdoc/>
+    public override string Kind => "style";
+
+    /// <inheritdoc/>
+    protected override async Task<JobResult> RunAsync(StyleJobOptions o, JobContext c)
+    {
+        c.CheckImageOutput();
+        using var content = ImageIO.Load(o.Content);
+        var styles = o.Styles.Select(s => (ImageIO.Load(s.Path), s.Weight)).ToList();
+        using var net = await c.OpenModelAsync(o.Model ?? "googlenet");
+        o.Prepare(net);
+        var options = o.On(net);
+        var transfer = new StyleTransfer(net, content, styles, options);
+        var progress = c.Steps(0, options.Steps, s => $"iteration {s.Step}/{s.Steps}");
+        var r = await Task.Run(() => transfer.RunFull(progress, c.Cancel, o.SaveEvery, (step, image) => ImageIO.Save(image, c.Beside($"-{step}"))));
+        var final = transfer.History.LastOrDefault();
+        var results = final is null ? null : new StyleResults(net.Name, string.Join(",", options.ContentLayers), string.Join(",", options.StyleLayers),
+            final.Content, final.Style, final.Tv, final.Total, final.Step, transfer.History[0].Style);
+        c.Save(r.Image, c.Output, results, r.Steps, r.Cancelled);
+        string summary = final is null ? c.Output
+            : $"{c.Output} (content {final.Content:G4}, style {final.Style:G4}, tv {final.Tv:G4} after {final.Step} iterations; style loss {transfer.History[0].Style:G4} at the first)";
+        return new JobResult([c.Output], summary, r.Cancelled, results);
+    }
+
+}
+
+/// <summary>The options of <c>reverie style grid</c>: rows of content layers by columns of content/style weight ratios.</summary>
+public sealed record StyleGridJobOptions : JobOptions
+{
+    /// <summary>The content photo.</summary>
+    public required string Content { get; init; }
+    /// <summary>The style image.</summary>
+    public required string StyleImage { get; init; }
+    /// <summary>Content layers, one row each.</summary>
+    public required IReadOnlyList<string> Rows { get; init; }
+    /// <summary>Content/style weight ratios, one column each.</summary>
+    public required IReadOnlyList<double> Ratios { get; init; }
+    /// <summary>The transfer's settings (content layers and weight are set per cell).</summary>
+    public StyleOptions Style { get; init; } = new();
+
+    /// <inheritdoc/>
+    public override IEnumerable<string> InputFiles() => [.. base.InputFiles(), Content, StyleImage];
+
+    /// <inheritdoc/>
+    public override void Validate()
+    {
+        base.Validate();
+        Style.ValidateNumbers();
+        if (Rows.Count == 0 || Ratios.Count == 0) throw new BadInputException("--layers and --ratios need at least one value each.");
+        if (Rows.Count * Ratios.Count > 64) throw new BadInputException($"A grid has at most 64 cells; got {Rows.Count}x{Ratios.Count}.");
+        foreach (var r in Ratios) if (!(r > 0) || !double.IsFinite(r)) throw new BadInputException($"--ratios: '{r.ToString(CultureInfo.InvariantCulture)}' is not a positive number.");
+    }
+}
+
+/// <summary>What a grid measured: the final style loss of each cell, by row.</summary>
+internal sealed record StyleGridResults(string Model, IReadOnlyList<IReadOnlyList<double>> StyleLoss);
+
+/// <summary><c>reverie style grid</c> as a job (Gatys et al.'s figure): one transfer per (content layer, ratio), content weight = ratio × style weight.</summary>
+internal sealed class StyleGridJob : Job<StyleGridJobOptions>
+{
+    /// <inheritdoc/>
+    public override string Kind => "style-grid";
+
+    /// <inheritdoc/>
+    protected override async Task<JobResult> RunAsync(StyleGridJobOptions o, JobContext c)
+    {
+        c.CheckImageOutput();
+        using var content = ImageIO.Load(o.Content);
+        using var style = ImageIO.Load(o.StyleImage);
+        using var net = await c.OpenModelAsync(o.Model ?? "googlenet");
+        o.Prepare(net);
+        foreach (var l in o.Rows) net.ResolveLayer(l);
+        var baseOptions = (o.Style with { ContentLayers = [o.Rows[0]] }).WithDefaultLayers(net) with { Seed = o.Seed };
+        var images = new List<Tensor>();
+        var losses = new List<IReadOnlyList<double>>();
+        int cells = o.Rows.Count * o.Ratios.Count, done = 0, steps = baseOptions.Steps;
+        for (int i = 0; i < o.Rows.Count && !c.Cancel.IsCancellationRequested; i++)
+        {
+            var row = new List<double>();
+            for (int j = 0; j < o.Ratios.Count && !c.Cancel.IsCancellationRequested; j++)
+            {
+                var cell = baseOptions with { ContentLayers = [o.Rows[i]], ContentWeight = o.Ratios[j] * baseOptions.StyleWeight };
+                var t = new StyleTransfer(net, content, [(style, 1.0)], cell);
+                string label = $"{o.Rows[i]} ratio {o.Ratios[j]:G3}";
+                var progress = c.Steps((long)done * steps, (long)cells * steps, s => $"{label}: iteration {s.Step}/{s.Steps}");
+                var r = await Task.Run(() => t.RunFull(progress, c.Cancel));
+                if (r.Cancelled) break;
+                images.Add(r.Image);
+                row.Add(t.Measure(r.Image).Style);
+                done++;
+            }
+            if (row.Count > 0) losses.Add(row);
+        }
+        bool interrupted = c.Cancel.IsCancellationRequested;
+        if (images.Count == 0) return new JobResult([], "interrupted before the first cell was done; nothing saved", true);
+        var labels = o.Rows.SelectMany(l => o.Ratios.Select(r => $"{l} {r:G2}")).Take(images.Count).ToList();
+        var grid = Grid.Make(images, o.Ratios.Count, labels);
+        var results = new StyleGridResults(net.Name, losses);
+        c.Save(grid, c.Output, results, done * steps, interrupted);
+        return new JobResult([c.Output], $"{c.Output} (style loss per cell above)", interrupted, results);
+    }
+
+}

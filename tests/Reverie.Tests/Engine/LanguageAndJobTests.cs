@@ -1,0 +1,138 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Reverie.Dreaming;
+using Reverie.Imaging;
+using Reverie.Jobs;
+using Reverie.Models;
+using Reverie.Objectives;
+using Reverie.Recipes;
+using Reverie.Tests.Dreaming;
+using Reverie.Tests.Infrastructure;
+using static TorchSharp.torch;
+
+namespace Reverie.Tests.Engine;
+
+/// <summary>The one objective language and the job model.</summary>
+public class LanguageAndJobTests(BvlcGoogLeNet model) : IClassFixture<BvlcGoogLeNet>
+{
+    INetwork Net => model.Net;
+
+    [Fact]
+    public void OneMeaningOfLayerColonChannelEverywhere()
+    {
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        var image = ImageIO.Resize(ImageIO.Load(Paths.Sample("coffee.png")), 224, 224);
+        string t = Net.ResolveLayer("inception_4a/output");
+        var acts = Net.Forward(image, [t]);
+        double Value(string expr) => ObjectiveLanguage.Parse(Net, expr).Evaluate(acts).item<float>();
+        var a = acts[t];
+        // LAYER:C is channel C's mean; l2(LAYER:CHANNELS) half the mean square of those channels; LAYER the whole layer's.
+        Assert.Equal(a[.., 12].mean().item<float>(), Value("inception_4a/output:12"), 4);
+        Assert.Equal(a[.., 3..6].pow(2).mean().item<float>() * 0.5, Value("l2(inception_4a/output:3-5)"), 4);
+        Assert.Equal(a.pow(2).mean().item<float>() * 0.5, Value("inception_4a/output"), 4);
+        Assert.Equal(2 * Value("inception_4a/output:12") - Value("l2(inception_4a/output:3,4,5)"), Value("2*inception_4a/output:12 - l2(inception_4a/output:3-5)"), 3);
+        Assert.Equal("l2(inception_4a/output:3-5)", ObjectiveLanguage.Parse(Net, "l2(inception_4a/output:3,4,5)").Describe());
+    }
+
+    [Theory]
+    [InlineData("inception_4a/output:3-5", "l2(inception_4a/output:3-5)")]
+    [InlineData("1e400*inception_4a/output", "not a finite number")]
+    [InlineData("blur(inception_4a/output)", "is not a function")]
+    [InlineData("l2(inception_4a/output:600)", "channels 0-511")]
+    [InlineData("tv(-1)", "tv(V) needs V above 0")]
+    [InlineData("inception_4a/output:3@900,2", "outside layer")]
+    [InlineData("", "The objective is empty")]
+    public void MistakesAreOneSentence(string expr, string expected)
+    {
+        var e = Assert.Throws<BadInputException>(() => ObjectiveLanguage.Parse(Net, expr));
+        Assert.Contains(expected, e.Message);
+        Assert.DoesNotContain('\n', e.Message);
+    }
+
+    [Fact]
+    public void TheOldDreamLayerFormIsRefusedWithItsNewSpelling()
+    {
+        var e = Assert.Throws<BadInputException>(() => new ObjectiveLanguage(Net).ParseDreamLayer("inception_3b/output:0-31*2"));
+        Assert.Contains("--layer 'l2(inception_3b/output:0-31)*2'", e.Message);
+        var ok = new ObjectiveLanguage(Net).ParseDreamLayer("l2(inception_3b/output:0-31)*2");
+        Assert.Equal("2*l2(inception_3b/output:0-31)", ok.Describe());
+    }
+
+    [Fact]
+    public void AnOptionsRecordIsItsRecipeAndComesBackEqual()
+    {
+        using var tmp = Paths.Temp();
+        string photo = tmp.File("p.png");
+        File.Copy(Paths.Sample("chelsea.png"), photo);
+        var options = new DreamJobOptions
+        {
+            Input = photo, Model = "googlenet", Seed = 5, Precision = Precision.Bf16, Layers = ["inception_4c/output", "l2(conv2/3x3:0-7)*0.5"],
+            Zoom = 3, Dream = new DreamOptions { Octaves = 3, StepSize = 2.5, KeepColors = true },
+        };
+        var recipe = JobCatalog.RecipeFor(new DreamJob(), options);
+        Assert.Equal("bf16", (string)recipe.Options!["precision"]!);
+        Assert.Equal(5, (int)recipe.Options["seed"]!);
+        Assert.Null(recipe.Options["dream"]!["seed"]); // held once, at the job's level
+        Assert.Equal(Reverie.Models.Registry.Downloader.Sha256Of(photo), recipe.Inputs[photo]);
+        var back = Recipe.FromJson(recipe.ToJson(), "test");
+        var (job, again) = JobCatalog.FromRecipe(back, "test");
+        Assert.Equal("dream", job.Kind);
+        var d = Assert.IsType<DreamJobOptions>(again);
+        Assert.Equal(options.Layers, d.Layers);
+        Assert.Equal(options with { Layers = d.Layers }, d);
+        Assert.Equal(options.Effective, d.Effective);
+    }
+
+    [Fact]
+    public void ARecipeOfAnotherShapeIsRefusedInOneSentence()
+    {
+        var recipe = new Recipe { Command = "dream", Options = JsonNode.Parse("""{"input":"/x.png","octaves":4}""")!.AsObject() };
+        var e = Assert.Throws<BadInputException>(() => JobCatalog.FromRecipe(recipe, "old.png"));
+        Assert.Contains("do not fit a dream job", e.Message);
+        var unknown = new Recipe { Command = "paint", Options = new JsonObject() };
+        Assert.Contains("not a job", Assert.Throws<BadInputException>(() => JobCatalog.FromRecipe(unknown, "x")).Message);
+        Assert.Contains("readable Reverie recipe", Assert.Throws<BadInputException>(() => Recipe.FromJson("{\"command\": [", "y.json")).Message);
+    }
+
+    [Fact]
+    public async Task AJobReportsStepsTermsAndPreviewsAndHonoursCancellation()
+    {
+        using var tmp = Paths.Temp();
+        var events = new List<JobEvent>();
+        int previews = 0;
+        using var cts = new CancellationTokenSource();
+        var sink = new Sink(e =>
+        {
+            events.Add(e with { Preview = null });
+            if (e.Preview is { } p) { previews++; Assert.Equal(3, p.shape[1]); }
+            if (events.Count(x => x.Kind == JobEventKind.Progress) == 7) cts.Cancel();
+        });
+        string photo = tmp.File("p.png");
+        using (var img = ImageIO.Resize(ImageIO.Load(Paths.Sample("coffee.png")), 96, 128)) ImageIO.Save(img, photo);
+        var options = new DreamJobOptions { Input = photo, Model = Paths.GoogLeNet, Dream = new DreamOptions { Octaves = 2, Steps = 5 } };
+        var job = new DreamJob();
+        var context = new JobContext
+        {
+            Output = tmp.File("out.png"), Recipe = JobCatalog.RecipeFor(job, options), Events = sink, PreviewEvery = 2, Cancel = cts.Token,
+        };
+        var result = await job.RunAsync(options, context);
+        var steps = events.Where(e => e.Kind == JobEventKind.Progress).ToList();
+        Assert.True(result.Interrupted);
+        Assert.Equal(7, steps.Count);
+        Assert.Equal(Enumerable.Range(1, 7).Select(i => (long)i), steps.Select(s => s.Step));
+        Assert.All(steps, s => Assert.Equal(10, s.Total));
+        Assert.Equal("octave 2/2 step 2/5", steps[^1].Stage);
+        Assert.True(previews >= 3, $"{previews} previews"); // steps 2, 4, 5 (the octave's end), 6
+        var saved = Recipe.Load(context.Output);
+        Assert.True(saved.Interrupted);
+        Assert.Equal(7, saved.Steps);
+        using var dream = ImageIO.Load(context.Output);
+        Assert.Equal(128, dream.shape[3]);
+    }
+
+    sealed class Sink(Action<JobEvent> a) : IProgress<JobEvent>
+    {
+        public void Report(JobEvent value) => a(value);
+    }
+}
