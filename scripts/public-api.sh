@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Adds every public symbol the build reports as undeclared (RS0016) to
 # src/Reverie/PublicAPI.Unshipped.txt, from the analyzer's own API names in a SARIF log.
-# Run it when the library's public surface changes on purpose, then review the diff.
+# Run it when the library's public surface changes on purpose, then review the diff; when a
+# version is released, move the Unshipped lines into PublicAPI.Shipped.txt. A removed or changed
+# symbol (RS0017) has its old line deleted by hand.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 api=src/Reverie/PublicAPI.Unshipped.txt

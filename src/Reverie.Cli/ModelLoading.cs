@@ -1,6 +1,3 @@
-using System.CommandLine;
-using Reverie.Jobs;
-using Reverie.Models;
 using Reverie.Models.Registry;
 
 namespace Reverie.Cli;

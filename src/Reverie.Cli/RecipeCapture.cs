@@ -1,4 +1,3 @@
-using System.CommandLine;
 using Reverie.Recipes;
 
 namespace Reverie.Cli;

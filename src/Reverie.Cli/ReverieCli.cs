@@ -1,14 +1,3 @@
-using System.CommandLine;
-using Reverie.Cli.Commands.Classify;
-using Reverie.Cli.Commands.Dream;
-using Reverie.Cli.Commands.Replay;
-using Reverie.Cli.Commands.Visualize;
-using Reverie.Cli.Commands.Atlas;
-using Reverie.Cli.Commands.DreamTarget;
-using Reverie.Cli.Commands.Invert;
-using Reverie.Cli.Commands.Models;
-using Spectre.Console;
-
 namespace Reverie.Cli;
 
 /// <summary>The `reverie` command line: builds the command tree and maps failures to exit codes (0 ok, 1 failure, 2 bad input).</summary>
@@ -36,14 +25,14 @@ public static class ReverieCli
             new VersionOption(),
         };
         root.Options.Add(Offline);
-        root.Subcommands.Add(DreamCommand.Create());
-        root.Subcommands.Add(ReplayCommand.Create());
-        root.Subcommands.Add(VisualizeCommand.Create());
-        root.Subcommands.Add(AtlasCommand.Create());
-        root.Subcommands.Add(DreamTargetCommand.Create());
-        root.Subcommands.Add(InvertCommand.Create());
-        root.Subcommands.Add(ClassifyCommand.Create());
-        root.Subcommands.Add(ModelsCommand.Create());
+        root.Subcommands.Add(Commands.Dream.DreamCommand.Create());
+        root.Subcommands.Add(Commands.Replay.ReplayCommand.Create());
+        root.Subcommands.Add(Commands.Visualize.VisualizeCommand.Create());
+        root.Subcommands.Add(Commands.Atlas.AtlasCommand.Create());
+        root.Subcommands.Add(Commands.DreamTarget.DreamTargetCommand.Create());
+        root.Subcommands.Add(Commands.Invert.InvertCommand.Create());
+        root.Subcommands.Add(Commands.Classify.ClassifyCommand.Create());
+        root.Subcommands.Add(Commands.Models.ModelsCommand.Create());
         root.Subcommands.Add(Commands.Style.StyleCommand.Create());
         root.Subcommands.Add(Commands.Stylize.StylizeCommand.Create());
         root.Subcommands.Add(Commands.Attack.AttackCommand.Create());

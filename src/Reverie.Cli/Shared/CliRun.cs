@@ -1,7 +1,4 @@
-using System.CommandLine;
-using Reverie.Jobs;
 using Reverie.Recipes;
-using Spectre.Console;
 
 namespace Reverie.Cli;
 
@@ -85,6 +82,14 @@ internal static class CliRun
         return result;
     }
 
+    /// <summary>Runs synchronous <paramref name="work"/> on a worker thread under the progress display; it reports through the events it is given.</summary>
+    public static Task<T> WithBar<T>(TextWriter err, Func<IProgress<JobEvent>, T> work) =>
+        WithProgress(err, events => Task.Run(() => work(events)));
+
+    /// <summary>Progress of <paramref name="done"/> out of <paramref name="total"/>, as an event.</summary>
+    public static JobEvent Step(string stage, double done, double total, int scale = 1000) =>
+        new() { Stage = stage, Step = (long)Math.Round(done * scale), Total = (long)Math.Round(total * scale) };
+
     /// <summary>Draws events: one bar for the work, one per download; notes as lines above the bars.</summary>
     sealed class Renderer(ProgressContext ctx, IAnsiConsole console, TextWriter err) : IProgress<JobEvent>
     {
@@ -98,10 +103,11 @@ internal static class CliRun
             {
                 switch (e.Kind)
                 {
-                    case JobEventKind.Note:
+                    case JobEventKind.Note or JobEventKind.Log:
                         // Above a live display Spectre must write the line; elsewhere it is one plain line.
-                        if (console.Profile.Capabilities.Interactive) console.MarkupLine($"note: {Markup.Escape(e.Message ?? "")}");
-                        else err.WriteLine($"note: {e.Message}");
+                        string line = (e.Kind == JobEventKind.Note ? "note: " : "") + e.Message;
+                        if (console.Profile.Capabilities.Interactive) console.MarkupLine(Markup.Escape(line));
+                        else err.WriteLine(line);
                         break;
                     case JobEventKind.Download:
                         if (!_downloads.TryGetValue(e.Stage, out var d)) _downloads[e.Stage] = d = ctx.AddTask(Markup.Escape(e.Stage), maxValue: Math.Max(1, e.Total));

@@ -1,6 +1,3 @@
-using System.CommandLine;
-using Reverie.Jobs;
-
 namespace Reverie.Cli;
 
 /// <summary>
@@ -22,10 +19,23 @@ internal sealed class CommonOptions
         {
             Description = modelHelp ?? $"Model: a registry name, checkpoint, weights or .onnx file (default: {modelDefault ?? "see the command's help"}).",
         };
-        Seed = new Option<int>("--seed") { Description = $"Seed of {seedMeaning}.", DefaultValueFactory = _ => 0 };
+        Seed = SeedOption(seedMeaning);
         Precision = new Option<string>("--precision") { Description = "fp32, or bf16 to run the network in bfloat16 (faster on CPUs with AVX-512 BF16; the image stays fp32).", DefaultValueFactory = _ => "fp32" };
         Device = new Option<string>("--device") { Description = "cpu or cuda (cuda needs the CUDA build of TorchSharp).", DefaultValueFactory = _ => "cpu" };
         ModelDefault = modelDefault;
+    }
+
+    /// <summary>--seed, for commands that take no other common option.</summary>
+    public static Option<int> SeedOption(string meaning, int defaultValue = 0) =>
+        new("--seed") { Description = $"Seed of {meaning}.", DefaultValueFactory = _ => defaultValue };
+
+    /// <summary>--model, for commands that take no other common option: required when there is no default.</summary>
+    public static Option<string> ModelOption(string what, string? defaultModel = "googlenet")
+    {
+        var o = new Option<string>("--model", "-m") { Description = $"{what}: a registry name, checkpoint NAME.json, weights (.pth, .safetensors) or .onnx file{(defaultModel is null ? "" : $" (default: {defaultModel})")}." };
+        if (defaultModel is null) o.Required = true;
+        else o.DefaultValueFactory = _ => defaultModel;
+        return o;
     }
 
     /// <summary>The model a command uses when --model is not given (null: the job chooses).</summary>

@@ -19,8 +19,20 @@ public sealed record DreamOptions
     public double StepSize { get; init; } = 1.5;
     /// <summary>Largest random roll in pixels.</summary>
     public int Jitter { get; init; } = 32;
-    /// <summary>Tile size for the gradient; 0 disables tiling.</summary>
-    public int Tile { get; init; } = 512;
+    /// <summary>
+    /// Tile size for the gradient: null (the default) tiles at <see cref="AutoTileSize"/> only when
+    /// the photo has more than <see cref="AutoTilePixels"/> pixels; 0 never tiles; a size always does.
+    /// Tiles bound peak memory by the tile. Measured on BVLC GoogLeNet (2 cores, 1 octave): a 600×400
+    /// photo dreams 10–20% faster whole; at 1 MP and above tiles are as fast and halve the memory
+    /// (1024²: 0.9 GB tiled, 2.0 GB whole; 2048²: 1.5 GB against 5.1 GB).
+    /// </summary>
+    public int? Tile { get; init; }
+    /// <summary>The tile size chosen when <see cref="Tile"/> is left to the engine.</summary>
+    public const int AutoTileSize = 512;
+    /// <summary>Images up to this many pixels are dreamed whole when <see cref="Tile"/> is left to the engine.</summary>
+    public const long AutoTilePixels = 1024L * 1024;
+    /// <summary>The tile size for a photo of <paramref name="height"/> × <paramref name="width"/> (0: whole).</summary>
+    public int TileFor(long height, long width) => Tile ?? (height * width > AutoTilePixels ? AutoTileSize : 0);
     /// <summary>Overlap margin around tiles, in pixels.</summary>
     public int TileMargin { get; init; } = 32;
     /// <summary>Gaussian smoothing of the gradient at the first octave (pixels); shrinks linearly over the octaves. 0 = none.</summary>
@@ -43,7 +55,7 @@ public sealed record DreamOptions
         if (OctaveScale <= 1 || OctaveScale > 4) throw new BadInputException($"--octave-scale must be above 1 and at most 4; got {OctaveScale}.");
         if (StepSize <= 0 || StepSize > 255) throw new BadInputException($"--step-size must be above 0 and at most 255; got {StepSize}.");
         if (Jitter < 0) throw new BadInputException($"--jitter must not be negative; got {Jitter}.");
-        if (Tile != 0 && Tile < 64) throw new BadInputException($"--tile must be 0 (no tiles) or at least 64; got {Tile}.");
+        if (Tile is { } t && t != 0 && (t < 64 || t > 16384)) throw new BadInputException($"--tile must be auto, 0 (no tiles) or from 64 to 16384; got {t}.");
         if (Smooth < 0) throw new BadInputException($"--smooth must not be negative; got {Smooth}.");
     }
 }
@@ -85,7 +97,7 @@ public sealed class DeepDream(INetwork network, Objective objective, DreamOption
             StepRule = new NormalizedGradientStep(Options.StepSize / 255.0),
             Schedule = new FixedSteps(Options.Steps),
             Random = new Random(Options.Seed),
-            Tile = Options.Tile,
+            Tile = Options.TileFor(original.shape[2], original.shape[3]),
             TileMargin = Options.TileMargin,
             ComputeType = Options.BFloat16 ? ScalarType.BFloat16 : null,
             GradientFilter = Options.Smooth > 0 ? (g, stage, stages) => Filters.GaussianBlur(g, Options.Smooth * (stages - stage) / stages) : null,

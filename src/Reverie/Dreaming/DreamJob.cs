@@ -38,6 +38,7 @@ public sealed record DreamJobOptions : JobOptions
     public override IEnumerable<string> InputFiles() => [.. base.InputFiles(), Input, .. Guide is null ? Array.Empty<string>() : [Guide]];
 
     /// <summary>The dream settings with the job's seed and precision.</summary>
+    [System.Text.Json.Serialization.JsonIgnore]
     public DreamOptions Effective => Dream with { Seed = Seed, BFloat16 = BFloat16 };
 
     /// <inheritdoc/>
@@ -89,10 +90,11 @@ internal sealed class DreamJob : Job<DreamJobOptions>
         using var photoFull = ImageIO.Load(o.Input);
         var photo = o.MaxSize is { } mx ? Capture.Shrink(photoFull, mx) : photoFull;
         long pixels = photo.shape[2] * photo.shape[3];
-        if (options.Tile == 0 && pixels > DreamJobOptions.MaxUntiledPixels)
+        if (options.TileFor(photo.shape[2], photo.shape[3]) == 0 && pixels > DreamJobOptions.MaxUntiledPixels)
             throw new BadInputException($"The image is {photo.shape[3]}x{photo.shape[2]}, too large to dream without tiles (at most {DreamJobOptions.MaxUntiledPixels / 1_000_000.0:0.#} megapixels); use --tile 512 or --max-size.");
 
         using var net = o.Model is { } m ? await c.OpenModelAsync(m) : await c.OpenDreamDefaultAsync();
+        if (o.Model is null) c.Resolved(o with { Model = net.Name });
         if (device.type != TorchSharp.DeviceType.CPU) net.To(device);
         var objective = BuildObjective(net, o);
         if (o.BFloat16) net.To(device, ScalarType.BFloat16);

@@ -82,9 +82,19 @@ public sealed class JobContext
         return recipe;
     }
 
+    System.Text.Json.Nodes.JsonObject? _resolved;
+
+    /// <summary>
+    /// Records the options as they were resolved while running (the model a default chose), so that
+    /// the recipe written with the outputs replays the same run anywhere.
+    /// </summary>
+    public void Resolved(JobOptions options) =>
+        _resolved = (System.Text.Json.Nodes.JsonObject)System.Text.Json.JsonSerializer.SerializeToNode(options, options.GetType(), Recipe.JsonOptions)!;
+
     /// <summary>The recipe completed with results, steps and the interruption mark.</summary>
     public Recipe Finished(object? results = null, int? steps = null, bool interrupted = false) => Recipe with
     {
+        Options = _resolved ?? Recipe.Options,
         Results = results is null ? null : System.Text.Json.JsonSerializer.SerializeToNode(results, results.GetType(), Recipe.JsonOptions)?.AsObject(),
         Steps = steps,
         Interrupted = interrupted,

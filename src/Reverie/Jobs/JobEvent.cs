@@ -11,6 +11,8 @@ public enum JobEventKind
     Note,
     /// <summary>A model being downloaded: bytes of total.</summary>
     Download,
+    /// <summary>A line of the job's log (an epoch's metrics), shown as it is.</summary>
+    Log,
 }
 
 /// <summary>

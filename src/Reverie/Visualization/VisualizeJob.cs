@@ -14,6 +14,7 @@ public sealed record VisualizeJobOptions : JobOptions
     public VisualizeOptions Visualize { get; init; } = new();
 
     /// <summary>The settings with the job's seed and precision.</summary>
+    [System.Text.Json.Serialization.JsonIgnore]
     public VisualizeOptions Effective => Visualize with { Seed = Seed, BFloat16 = BFloat16 };
 
     /// <inheritdoc/>

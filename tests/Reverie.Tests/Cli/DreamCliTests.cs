@@ -66,6 +66,32 @@ public class DreamCliTests(GoogLeNetCli cli) : IClassFixture<GoogLeNetCli>
     }
 
     [Fact]
+    public void RecipesOfTheLastVersionReplayOrAreRefusedNamingTheChange()
+    {
+        using var tmp = Paths.Temp();
+        string input = tmp.File("cat.png");
+        using (var photo = ImageIO.Load(Paths.Sample("chelsea.png")))
+        using (var small = ImageIO.Resize(photo, 120, 180)) ImageIO.Save(small, input);
+        string sha = Reverie.Models.Registry.Downloader.Sha256Of(input);
+        // Version 0.1 recipes held the command's arguments and hand-built parameters, no options record.
+        string Old(params string[] args) => System.Text.Json.JsonSerializer.Serialize(new
+        {
+            version = "0.1.0", command = "dream", arguments = args, parameters = new { model = "googlenet" },
+            inputs = new Dictionary<string, string> { [input] = sha }, created = DateTime.UtcNow,
+        });
+        File.WriteAllText(tmp.File("old.json"), Old("dream", input, "--layer", "inception_3b/output", "--octaves", "1", "--steps", "2", "--snapshots", tmp.File("nowhere")));
+        var ok = cli.Host.Run("replay", tmp.File("old.json"), "-o", tmp.File("again.png"));
+        Assert.True(ok.Code == 0, ok.Err);
+        Assert.NotNull(Recipe.Load(tmp.File("again.png")).Options);
+        Assert.False(Directory.Exists(tmp.File("nowhere")), "replay used an output path from the recipe");
+        File.WriteAllText(tmp.File("changed.json"), Old("dream", input, "--layer", "inception_3b/output:0-7", "--octaves", "1", "--steps", "2"));
+        AssertBadInput(cli.Host.Run("replay", tmp.File("changed.json"), "-o", tmp.File("x.png")), "l2(inception_3b/output:0-7)");
+        File.WriteAllText(tmp.File("nested.json"), System.Text.Json.JsonSerializer.Serialize(new { command = "replay", arguments = new[] { tmp.File("nested.json") } }));
+        AssertBadInput(cli.Host.Run("replay", tmp.File("nested.json")), "replays another recipe");
+        Assert.False(File.Exists(tmp.File("x.png")));
+    }
+
+    [Fact]
     public void ZoomWritesAnAnimatedGif()
     {
         using var tmp = Paths.Temp();

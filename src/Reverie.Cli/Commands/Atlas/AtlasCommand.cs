@@ -1,4 +1,3 @@
-using System.CommandLine;
 using Reverie.Cli.Commands.Visualize;
 using Reverie.Visualization;
 

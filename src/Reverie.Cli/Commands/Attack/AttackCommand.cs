@@ -1,11 +1,4 @@
-using System.CommandLine;
-using System.Globalization;
-using System.Text.Json.Nodes;
-using Reverie.Objectives;
 using Reverie.Adversarial;
-using Reverie.Imaging;
-using Reverie.Models;
-using Spectre.Console;
 using static TorchSharp.torch;
 
 namespace Reverie.Cli.Commands.Attack;
@@ -19,7 +12,7 @@ internal static class AttackCommand
         var data = new Option<string?>("--data") { Description = "Attack a labelled data set instead (fashion-mnist, textures, or an ImageFolder): reports robust accuracy, success rate and confidence." };
         var classes = new Option<string?>("--classes") { Description = "With --data: only these classes, comma-separated." };
         var limit = new Option<int>("--limit") { Description = "With --data: at most this many images per class." };
-        var model = new Option<string>("--model", "-m") { Description = "The model attacked: a registry name, checkpoint, weights or .onnx file.", DefaultValueFactory = _ => "googlenet" };
+        var model = CommonOptions.ModelOption("The model attacked");
         var method = new Option<string>("--method") { Description = "fgsm, bim, pgd or mifgsm.", DefaultValueFactory = _ => "fgsm" };
         var eps = new Option<double>("--eps") { Description = "L-infinity budget in 0..1 pixel units.", DefaultValueFactory = _ => 0.01 };
         var steps = new Option<int>("--steps") { Description = "Iterations (bim, pgd, mifgsm).", DefaultValueFactory = _ => 10 };
@@ -29,7 +22,7 @@ internal static class AttackCommand
         var surrogate = new Option<string?>("--surrogate") { Description = "Craft on this model instead (black-box transfer) and report the target model's answer." };
         var randomStart = new Option<bool>("--random-start") { Description = "Start from a random point in the eps-ball (always on for pgd)." };
         var minEps = new Option<bool>("--min-eps") { Description = "Also report the smallest eps (0.001 steps, up to 0.05) at which one-step FGSM changes the top label." };
-        var seed = new Option<int>("--seed") { Description = "Seed of the random start.", DefaultValueFactory = _ => 0 };
+        var seed = CommonOptions.SeedOption("the random start");
         var output = new Option<string?>("--output", "-o") { Description = "The adversarial image (.png); the amplified perturbation goes beside it as OUT-perturbation.png. Required for an image." };
         var cmd = new Command("attack", "Make an adversarial example: a small L-infinity change that changes the model's answer; or attack a whole data set.")
             { image, data, classes, limit, model, method, eps, steps, stepSize, targeted, target, surrogate, randomStart, minEps, seed, output };
@@ -97,15 +90,8 @@ internal static class AttackCommand
                 {
                     var set = SweepCommand.OpenData(source, crafter, p.GetValue(classes), p.GetValue(limit));
                     var kind = craft is null ? PerturbationKind.WhiteBox : PerturbationKind.Transfer;
-                    RobustnessResult r = null!;
-                    await ReverieCli.StatusConsole(err).Progress()
-                        .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn(), new RemainingTimeColumn())
-                        .StartAsync(async ctx =>
-                        {
-                            var task = ctx.AddTask($"{p.GetValue(method)} eps {options.Eps}", maxValue: set.Count);
-                            r = await Task.Run(() => Robustness.Evaluate(net, crafter, set, kind, options, progress: new SyncProgress<int>(d => task.Value = d), cancel: cancel));
-                            task.Value = task.MaxValue;
-                        });
+                    var r = await CliRun.WithBar(err, events => Robustness.Evaluate(net, crafter, set, kind, options,
+                        progress: new SyncProgress<int>(d => events.Report(CliRun.Step($"{p.GetValue(method)} eps {options.Eps}", d, set.Count, 1))), cancel: cancel));
                     var tbl = new Table().AddColumn("images").AddColumn("clean accuracy").AddColumn("robust accuracy").AddColumn("success rate").AddColumn("mean confidence").AddColumn("max |x*-x|inf");
                     tbl.AddRow(r.Count.ToString(CultureInfo.InvariantCulture), r.CleanAccuracy.ToString("P2", CultureInfo.InvariantCulture), r.Accuracy.ToString("P2", CultureInfo.InvariantCulture),
                         r.SuccessRate.ToString("P2", CultureInfo.InvariantCulture), r.MeanConfidence.ToString("0.0000", CultureInfo.InvariantCulture), r.MaxLinf.ToString("0.00000", CultureInfo.InvariantCulture));

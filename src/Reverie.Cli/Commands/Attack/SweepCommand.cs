@@ -1,9 +1,5 @@
-using System.CommandLine;
-using System.Globalization;
 using Reverie.Adversarial;
-using Reverie.Models;
 using Reverie.Training;
-using Spectre.Console;
 
 namespace Reverie.Cli.Commands.Attack;
 
@@ -29,14 +25,14 @@ internal static class SweepCommand
 
     public static Command Create()
     {
-        var model = new Option<string>("--model", "-m") { Description = "The model attacked.", Required = true };
+        var model = CommonOptions.ModelOption("The model attacked", null);
         var data = new Option<string>("--data") { Description = "Labelled images: fashion-mnist, textures or an ImageFolder (test split where there is one).", Required = true };
         var eps = new Option<string>("--eps") { Description = "Comma-separated budgets in 0..1 pixel units.", DefaultValueFactory = _ => "0,0.01,0.02,0.05,0.1,0.15,0.2,0.3" };
         var steps = new Option<string>("--steps") { Description = "Comma-separated step counts: 1 is FGSM, more is BIM with step eps/T.", DefaultValueFactory = _ => "1,10" };
         var surrogate = new Option<string?>("--surrogate") { Description = "Also attack through this model (black-box transfer)." };
         var classes = new Option<string?>("--classes") { Description = "Only these classes, comma-separated." };
         var limit = new Option<int>("--limit") { Description = "At most this many images per class." };
-        var seed = new Option<int>("--seed") { Description = "Seed of the noise.", DefaultValueFactory = _ => 0 };
+        var seed = CommonOptions.SeedOption("the noise");
         var output = new Option<string>("--output", "-o") { Description = "CSV file; the plot goes beside it as .png.", Required = true };
         var cmd = new Command("sweep", "Accuracy against eps, at each number of steps: white-box, black-box transfer from a surrogate, and random sign noise of the same eps.")
             { model, data, eps, steps, surrogate, classes, limit, seed, output };
@@ -53,16 +49,8 @@ internal static class SweepCommand
             using var net = await ModelLoading.OpenAsync(registry, p.GetValue(model)!, err, cancel);
             using var sur = p.GetValue(surrogate) is { } s ? await ModelLoading.OpenAsync(registry, s, err, cancel) : null;
             var set = OpenData(p.GetValue(data)!, net, p.GetValue(classes), p.GetValue(limit));
-            List<RobustnessResult> rows = null!;
-            await ReverieCli.StatusConsole(err).Progress()
-                .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn(), new RemainingTimeColumn())
-                .StartAsync(async ctx =>
-                {
-                    var task = ctx.AddTask($"sweeping {set.Count} images", maxValue: 1);
-                    var progress = new SyncProgress<(int Done, int Total)>(d => { task.MaxValue = d.Total; task.Value = d.Done; });
-                    rows = await Task.Run(() => Robustness.Sweep(net, sur, set, epsList, stepList, p.GetValue(seed), progress, cancel));
-                    task.Value = task.MaxValue;
-                });
+            var rows = await CliRun.WithBar(err, events => Robustness.Sweep(net, sur, set, epsList, stepList, p.GetValue(seed),
+                new SyncProgress<(int Done, int Total)>(d => events.Report(CliRun.Step($"sweeping {set.Count} images", d.Done, d.Total, 1))), cancel));
             Imaging.AtomicFile.WriteAllText(outPath, Robustness.Csv(rows));
             string plot = Path.ChangeExtension(outPath, ".png");
             Robustness.SweepPlot(plot, $"{net.Name} on {set.Name} ({set.Count} images){(sur is null ? "" : $", surrogate {sur.Name}")}", rows);

@@ -1,7 +1,4 @@
-using System.CommandLine;
 using System.Text.Json;
-using Reverie.Imaging;
-using Spectre.Console;
 
 namespace Reverie.Cli.Commands.Classify;
 
@@ -11,7 +8,7 @@ internal static class ClassifyCommand
     public static Command Create()
     {
         var images = new Argument<string[]>("images") { Description = "Image files (PNG, JPEG, BMP, WebP, GIF).", Arity = ArgumentArity.OneOrMore };
-        var model = new Option<string>("--model", "-m") { Description = "Model name from the registry, or an .onnx file.", DefaultValueFactory = _ => "googlenet" };
+        var model = CommonOptions.ModelOption("Model");
         var top = new Option<int>("--top", "-k") { Description = "How many classes to show.", DefaultValueFactory = _ => 5 };
         var json = new Option<bool>("--json") { Description = "Print JSON instead of a table." };
         var cmd = new Command("classify", "Classify images with a model: top-K labels and probabilities.") { images, model, top, json };

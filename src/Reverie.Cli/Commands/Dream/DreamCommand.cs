@@ -1,6 +1,4 @@
-using System.CommandLine;
 using Reverie.Dreaming;
-using Reverie.Jobs;
 
 namespace Reverie.Cli.Commands.Dream;
 
@@ -21,7 +19,7 @@ internal static class DreamCommand
         var steps = new Option<int>("--steps") { Description = "Gradient steps per octave.", DefaultValueFactory = _ => d.Steps };
         var stepSize = new Option<double>("--step-size") { Description = "Step size in 0..255 pixel units (the notebook's).", DefaultValueFactory = _ => d.StepSize };
         var jitter = new Option<int>("--jitter") { Description = "Largest random roll in pixels.", DefaultValueFactory = _ => d.Jitter };
-        var tile = new Option<int>("--tile") { Description = "Tile size for large images; 0 disables tiles.", DefaultValueFactory = _ => d.Tile };
+        var tile = new Option<string>("--tile") { Description = $"Tile size for the gradient: auto (tiles of {DreamOptions.AutoTileSize} px only for photos over {DreamOptions.AutoTilePixels / 1e6:0.#} megapixels), 0 (never) or PX (always).", DefaultValueFactory = _ => "auto" };
         var guide = new Option<string?>("--guide") { Description = "Guide image: dream toward its features at the (first) layer." };
         var smooth = new Option<double>("--smooth") { Description = "Gaussian smoothing of the gradient (sigma in pixels at the first octave, shrinking per octave)." };
         var keepColors = new Option<bool>("--keep-colors") { Description = "Keep the photo's colours; transfer only luminance (YCbCr)." };
@@ -51,7 +49,7 @@ internal static class DreamCommand
                 Dream = new DreamOptions
                 {
                     Octaves = p.GetValue(octaves), OctaveScale = p.GetValue(octaveScale), Steps = p.GetValue(steps),
-                    StepSize = p.GetValue(stepSize), Jitter = p.GetValue(jitter), Tile = p.GetValue(tile),
+                    StepSize = p.GetValue(stepSize), Jitter = p.GetValue(jitter), Tile = ParseTile(p.GetValue(tile)!),
                     Smooth = p.GetValue(smooth), KeepColors = p.GetValue(keepColors),
                 },
             });
@@ -61,4 +59,8 @@ internal static class DreamCommand
         });
         return cmd;
     }
+
+    static int? ParseTile(string text) => text == "auto" ? null
+        : int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out int t) ? t
+        : throw new BadInputException($"--tile must be auto, 0 or a size in pixels; got '{BadInputException.Shown(text)}'.");
 }

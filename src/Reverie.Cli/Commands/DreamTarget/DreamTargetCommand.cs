@@ -1,4 +1,3 @@
-using System.CommandLine;
 using Reverie.Visualization;
 
 namespace Reverie.Cli.Commands.DreamTarget;

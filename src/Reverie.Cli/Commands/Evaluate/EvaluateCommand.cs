@@ -1,7 +1,4 @@
-using System.CommandLine;
-using System.Globalization;
 using Reverie.Training;
-using Spectre.Console;
 
 namespace Reverie.Cli.Commands.Evaluate;
 
@@ -10,7 +7,7 @@ internal static class EvaluateCommand
 {
     public static Command Create()
     {
-        var model = new Option<string>("--model", "-m") { Description = "Model: a registry name (fashion, textures, googlenet…), a checkpoint NAME.json, a .pth/.safetensors or .onnx file.", Required = true };
+        var model = CommonOptions.ModelOption("Model (fashion, textures, googlenet…)", null);
         var data = new Option<string>("--data") { Description = "fashion-mnist, textures, or an ImageFolder whose subfolder names are the model's class names.", Required = true };
         var split = new Option<string>("--split") { Description = "test or train (fashion-mnist and textures).", DefaultValueFactory = _ => "test" };
         var classes = new Option<string?>("--classes") { Description = "Only these classes, comma-separated." };
@@ -35,17 +32,8 @@ internal static class EvaluateCommand
             var set = Datasets.Open(source, test, 0, net.Input.Height);
             if (p.GetValue(classes) is { } cls) set = Datasets.SelectClasses(set, cls.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries));
             if (p.GetValue(limit) is > 0 and var l) set = Datasets.PerClass(set, l, 0);
-            Evaluation result = null!;
-            var console = ReverieCli.StatusConsole(err);
-            await console.Progress()
-                .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn())
-                .StartAsync(async ctx =>
-                {
-                    var task = ctx.AddTask($"evaluating {net.Name}", maxValue: set.Count);
-                    var progress = new SyncProgress<(int Done, int Total)>(d => task.Value = d.Done);
-                    result = await Task.Run(() => Trainer.Evaluate(net, set, progress: progress, cancel: cancel));
-                    task.Value = task.MaxValue;
-                });
+            var result = await CliRun.WithBar(err, events => Trainer.Evaluate(net, set,
+                progress: new SyncProgress<(int Done, int Total)>(d => events.Report(CliRun.Step($"evaluating {net.Name}", d.Done, set.Count, 1))), cancel: cancel));
             var outw = ReverieCli.ResultConsole(p.InvocationConfiguration.Output);
             var table = new Table().AddColumn("class").AddColumn(new TableColumn("images").RightAligned()).AddColumn(new TableColumn("accuracy").RightAligned()).AddColumn("most confused with");
             var per = result.PerClass;

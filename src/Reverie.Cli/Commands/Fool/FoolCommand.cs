@@ -1,13 +1,7 @@
-using System.CommandLine;
-using System.Globalization;
 using System.Text;
 using System.Text.Json;
-using System.Text.Json.Nodes;
-using Reverie.Objectives;
 using Reverie.Adversarial;
-using Reverie.Imaging;
 using Reverie.Visualization;
-using Spectre.Console;
 using static TorchSharp.torch;
 
 namespace Reverie.Cli.Commands.Fool;
@@ -18,14 +12,14 @@ internal static class FoolCommand
     public static Command Create()
     {
         var d = new FoolingOptions();
-        var model = new Option<string>("--model", "-m") { Description = "The classifier to fool (only its outputs are used).", Required = true };
+        var model = CommonOptions.ModelOption("The classifier to fool (only its outputs are used)", null);
         var cls = new Option<string[]>("--class") { Description = "Class to fool (name or index); repeatable." };
         var all = new Option<bool>("--all-classes") { Description = "Every class of the model." };
         var encoding = new Option<string>("--encoding") { Description = "direct (one gene per pixel) or cppn (a pattern-producing network).", DefaultValueFactory = _ => "cppn" };
         var generations = new Option<int>("--generations") { Description = "Generations.", DefaultValueFactory = _ => d.Generations };
         var population = new Option<int>("--population") { Description = "Individuals per generation.", DefaultValueFactory = _ => d.Population };
         var mapElites = new Option<bool>("--map-elites") { Description = "One MAP-Elites run over all the classes (an archive cell per class) instead of one run per class." };
-        var seed = new Option<int>("--seed") { Description = "Seed.", DefaultValueFactory = _ => 0 };
+        var seed = CommonOptions.SeedOption("the evolution");
         var output = new Option<string>("--output", "-o") { Description = "Folder for the images, fooling.png, log.csv and results.json.", Required = true };
         var cmd = new Command("fool", "Evolve fooling images: pictures a classifier labels with high confidence that show nothing of the class (black-box: outputs only).")
             { model, cls, all, encoding, generations, population, mapElites, seed, output };
@@ -57,20 +51,8 @@ internal static class FoolCommand
                 throw new BadInputException($"{net.Name} has {net.Labels.Count} classes; with --all-classes use --map-elites, or name classes with --class.");
             Directory.CreateDirectory(dir);
             var evo = new FoolingEvolution(net, options);
-            List<FoolingResult> results = null!;
-            await ReverieCli.StatusConsole(err).Progress()
-                .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn(), new RemainingTimeColumn())
-                .StartAsync(async ctx =>
-                {
-                    var task = ctx.AddTask("evolving", maxValue: 1);
-                    var progress = new SyncProgress<(int Done, int Total, double Best)>(s =>
-                    {
-                        task.MaxValue = s.Total; task.Value = s.Done;
-                        task.Description = $"evolving ({(options.MapElites ? "worst class" : "best")} {s.Best:0.0000})";
-                    });
-                    results = await Task.Run(() => evo.Run(classes, progress, cancel));
-                    task.Value = task.MaxValue;
-                });
+            var results = await CliRun.WithBar(err, events => evo.Run(classes, new SyncProgress<(int Done, int Total, double Best)>(s =>
+                events.Report(CliRun.Step($"evolving ({(options.MapElites ? "worst class" : "best")} {s.Best:0.0000})", s.Done, s.Total, 1))), cancel));
             // Images, a labelled sheet, the log and the results.
             foreach (var r in results)
             {

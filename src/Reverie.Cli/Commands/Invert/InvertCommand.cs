@@ -1,7 +1,5 @@
-using System.CommandLine;
 using Reverie.Optimization;
 using Reverie.Visualization;
-using Spectre.Console;
 
 namespace Reverie.Cli.Commands.Invert;
 

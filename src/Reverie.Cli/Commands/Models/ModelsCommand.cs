@@ -1,8 +1,4 @@
-using System.CommandLine;
-using System.Globalization;
-using Reverie.Models;
 using Reverie.Models.Registry;
-using Spectre.Console;
 
 namespace Reverie.Cli.Commands.Models;
 

@@ -1,5 +1,3 @@
-using System.CommandLine;
-using Reverie.Jobs;
 using Reverie.Recipes;
 
 namespace Reverie.Cli.Commands.Replay;

@@ -1,7 +1,4 @@
-using System.CommandLine;
-using System.Globalization;
 using Reverie.Science;
-using Spectre.Console;
 
 namespace Reverie.Cli.Commands.Science;
 
@@ -21,7 +18,7 @@ internal static class ScienceCommand
         var samples = new Option<int>("--samples") { Description = "Training series.", DefaultValueFactory = _ => d.Samples };
         var epochs = new Option<int>("--epochs") { Description = "Passes over the training series.", DefaultValueFactory = _ => d.Epochs };
         var length = new Option<int>("--series-length") { Description = "Weekly observations per training series.", DefaultValueFactory = _ => d.SeriesLength };
-        var seed = new Option<int>("--seed") { Description = "Seed of the data, the weights and the batches.", DefaultValueFactory = _ => d.Seed };
+        var seed = CommonOptions.SeedOption("the data, the weights and the batches", d.Seed);
         var beta = new Option<double>("--beta") { Description = "Weight of the β-VAE penalty.", DefaultValueFactory = _ => d.Beta };
         var lr = new Option<double>("--lr") { Description = "Adam's initial learning rate (cosine decay).", DefaultValueFactory = _ => d.LearningRate };
         var batch = new Option<int>("--batch") { Description = "Series per batch.", DefaultValueFactory = _ => d.Batch };
@@ -41,21 +38,14 @@ internal static class ScienceCommand
             if (File.Exists(dir)) throw new BadInputException($"'{dir}' is a file; --output must be a directory.");
             TorchSharp.torch.set_num_threads(Math.Min(Environment.ProcessorCount, 4));
             var trainer = new CopernicusTrainer(options);
-            var console = ReverieCli.StatusConsole(err);
-            await console.Progress()
-                .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn(), new RemainingTimeColumn())
-                .StartAsync(async ctx =>
-                {
-                    var task = ctx.AddTask("training", maxValue: options.Epochs);
-                    var progress = new SyncProgress<(int Epoch, int Batch, int Batches, double Loss)>(s =>
-                    {
-                        task.Value = s.Epoch - 1 + (double)s.Batch / s.Batches;
-                        task.Description = $"epoch {s.Epoch}/{options.Epochs}: loss {s.Loss:0.0000}";
-                    });
-                    await Task.Run(() => trainer.Run(progress, e => console.MarkupLine(
-                        $"epoch {e.Epoch}: train {e.TrainLoss:0.00000} (KL {e.TrainKl:0.00}), held-out {e.HeldOutLoss:0.00000}, MAE θS {e.MaeSun:0.0000} θM {e.MaeMars:0.0000} rad ({e.Seconds:0.0} s)"), cancel));
-                    task.Value = task.MaxValue;
-                });
+            await CliRun.WithBar(err, events =>
+            {
+                trainer.Run(new SyncProgress<(int Epoch, int Batch, int Batches, double Loss)>(s =>
+                        events.Report(CliRun.Step($"epoch {s.Epoch}/{options.Epochs}: loss {s.Loss:0.0000}", s.Epoch - 1 + (double)s.Batch / s.Batches, options.Epochs))),
+                    e => events.Report(new JobEvent { Kind = JobEventKind.Log, Message =
+                        $"epoch {e.Epoch}: train {e.TrainLoss:0.00000} (KL {e.TrainKl:0.00}), held-out {e.HeldOutLoss:0.00000}, MAE θS {e.MaeSun:0.0000} θM {e.MaeMars:0.0000} rad ({e.Seconds:0.0} s)" }), cancel);
+                return 0;
+            });
             var report = CopernicusReport.Write(trainer, dir);
             var table = new Table().AddColumn("latent").AddColumn(new TableColumn("R² heliocentric (φE, φM)").RightAligned())
                 .AddColumn("fit").AddColumn(new TableColumn("R² geocentric (θS, θM)").RightAligned())

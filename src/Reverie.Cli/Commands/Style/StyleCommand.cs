@@ -1,7 +1,4 @@
-using System.CommandLine;
-using System.Globalization;
 using Reverie.Style;
-using Spectre.Console;
 
 namespace Reverie.Cli.Commands.Style;
 

@@ -1,13 +1,6 @@
-using System.CommandLine;
 using System.Diagnostics;
-using System.Globalization;
 using System.Text.Json;
-using System.Text.Json.Nodes;
-using Reverie.Objectives;
-using Reverie.Imaging;
-using Reverie.Models;
 using Reverie.Style;
-using Spectre.Console;
 
 namespace Reverie.Cli.Commands.Stylize;
 
@@ -79,7 +72,7 @@ internal static class StylizeCommand
         var tvw = new Option<double>("--tv-weight") { Description = "Weight of the total-variation loss.", DefaultValueFactory = _ => d.TvWeight };
         var cl = new Option<string?>("--content-layers") { Description = "Comma-separated content layers of the loss network." };
         var sl = new Option<string?>("--style-layers") { Description = "Comma-separated style layers of the loss network." };
-        var seed = new Option<int>("--seed") { Description = "Seed of the weights and the crops.", DefaultValueFactory = _ => 0 };
+        var seed = CommonOptions.SeedOption("the weights and the crops");
         var output = new Option<string>("--output", "-o") { Description = "The trained network (.onnx); its losses go beside it in .json.", Required = true };
         var cmd = new Command("train", "Train a fast style network for one style with a perceptual loss.")
             { style, data, lossModel, epochs, size, batch, crops, lr, cw, sw, tvw, cl, sl, seed, output };
@@ -105,20 +98,12 @@ internal static class StylizeCommand
                 ContentLayers = Split(p.GetValue(cl), dc), StyleLayers = Split(p.GetValue(sl), ds), Seed = p.GetValue(seed),
             };
             var trainer = new FastStyleTrainer(loss, styleImage, images, options);
-            await ReverieCli.StatusConsole(err).Progress()
-                .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn(), new RemainingTimeColumn())
-                .StartAsync(async ctx =>
-                {
-                    var task = ctx.AddTask("training", maxValue: 1);
-                    var progress = new SyncProgress<(FastStyleLoss Loss, int Iterations)>(s =>
-                    {
-                        task.MaxValue = s.Iterations;
-                        task.Value = s.Loss.Iteration;
-                        task.Description = $"epoch {s.Loss.Epoch}: content {s.Loss.Content:G3} style {s.Loss.Style:G3} tv {s.Loss.Tv:G3}";
-                    });
-                    await Task.Run(() => trainer.Run(progress, cancel));
-                    task.Value = task.MaxValue;
-                });
+            await CliRun.WithBar(err, events =>
+            {
+                trainer.Run(new SyncProgress<(FastStyleLoss Loss, int Iterations)>(s => events.Report(
+                    CliRun.Step($"epoch {s.Loss.Epoch}: content {s.Loss.Content:G3} style {s.Loss.Style:G3} tv {s.Loss.Tv:G3}", s.Loss.Iteration, s.Iterations, 1))), cancel);
+                return 0;
+            });
             Reverie.Imaging.AtomicFile.WriteAllBytes(outPath, trainer.Net.ToOnnx());
             var h = trainer.History;
             int k = Math.Max(1, Math.Min(10, h.Count / 4));

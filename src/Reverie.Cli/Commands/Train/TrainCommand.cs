@@ -1,7 +1,4 @@
-using System.CommandLine;
-using System.Globalization;
 using Reverie.Training;
-using Spectre.Console;
 
 namespace Reverie.Cli.Commands.Train;
 
@@ -18,7 +15,7 @@ internal static class TrainCommand
         var batch = new Option<int>("--batch") { Description = "Images per step.", DefaultValueFactory = _ => d.BatchSize };
         var lr = new Option<double>("--lr") { Description = "Peak learning rate of AdamW (cosine decay).", DefaultValueFactory = _ => d.LearningRate };
         var valSplit = new Option<double>("--val-split") { Description = "Fraction of the training images held out for validation; 0 keeps the last epoch.", DefaultValueFactory = _ => 0.1 };
-        var seed = new Option<int>("--seed") { Description = "Seed of the initial weights, shuffles, augmentation and dropout.", DefaultValueFactory = _ => 0 };
+        var seed = CommonOptions.SeedOption("the initial weights, shuffles, augmentation and dropout");
         var resume = new Option<bool>("--resume") { Description = "Continue an interrupted run of the same --output, from its last finished epoch." };
         var baseModel = new Option<string?>("--base") { Description = "Start from this checkpoint or embedded model (fashion, fashion-mlp, textures); its top (the dense layers) is replaced by a new dense softmax layer for the new classes." };
         var freeze = new Option<bool>("--freeze") { Description = "With --base: train only the new top layer." };
@@ -48,21 +45,9 @@ internal static class TrainCommand
                     CommandLine = ["reverie", .. p.Tokens.Select(tk => tk.Value)],
                     Train = new TrainOptions { Epochs = p.GetValue(epochs), BatchSize = p.GetValue(batch), LearningRate = p.GetValue(lr), Seed = p.GetValue(seed), Noise = p.GetValue(noise) },
                 };
-                var console = ReverieCli.StatusConsole(err);
-                TrainingJobResult result = null!;
-                await console.Progress()
-                    .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn(), new RemainingTimeColumn())
-                    .StartAsync(async ctx =>
-                    {
-                        var task = ctx.AddTask("loading data", maxValue: options.Train.Epochs);
-                        var progress = new SyncProgress<TrainProgress>(s =>
-                        {
-                            task.Value = s.Epoch - 1 + (double)s.Step / s.Steps;
-                            task.Description = $"epoch {s.Epoch}/{s.Epochs}: loss {s.Loss:0.0000}, accuracy {s.Accuracy:P1}";
-                        });
-                        result = await Task.Run(() => TrainingJob.Run(options, progress, line => console.MarkupLine(Markup.Escape(line)), cancel));
-                        task.Value = task.MaxValue;
-                    });
+                var result = await CliRun.WithBar(err, events => TrainingJob.Run(options,
+                    new SyncProgress<TrainProgress>(s => events.Report(CliRun.Step($"epoch {s.Epoch}/{s.Epochs}: loss {s.Loss:0.0000}, accuracy {s.Accuracy:P1}", s.Epoch - 1 + (double)s.Step / s.Steps, s.Epochs))),
+                    line => events.Report(new JobEvent { Kind = JobEventKind.Log, Message = line }), cancel));
                 var outw = ReverieCli.ResultConsole(p.InvocationConfiguration.Output);
                 if (result.Test is { } test)
                 {

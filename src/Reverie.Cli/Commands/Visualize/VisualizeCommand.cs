@@ -1,4 +1,3 @@
-using System.CommandLine;
 using Reverie.Optimization;
 using Reverie.Visualization;
 
