@@ -17,6 +17,7 @@ namespace Reverie.Objectives;
 /// names are case-insensitive, with <c>_</c> for spaces or in double quotes;</item>
 /// <item><c>direction:LAYER@FILE</c> (dot product with a direction, one number per channel),
 /// <c>diversity:LAYER</c> (across a batch);</item>
+/// <item><c>max(LAYER:C)</c>: channel C's strongest response anywhere;</item>
 /// <item>regularizers on the image: <c>tv</c> (neural-style's total variation), <c>tv(V)</c>
 /// (Mahendran and Vedaldi's), <c>alpha</c> or <c>alpha(A)</c> (the α-norm); enter them with a minus;</item>
 /// <item><c>+</c>, <c>-</c>, scalar <c>*</c> and parentheses combine terms.</item>
@@ -54,6 +55,7 @@ public sealed class ObjectiveLanguage
         ["l2"] = ParseL2,
         ["tv"] = TotalVariation.Parse,
         ["alpha"] = AlphaNorm.Parse,
+        ["max"] = ChannelMax.Parse,
     };
 
     /// <summary>Terms written <c>PREFIX:REST</c>.</summary>

@@ -33,6 +33,10 @@ public class LanguageAndJobTests(BvlcGoogLeNet model) : IClassFixture<BvlcGoogLe
         Assert.Equal(a.pow(2).mean().item<float>() * 0.5, Value("inception_4a/output"), 4);
         Assert.Equal(2 * Value("inception_4a/output:12") - Value("l2(inception_4a/output:3,4,5)"), Value("2*inception_4a/output:12 - l2(inception_4a/output:3-5)"), 3);
         Assert.Equal("l2(inception_4a/output:3-5)", ObjectiveLanguage.Parse(Net, "l2(inception_4a/output:3,4,5)").Describe());
+        // max(LAYER:C): the channel's strongest response, above its mean.
+        Assert.Equal(a[.., 12].max().item<float>(), Value("max(inception_4a/output:12)"), 4);
+        Assert.True(Value("max(inception_4a/output:12)") > Value("inception_4a/output:12"));
+        Assert.Contains("max(LAYER:C)", Assert.Throws<BadInputException>(() => ObjectiveLanguage.Parse(Net, "max(inception_4a/output)")).Message);
     }
 
     [Theory]
