@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Packs the library (Reverie) and the .NET tool (Reverie.Cli, command `reverie`) into a local
+# folder, installs the tool from there into a temporary tool path, and runs it as a user would:
+# `reverie --version` and a tiny dream with the built-in textures model (no download).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+dotnet pack Reverie.slnx -c Release -o "$work/packages" -nologo -v q >/dev/null
+ls "$work/packages"/Reverie.*.nupkg "$work/packages"/Reverie.Cli.*.nupkg >/dev/null
+version=$(sed -n 's:.*<Version>\(.*\)</Version>.*:\1:p' Directory.Build.props)
+dotnet tool install Reverie.Cli --version "$version" --add-source "$work/packages" --tool-path "$work/tools" >/dev/null
+"$work/tools/reverie" --version
+REVERIE_CACHE="$work/cache" REVERIE_REGISTRY="$work/models.json" \
+  "$work/tools/reverie" dream examples/coffee.png -m textures --layer conv6 --octaves 2 --steps 3 --max-size 128 -o "$work/dream.png" 2>/dev/null
+test -s "$work/dream.png"
+echo "pack check: Reverie $version and the reverie tool packed, installed and dreamed"
