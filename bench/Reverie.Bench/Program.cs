@@ -10,11 +10,12 @@ return args.FirstOrDefault() switch
     "style" => StyleBenchmark.Run(args.Skip(1).ToArray()),
     "train" => TrainBenchmark.Run(args.Skip(1).ToArray()),
     "pgd" => PgdBenchmark.Run(args.Skip(1).ToArray()),
+    "profile" => ProfileBenchmark.Run(args.Skip(1).ToArray()),
     _ => Usage(),
 };
 
 static int Usage()
 {
-    Console.Error.WriteLine("usage: reverie-bench forward [--reps N] [--sizes 224,512] | dream [--reps N] [--no-scaling] | visualize [--reps N] [--steps N] | style [--steps N] [--size PX] [--fast-only] | train [--reps N] [--limit IMAGES] | pgd [--reps N] [--images N]");
+    Console.Error.WriteLine("usage: reverie-bench forward [--reps N] [--sizes 224,512] | dream [--reps N] [--no-scaling] | visualize [--reps N] [--steps N] | style [--steps N] [--size PX] [--fast-only] | train [--reps N] [--limit IMAGES] | pgd [--reps N] [--images N] | profile [--reps N] [--peak GFLOPS]");
     return 2;
 }

@@ -1,0 +1,82 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json;
+using Reverie.Dreaming;
+using Reverie.Imaging;
+using Reverie.Models;
+using Reverie.Objectives;
+using Reverie.Optimization;
+using Spectre.Console;
+using static TorchSharp.torch;
+
+namespace Reverie.Bench;
+
+/// <summary>
+/// Where a default dream's time goes: <c>reverie dream examples/coffee.png</c>'s engine at the
+/// defaults (4 octaves × 10 steps, whole image) on BVLC GoogLeNet, against the network part alone
+/// (forward to inception_4c and the input gradient, at each octave's size, as many times as the
+/// dream does), and the convolution throughput as a share of the machine's peak.
+/// </summary>
+internal static class ProfileBenchmark
+{
+    public static int Run(string[] args)
+    {
+        int reps = 3;
+        double peak = 380; // GFLOP/s: 2 cores × AVX-512 FMA × 2 units at ~3 GHz, as the engine issue estimates
+        for (int i = 0; i < args.Length - 1; i++)
+        {
+            if (args[i] == "--reps") reps = int.Parse(args[i + 1], CultureInfo.InvariantCulture);
+            if (args[i] == "--peak") peak = double.Parse(args[i + 1], CultureInfo.InvariantCulture);
+        }
+        set_num_threads(2);
+        string root = Paths.Root();
+        string model = Path.Combine(root, "..", "shared", "models", "bvlc_googlenet.onnx");
+        var spec = new InputSpec { Channels = ChannelOrder.Bgr, Scale = 255, Mean = [123.68f, 116.779f, 103.939f] };
+        using var net = OnnxNetwork.Load(model, "googlenet", spec);
+        using var photo = ImageIO.Load(Path.Combine(root, "examples", "coffee.png"));
+        var options = new DreamOptions();
+        string layer = net.ResolveLayer("inception_4c/output");
+        var objective = new LayerL2(layer);
+        var sizes = OctavePyramid.Sizes((int)photo.shape[2], (int)photo.shape[3], options.Octaves, options.OctaveScale);
+
+        // Warm up both paths once.
+        new DeepDream(net, objective, options with { Octaves = 1, Steps = 2 }).Run(photo).Dispose();
+        var dream = new List<double>();
+        var network = new List<double>();
+        for (int r = 0; r < reps; r++)
+        {
+            var sw = Stopwatch.StartNew();
+            using (new DeepDream(net, objective, options with { Seed = r }).Run(photo)) { }
+            dream.Add(sw.Elapsed.TotalSeconds);
+            sw.Restart();
+            foreach (var (h, w) in sizes)
+            {
+                using var x = rand(1, 3, h, w);
+                for (int s = 0; s < options.Steps; s++)
+                {
+                    using var scope = NewDisposeScope();
+                    var xi = x.detach().requires_grad_(true);
+                    var value = objective.Evaluate(net.Forward(xi, [layer]));
+                    value.backward();
+                    xi.grad!.sum().item<float>(); // wait for the gradient
+                }
+            }
+            network.Add(sw.Elapsed.TotalSeconds);
+        }
+        double Median(List<double> v) => v.Order().ElementAt(v.Count / 2);
+        double d = Median(dream), n = Median(network);
+        // Convolution FLOPs of the forward to inception_4c at each octave's size (bench/scripts/conv_flops.py); the input gradient costs as much again.
+        var (code, text) = Paths.Python(Path.Combine(root, "bench", "scripts", "conv_flops.py"), [model, "concat:5", .. sizes.Select(s => $"{s.H}x{s.W}")]);
+        double gflop = double.NaN;
+        if (code == 0)
+            gflop = JsonDocument.Parse(text.Trim().Split('\n').Last()).RootElement.EnumerateObject().Sum(p => p.Value.GetDouble()) * options.Steps * 2 / 1e9;
+        var table = new Table().Title($"coffee.png {photo.shape[3]}x{photo.shape[2]}, defaults (4 octaves x 10 steps, whole image), BVLC GoogLeNet to inception_4c, 2 threads, median of {reps}")
+            .AddColumn("part").AddColumn(new TableColumn("seconds").RightAligned()).AddColumn(new TableColumn("share").RightAligned());
+        table.AddRow("whole dream (engine)", d.ToString("0.00", CultureInfo.InvariantCulture), "100%");
+        table.AddRow("network: forward + input gradient", n.ToString("0.00", CultureInfo.InvariantCulture), (n / d).ToString("P0", CultureInfo.InvariantCulture));
+        table.AddRow("the rest: pyramid, rolls, steps, clipping", (d - n).ToString("0.00", CultureInfo.InvariantCulture), ((d - n) / d).ToString("P0", CultureInfo.InvariantCulture));
+        AnsiConsole.Write(table);
+        Console.WriteLine($"convolution: {gflop:0.0} GFLOP in the dream; {gflop / d:0.0} GFLOP/s over the dream = {gflop / d / peak:P0} of a {peak:0} GFLOP/s peak; {gflop / n:0.0} GFLOP/s in the network part");
+        return 0;
+    }
+}
