@@ -65,11 +65,15 @@ internal sealed class CommonOptions
     /// <summary>The record with the common options' values.</summary>
     public T Apply<T>(ParseResult p, T options) where T : JobOptions => options with
     {
-        Model = p.GetValue(Model) ?? ModelDefault,
+        // A model file is recorded by its absolute path, so that a recipe replays from any folder.
+        Model = p.GetValue(Model) is { } m ? ModelName(m) : ModelDefault,
         Seed = p.GetValue(Seed),
         Precision = ParsePrecision(p.GetValue(Precision)!),
         Device = p.GetValue(Device)!,
     };
+
+    /// <summary>A model as recipes hold it: a registry name as given, a file by its absolute path (so that a recipe replays from any folder).</summary>
+    public static string ModelName(string model) => File.Exists(model) ? Path.GetFullPath(model) : model;
 
     /// <summary>An input file's absolute path, as recipes hold it; a missing file is one sentence.</summary>
     public static string InputFile(string path, string what = "input")

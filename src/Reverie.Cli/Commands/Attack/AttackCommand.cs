@@ -60,7 +60,7 @@ internal static class AttackCommand
                     var job = new AttackJobOptions
                     {
                         Input = CommonOptions.InputFile(p.GetValue(image)!, "photo"),
-                        Model = p.GetValue(model), Seed = p.GetValue(seed), Surrogate = p.GetValue(surrogate), TargetClass = p.GetValue(target), MinEps = p.GetValue(minEps),
+                        Model = CommonOptions.ModelName(p.GetValue(model)!), Seed = p.GetValue(seed), Surrogate = p.GetValue(surrogate) is { } sg ? CommonOptions.ModelName(sg) : null, TargetClass = p.GetValue(target), MinEps = p.GetValue(minEps),
                         Attack = baseOptions,
                     };
                     return await CliRun.RunJob(inv, new AttackJob(), job, outPath!, show: r =>
