@@ -30,9 +30,15 @@ public class LibrarySurfaceTests(ITestOutputHelper output)
         string code = ReadmeExample()
             .Replace("\"examples/coffee.png\"", $"\"{Path.Combine(Paths.RepoRoot, "examples", "coffee.png")}\"")
             .Replace("\"coffee-dream.png\"", $"\"{output1}\"");
-        var references = AppDomain.CurrentDomain.GetAssemblies()
-            .Where(a => !a.IsDynamic && a.Location.Length > 0)
-            .Select(a => MetadataReference.CreateFromFile(a.Location));
+        // The whole framework (whatever this process has loaded so far) plus Reverie and TorchSharp.
+        var framework = ((string)AppContext.GetData("TRUSTED_PLATFORM_ASSEMBLIES")!).Split(Path.PathSeparator);
+        var references = framework
+            .Concat(AppDomain.CurrentDomain.GetAssemblies().Where(a => !a.IsDynamic && a.Location.Length > 0).Select(a => a.Location))
+            .Append(typeof(Reverie.Dreaming.DeepDream).Assembly.Location)
+            .Append(typeof(TorchSharp.torch).Assembly.Location)
+            .Where(File.Exists)
+            .DistinctBy(Path.GetFileName)
+            .Select(f => MetadataReference.CreateFromFile(f));
         // The implicit usings of a new console project (dotnet new console), which the example assumes.
         const string implicitUsings = "global using System; global using System.IO; global using System.Linq; global using System.Collections.Generic; global using System.Threading; global using System.Threading.Tasks;";
         var parse = new CSharpParseOptions(LanguageVersion.Latest);
