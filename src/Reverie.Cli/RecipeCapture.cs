@@ -10,7 +10,7 @@ internal static class RecipeCapture
     /// argument made absolute so that a replay from another folder finds it, and the SHA-256 of
     /// each such file so that a replay refuses changed inputs.
     /// </summary>
-    public static (List<string> Arguments, Dictionary<string, string> Inputs) From(ParseResult p)
+    public static (List<string> Arguments, Dictionary<string, string> Inputs) From(ParseResult p, bool hash = true)
     {
         var tokens = p.Tokens.Select(t => t.Value).ToList();
         var args = new List<string>();
@@ -22,13 +22,13 @@ internal static class RecipeCapture
             if (File.Exists(t))
             {
                 t = Path.GetFullPath(t);
-                inputs[t] = Reverie.Models.Registry.Downloader.Sha256Of(t);
+                if (hash) inputs[t] = Reverie.Models.Registry.Downloader.Sha256Of(t);
             }
             else if (t.LastIndexOf(':') is > 0 and var colon && File.Exists(t[..colon]))
             {
                 // FILE:WEIGHT, as style images are given.
                 string file = Path.GetFullPath(t[..colon]);
-                inputs[file] = Reverie.Models.Registry.Downloader.Sha256Of(file);
+                if (hash) inputs[file] = Reverie.Models.Registry.Downloader.Sha256Of(file);
                 t = file + t[colon..];
             }
             args.Add(t);

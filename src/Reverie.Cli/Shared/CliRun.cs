@@ -59,7 +59,7 @@ internal static class CliRun
         IReadOnlyList<string>? arguments = null)
     {
         options.Validate();
-        var recipe = JobCatalog.RecipeFor(job, options, arguments ?? RecipeCapture.From(inv.Parse).Arguments);
+        var recipe = JobCatalog.RecipeFor(job, options, arguments ?? RecipeCapture.From(inv.Parse, hash: false).Arguments); // the job hashes its own inputs
         var result = await WithProgress(inv.Err, events => job.RunAsync(options, inv.Context(recipe, output, events, snapshots)));
         show?.Invoke(result);
         inv.Out.WriteLine(result.Summary);

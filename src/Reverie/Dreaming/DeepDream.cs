@@ -107,6 +107,4 @@ public sealed class DeepDream(INetwork network, Objective objective, DreamOption
         using (no_grad()) return result with { Image = Filters.TransferLuminance(result.Image, original) };
     }
 
-    /// <summary>Image sizes of the pyramid, smallest first (each octave a rounded 1/scale of the one above).</summary>
-    public static List<(int H, int W)> PyramidSizes(int h, int w, int octaves, double scale) => OctavePyramid.Sizes(h, w, octaves, scale);
 }

@@ -89,13 +89,6 @@ public abstract class Objective
     /// <summary>The terms of a sum with their weights (one term of weight 1 for anything else).</summary>
     public IReadOnlyList<(double Weight, Objective Term)> WeightedTerms => this is Sum s ? s.Terms : [(1.0, this)];
 
-    /// <summary>Every objective in the tree, leaves and wrappers alike.</summary>
-    public IEnumerable<Objective> Flatten() => this switch
-    {
-        Sum s => s.Terms.SelectMany(t => t.Term.Flatten()),
-        Labeled l => [l, .. l.Inner.Flatten()],
-        _ => [this],
-    };
 
     /// <summary>A weighted sum of objectives.</summary>
     internal sealed class Sum(IReadOnlyList<(double Weight, Objective Term)> terms) : Objective

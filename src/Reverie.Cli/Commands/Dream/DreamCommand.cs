@@ -53,7 +53,6 @@ internal static class DreamCommand
                     Smooth = p.GetValue(smooth), KeepColors = p.GetValue(keepColors),
                 },
             });
-            options.Validate();
             string outPath = p.GetValue(output) ?? DreamJob.DefaultOutput(options with { Input = p.GetValue(image)! });
             return await CliRun.RunJob(inv, new DreamJob(), options, outPath, snapshots: p.GetValue(snapshots));
         });
