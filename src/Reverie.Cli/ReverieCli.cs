@@ -13,6 +13,12 @@ public static class ReverieCli
     /// <summary>Skip downloads; only cached or embedded models are used.</summary>
     public static readonly Option<bool> Offline = new("--offline") { Description = "Never download; use only cached models.", Recursive = true };
 
+    /// <summary>The CPU threads torch may use, for every command.</summary>
+    public static readonly Option<int?> Threads = new("--threads") { Description = $"CPU threads for the network (1 to {MaxThreads}; default: torch's, one per core).", Recursive = true };
+
+    /// <summary>The most threads --threads accepts: four per core (more only thrash).</summary>
+    public static int MaxThreads => 4 * Environment.ProcessorCount;
+
     /// <summary>
     /// Builds the root command, named <c>reverie</c> whatever the executable is called (the .NET tool,
     /// <c>dotnet Reverie.Cli.dll</c>, the ./reverie script), so that help and usage say <c>reverie</c>.
@@ -25,6 +31,7 @@ public static class ReverieCli
             new VersionOption(),
         };
         root.Options.Add(Offline);
+        root.Options.Add(Threads);
         root.Subcommands.Add(Commands.Dream.DreamCommand.Create());
         root.Subcommands.Add(Commands.Replay.ReplayCommand.Create());
         root.Subcommands.Add(Commands.Visualize.VisualizeCommand.Create());
@@ -56,6 +63,15 @@ public static class ReverieCli
             var first = parse.Errors.FirstOrDefault(x => x.Message.StartsWith("Unrecognized", StringComparison.Ordinal)) ?? parse.Errors[0];
             e.WriteLine($"error: {first.Message} (see 'reverie --help').");
             return BadInput;
+        }
+        if (parse.GetValue(Threads) is { } threads)
+        {
+            if (threads < 1 || threads > MaxThreads)
+            {
+                e.WriteLine($"error: --threads must be from 1 to {MaxThreads} (four per core); got {threads}.");
+                return BadInput;
+            }
+            TorchSharp.torch.set_num_threads(threads);
         }
         var config = new InvocationConfiguration { Output = o, Error = e };
         try

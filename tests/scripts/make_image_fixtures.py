@@ -24,3 +24,14 @@ stored = img.transpose(Image.Transpose.ROTATE_90)
 exif = Image.Exif()
 exif[0x0112] = 6
 stored.save(os.path.join(out, "rotated.jpg"), quality=100, subsampling=0, exif=exif.tobytes())
+# PNG kinds for the row-by-row shrinking decoder: a noisy 123x77 picture in every colour type.
+import random
+rng = random.Random(7)
+noisy = Image.new("RGBA", (123, 77))
+noisy.putdata([(rng.randrange(256), rng.randrange(256), rng.randrange(256), rng.randrange(256)) for _ in range(123 * 77)])
+noisy.save(os.path.join(out, "kind-rgba.png"))
+noisy.convert("RGB").save(os.path.join(out, "kind-rgb.png"))
+noisy.convert("L").save(os.path.join(out, "kind-l.png"))
+noisy.convert("LA").save(os.path.join(out, "kind-la.png"))
+noisy.convert("RGB").convert("P", palette=Image.Palette.ADAPTIVE, colors=200).save(os.path.join(out, "kind-p.png"))
+noisy.convert("L").convert("I;16").save(os.path.join(out, "kind-16.png"))

@@ -23,7 +23,9 @@ internal static class CliRun
         public Models.Registry.ModelRegistry Registry => ModelLoading.Registry(Parse);
         /// <summary>A job context for this invocation, writing to <paramref name="output"/>.</summary>
         public JobContext Context(Recipe recipe, string output, IProgress<JobEvent> events, string? snapshots = null) =>
-            new() { Output = output, Recipe = recipe, Cancel = Cancel, Events = events, Registry = Registry, Snapshots = snapshots };
+            new() { Output = output, Recipe = recipe, Cancel = Cancel, Events = events, Registry = Registry, Snapshots = snapshots, Force = Forced };
+        /// <summary>Whether --force was given (commands that write images take it).</summary>
+        public bool Forced => Parse.CommandResult.Command.Options.Contains(CommonOptions.Force) && Parse.GetValue(CommonOptions.Force);
     }
 
     /// <summary>Sets <paramref name="command"/>'s action to a synchronous <paramref name="action"/>, with errors, Ctrl+C and exit codes handled once.</summary>

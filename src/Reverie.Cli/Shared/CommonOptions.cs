@@ -38,11 +38,28 @@ internal sealed class CommonOptions
         return o;
     }
 
+    /// <summary>--limit, images per class of a data set: a whole number from 1, or absent for all.</summary>
+    public static Option<int?> Limit(string description)
+    {
+        var o = new Option<int?>("--limit") { Description = description + " (default: all)." };
+        o.Validators.Add(r =>
+        {
+            if (r.GetValueOrDefault<int?>() is < 1 and var v) r.AddError($"--limit must be at least 1 image per class; got {v}.");
+        });
+        return o;
+    }
+
     /// <summary>The model a command uses when --model is not given (null: the job chooses).</summary>
     public string? ModelDefault { get; }
 
-    /// <summary>All four, to add to a command.</summary>
-    public IEnumerable<Option> All => [Model, Seed, Precision, Device];
+    /// <summary>
+    /// --force, shared by every command that writes an image: replace an existing output that
+    /// Reverie did not write (never one of the run's inputs).
+    /// </summary>
+    public static readonly Option<bool> Force = new("--force") { Description = "Replace an existing output file that Reverie did not write (an input of the run is never replaced)." };
+
+    /// <summary>The four, and --force, to add to a command.</summary>
+    public IEnumerable<Option> All => [Model, Seed, Precision, Device, Force];
 
     /// <summary>The output option, required or with a default named in the help.</summary>
     public static Option<string?> Output(string description, bool required = true) =>

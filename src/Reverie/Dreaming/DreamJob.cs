@@ -87,7 +87,7 @@ internal sealed class DreamJob : Job<DreamJobOptions>
             Directory.CreateDirectory(dir);
         }
 
-        using var photoFull = ImageIO.Load(o.Input);
+        using var photoFull = ImageIO.Load(o.Input, o.MaxSize);
         var photo = o.MaxSize is { } mx ? Capture.Shrink(photoFull, mx) : photoFull;
         long pixels = photo.shape[2] * photo.shape[3];
         if (options.TileFor(photo.shape[2], photo.shape[3]) == 0 && pixels > DreamJobOptions.MaxUntiledPixels)
@@ -132,7 +132,7 @@ internal sealed class DreamJob : Job<DreamJobOptions>
             int w = (int)result.shape[3], h = (int)result.shape[2];
             if (ext == ".gif") AtomicFile.WriteAllBytes(c.Output, GifWriter.Encode(frameList, w, h));
             else Ffmpeg.WriteMp4(frameList, w, h, c.Output);
-            AtomicFile.WriteAllText(Path.ChangeExtension(c.Output, ".json"), c.Finished(results, steps, interrupted).ToJson());
+            c.Finished(results, steps, interrupted).SaveBeside(c.Output);
         }
         else c.Save(result, c.Output, results, steps, interrupted);
         string summary = interrupted

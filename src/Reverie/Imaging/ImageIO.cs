@@ -14,17 +14,25 @@ public static class ImageIO
     /// Reads a PNG, JPEG, BMP, WebP or GIF (first frame) file, applies its EXIF orientation and returns
     /// an RGB tensor [1,3,H,W] in 0..1. Transparent pixels are composited over white.
     /// </summary>
-    public static Tensor Load(string path)
+    /// <remarks>
+    /// The size is read from the header first: more than <see cref="MaxPixels"/> is refused before
+    /// any pixel is decoded. With <paramref name="maxSide"/> (the consumer shrinks the image to at
+    /// most that many pixels on its longer side anyway), an image at least twice that large is
+    /// decoded row by row and averaged down by a whole factor on the way (still at least
+    /// <paramref name="maxSide"/> on its longer side), so that a huge photo costs memory for the
+    /// small image only.
+    /// </remarks>
+    public static Tensor Load(string path, int? maxSide = null)
     {
         if (!File.Exists(path)) throw new BadInputException($"Image file '{path}' does not exist.");
         byte[] bytes;
         try { bytes = File.ReadAllBytes(path); }
         catch (Exception e) { throw new BadInputException($"Image file '{path}' cannot be read: {e.Message}", e); }
-        return Decode(bytes, path);
+        return Decode(bytes, path, maxSide);
     }
 
-    /// <summary>Decodes an encoded image held in memory; <paramref name="what"/> names it in error messages.</summary>
-    public static Tensor Decode(byte[] bytes, string what = "image")
+    /// <summary>Decodes an encoded image held in memory; <paramref name="what"/> names it in error messages (see <see cref="Load"/>).</summary>
+    public static Tensor Decode(byte[] bytes, string what = "image", int? maxSide = null)
     {
         using var data = SKData.CreateCopy(bytes);
         using var codec = SKCodec.Create(data);
@@ -33,6 +41,13 @@ public static class ImageIO
         var size = codec.Info;
         if ((long)size.Width * size.Height > MaxPixels || size.Width <= 0 || size.Height <= 0)
             throw new BadInputException($"'{what}' is {size.Width}x{size.Height} pixels; at most {MaxPixels / (1024 * 1024)} megapixels are accepted.");
+        int factor = maxSide is > 0 and var m ? Math.Max(size.Width, size.Height) / m : 1;
+        if (factor >= 2 && DecodeReduced(codec, bytes, factor, what) is { } small)
+        {
+            using (small)
+            using (var orientedSmall = ApplyOrientation(small, codec.EncodedOrigin))
+                return FromRgba(orientedSmall.Bytes, orientedSmall.Width, orientedSmall.Height);
+        }
         var info = new SKImageInfo(size.Width, size.Height, SKColorType.Rgba8888, SKAlphaType.Unpremul);
         using var bitmap = new SKBitmap(info);
         var result = codec.GetPixels(info, bitmap.GetPixels());
@@ -42,6 +57,68 @@ public static class ImageIO
             throw new BadInputException($"'{what}' is truncated; the file is incomplete or corrupt.");
         using var oriented = ApplyOrientation(bitmap, codec.EncodedOrigin);
         return FromRgba(oriented.Bytes, oriented.Width, oriented.Height);
+    }
+
+    /// <summary>
+    /// Decodes at a reduced size: a PNG row by row (<see cref="PngRows"/>), each
+    /// <paramref name="factor"/>×<paramref name="factor"/> block (composited over white) averaged into
+    /// one pixel; a JPEG or WebP by the codec's own scaled decode. Null when neither applies (an
+    /// interlaced PNG, a GIF), and the caller decodes in full.
+    /// </summary>
+    static SKBitmap? DecodeReduced(SKCodec codec, byte[] bytes, int factor, string what)
+    {
+        if (codec.EncodedFormat is SKEncodedImageFormat.Jpeg or SKEncodedImageFormat.Webp)
+        {
+            var scaled = codec.GetScaledDimensions(1f / factor);
+            if (scaled.Width >= codec.Info.Width) return null;
+            var sinfo = new SKImageInfo(scaled.Width, scaled.Height, SKColorType.Rgba8888, SKAlphaType.Unpremul);
+            var bmp = new SKBitmap(sinfo);
+            var r = codec.GetPixels(sinfo, bmp.GetPixels());
+            if (r == SKCodecResult.Success) return bmp;
+            bmp.Dispose();
+            if (r == SKCodecResult.IncompleteInput) throw new BadInputException($"'{what}' is truncated; the file is incomplete or corrupt.");
+            return null;
+        }
+        if (codec.EncodedFormat != SKEncodedImageFormat.Png) return null;
+        int w = codec.Info.Width, h = codec.Info.Height;
+        int tw = (w + factor - 1) / factor, th = (h + factor - 1) / factor;
+        var sums = new double[tw * 3];
+        var counts = new int[tw];
+        var outBytes = new byte[tw * th * 4];
+        bool read;
+        try
+        {
+            read = PngRows.TryRead(bytes, what, (y, row) =>
+            {
+                for (int x = 0; x < w; x++)
+                {
+                    int tx = x / factor, i = x * 4;
+                    double a = row[i + 3] / 255.0, white = 255 * (1 - a);
+                    sums[tx * 3] += row[i] * a + white;
+                    sums[tx * 3 + 1] += row[i + 1] * a + white;
+                    sums[tx * 3 + 2] += row[i + 2] * a + white;
+                    counts[tx]++;
+                }
+                if ((y + 1) % factor != 0 && y != h - 1) return;
+                int ty = y / factor;
+                for (int tx = 0; tx < tw; tx++)
+                {
+                    int o = (ty * tw + tx) * 4;
+                    for (int c = 0; c < 3; c++) outBytes[o + c] = (byte)Math.Clamp(Math.Round(sums[tx * 3 + c] / counts[tx]), 0, 255);
+                    outBytes[o + 3] = 255;
+                }
+                Array.Clear(sums);
+                Array.Clear(counts);
+            });
+        }
+        catch (Exception e) when (e is InvalidDataException or EndOfStreamException)
+        {
+            throw new BadInputException($"'{what}' could not be decoded ({e.GetType().Name.Replace("Exception", "")}); the file may be corrupt.", e);
+        }
+        if (!read) return null;
+        var output = new SKBitmap(new SKImageInfo(tw, th, SKColorType.Rgba8888, SKAlphaType.Unpremul));
+        System.Runtime.InteropServices.Marshal.Copy(outBytes, 0, output.GetPixels(), outBytes.Length);
+        return output;
     }
 
     static SKBitmap ApplyOrientation(SKBitmap src, SKEncodedOrigin origin)

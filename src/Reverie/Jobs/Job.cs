@@ -30,6 +30,8 @@ public abstract class Job<TOptions> : IJob where TOptions : JobOptions
     {
         var o = options as TOptions ?? throw new ArgumentException($"A {Kind} job takes {typeof(TOptions).Name}, not {options.GetType().Name}.");
         o.Validate();
+        context.Inputs = [.. o.InputFiles()];
+        context.CheckOutput(context.Output);
         return RunAsync(o, context);
     }
     /// <summary>Runs the job with validated options.</summary>

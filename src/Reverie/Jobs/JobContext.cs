@@ -28,6 +28,14 @@ public sealed class JobContext
     public string? Snapshots { get; init; }
     /// <summary>Where models come from.</summary>
     public ModelRegistry Registry { get; init; } = new();
+    /// <summary>Replace an existing output even when Reverie did not write it (never an input of the run).</summary>
+    public bool Force { get; init; }
+
+    /// <summary>The run's input files, set when the job starts: no output may replace one.</summary>
+    internal IReadOnlyList<string> Inputs { get; set; } = [];
+
+    /// <summary>Checks an output path against the output policy (<see cref="OutputFiles"/>).</summary>
+    internal void CheckOutput(string path, bool sidecar = true) => OutputFiles.Check(path, Inputs, Force, sidecar);
 
     /// <summary>Reports an event.</summary>
     public void Report(JobEvent e) => Events?.Report(e);
@@ -78,6 +86,7 @@ public sealed class JobContext
     public Recipe Save(Tensor image, string path, object? results = null, int? steps = null, bool interrupted = false)
     {
         var recipe = Finished(results, steps, interrupted);
+        CheckOutput(path);
         recipe.SaveWithImage(image, path);
         return recipe;
     }

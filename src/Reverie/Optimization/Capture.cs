@@ -18,7 +18,7 @@ internal static class Capture
         var result = new Dictionary<string, Tensor>();
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
-        var acts = network.Forward(image.to(network.Device), names);
+        var acts = Forward(network, image.to(network.Device), names);
         foreach (var l in names)
         {
             var t = acts[l].detach();
@@ -26,6 +26,25 @@ internal static class Capture
         }
         return result;
     }
+
+    /// <summary>
+    /// The network's forward pass, with an image too small for its layers (a kernel or pool larger
+    /// than what is left of it) reported in one sentence that names the size, not as libtorch's error.
+    /// </summary>
+    public static IReadOnlyDictionary<string, Tensor> Forward(INetwork network, Tensor images, IReadOnlyCollection<string> layers)
+    {
+        try { return network.Forward(images, layers); }
+        catch (Exception e) when (e is System.Runtime.InteropServices.ExternalException or ReverieException and not BadInputException && TooSmall(e.Message))
+        {
+            throw new BadInputException($"An image of {images.shape[3]}x{images.shape[2]} pixels is too small for {network.Name} at {BadInputException.Shown(string.Join(", ", layers), 80)}; use a larger image (or fewer octaves, a larger --max-size or --size).", e);
+        }
+    }
+
+    static bool TooSmall(string message) =>
+        message.Contains("too small", StringComparison.OrdinalIgnoreCase)
+        || message.Contains("Given input size", StringComparison.Ordinal)
+        || message.Contains("Kernel size can't be greater", StringComparison.Ordinal)
+        || message.Contains("non-positive", StringComparison.Ordinal);
 
     /// <summary>The image shrunk (never enlarged) so that its longer side is at most <paramref name="maxSide"/> pixels.</summary>
     public static Tensor Shrink(Tensor image, int maxSide)

@@ -198,7 +198,7 @@ internal sealed class ImageOptimizer
             acts = atInput = ForwardAtInputSize(net, input, layers.Union(inputLayers).ToList());
         else
         {
-            if (layers.Count > 0) acts = net!.Forward(input, layers);
+            if (layers.Count > 0) acts = Capture.Forward(net!, input, layers);
             if (inputLayers.Count > 0) atInput = ForwardAtInputSize(net!, input, inputLayers);
         }
         if (!ReferenceEquals(input, x))
@@ -221,8 +221,8 @@ internal sealed class ImageOptimizer
     {
         var x = images.shape[2] == net.Input.Height && images.shape[3] == net.Input.Width
             ? images : nn.functional.interpolate(images, new long[] { net.Input.Height, net.Input.Width }, mode: InterpolationMode.Bilinear, align_corners: false);
-        if (x.shape[0] == 1 || net is not OnnxNetwork) return net.Forward(x, layers);
-        var parts = Enumerable.Range(0, (int)x.shape[0]).Select(i => net.Forward(x.narrow(0, i, 1), layers)).ToList();
+        if (x.shape[0] == 1 || net is not OnnxNetwork) return Capture.Forward(net, x, layers);
+        var parts = Enumerable.Range(0, (int)x.shape[0]).Select(i => Capture.Forward(net, x.narrow(0, i, 1), layers)).ToList();
         return layers.Distinct().ToDictionary(l => l, l => cat(parts.Select(p => p[l]).ToArray(), 0));
     }
 }

@@ -67,7 +67,7 @@ public sealed record Recipe
         }
     }
 
-    /// <summary>Writes an image with its recipe: PNG with the recipe chunk (or JPEG), plus OUT.json beside it; both atomically.</summary>
+    /// <summary>Writes an image with its recipe: PNG with the recipe chunk (or JPEG), plus OUT.recipe.json beside it; both atomically.</summary>
     public void SaveWithImage(TorchSharp.torch.Tensor image, string path)
     {
         var (rgba, w, h) = ImageIO.ToRgba(image);
@@ -75,17 +75,22 @@ public sealed record Recipe
         byte[] bytes = ImageIO.Encode(rgba, w, h, format);
         if (format == SkiaSharp.SKEncodedImageFormat.Png) bytes = PngText.Insert(bytes, Keyword, ToJson());
         AtomicFile.WriteAllBytes(path, bytes);
-        AtomicFile.WriteAllText(Path.ChangeExtension(path, ".json"), ToJson());
+        SaveBeside(path);
     }
 
-    /// <summary>Reads the recipe of an output: from its PNG chunk, else from the JSON beside it.</summary>
+    /// <summary>Writes this recipe beside an output, as <c>OUT.recipe.json</c>, atomically.</summary>
+    internal void SaveBeside(string output) => AtomicFile.WriteAllText(OutputFiles.SidecarOf(output), ToJson());
+
+    /// <summary>Reads the recipe of an output: from its PNG chunk, else from OUT.recipe.json beside it (or the OUT.json that versions before 0.3 wrote).</summary>
     public static Recipe Load(string path)
     {
         if (!File.Exists(path)) throw new BadInputException($"'{path}' does not exist.");
         if (path.EndsWith(".json", StringComparison.OrdinalIgnoreCase)) return FromJson(File.ReadAllText(path), path);
         if (PngText.Read(File.ReadAllBytes(path)).TryGetValue(Keyword, out var json)) return FromJson(json, path);
-        string side = Path.ChangeExtension(path, ".json");
+        string side = OutputFiles.SidecarOf(path);
         if (File.Exists(side)) return FromJson(File.ReadAllText(side), side);
+        string old = Path.ChangeExtension(path, ".json");
+        if (OutputFiles.IsRecipe(old)) return FromJson(File.ReadAllText(old), old);
         throw new BadInputException($"'{path}' carries no Reverie recipe (no '{Keyword}' PNG chunk and no JSON beside it).");
     }
 }

@@ -52,12 +52,15 @@ internal sealed class StyleJob : Job<StyleJobOptions>
     /// <inheritdoc/>
     public override string Kind => "style";
 
+    /// <summary>The longer side style images are scaled to: decoding needs no more.</summary>
+    internal static int StyleSide(StyleOptions s) => (int)Math.Ceiling(s.Size * s.StyleScale);
+
     /// <inheritdoc/>
     protected override async Task<JobResult> RunAsync(StyleJobOptions o, JobContext c)
     {
         c.CheckImageOutput();
-        using var content = ImageIO.Load(o.Content);
-        var styles = o.Styles.Select(s => (ImageIO.Load(s.Path), s.Weight)).ToList();
+        using var content = ImageIO.Load(o.Content, o.Style.Size);
+        var styles = o.Styles.Select(s => (ImageIO.Load(s.Path, StyleSide(o.Style)), s.Weight)).ToList();
         using var net = await c.OpenModelAsync(o.Model ?? "googlenet");
         o.Prepare(net);
         var options = o.On(net);
@@ -116,8 +119,8 @@ internal sealed class StyleGridJob : Job<StyleGridJobOptions>
     protected override async Task<JobResult> RunAsync(StyleGridJobOptions o, JobContext c)
     {
         c.CheckImageOutput();
-        using var content = ImageIO.Load(o.Content);
-        using var style = ImageIO.Load(o.StyleImage);
+        using var content = ImageIO.Load(o.Content, o.Style.Size);
+        using var style = ImageIO.Load(o.StyleImage, StyleJob.StyleSide(o.Style));
         using var net = await c.OpenModelAsync(o.Model ?? "googlenet");
         o.Prepare(net);
         foreach (var l in o.Rows) net.ResolveLayer(l);

@@ -50,7 +50,7 @@ internal sealed class InvertJob : Job<InvertJobOptions>
     protected override async Task<JobResult> RunAsync(InvertJobOptions o, JobContext c)
     {
         c.CheckImageOutput();
-        using var photo = ImageIO.Resize(ImageIO.Load(o.Input), o.Size, o.Size);
+        using var photo = ImageIO.Resize(ImageIO.Load(o.Input, o.Size), o.Size, o.Size);
         using var net = await c.OpenModelAsync(o.Model ?? "googlenet");
         foreach (var l in o.Layers) net.ResolveLayer(l);
         o.Prepare(net);

@@ -11,7 +11,7 @@ internal static class AttackCommand
         var image = new Argument<string?>("image") { Description = "The photo to attack (or use --data).", Arity = ArgumentArity.ZeroOrOne };
         var data = new Option<string?>("--data") { Description = "Attack a labelled data set instead (fashion-mnist, textures, or an ImageFolder): reports robust accuracy, success rate and confidence." };
         var classes = new Option<string?>("--classes") { Description = "With --data: only these classes, comma-separated." };
-        var limit = new Option<int>("--limit") { Description = "With --data: at most this many images per class." };
+        var limit = CommonOptions.Limit("With --data: at most this many images per class");
         var model = CommonOptions.ModelOption("The model attacked");
         var method = new Option<string>("--method") { Description = "fgsm, bim, pgd or mifgsm.", DefaultValueFactory = _ => "fgsm" };
         var eps = new Option<double>("--eps") { Description = "L-infinity budget in 0..1 pixel units.", DefaultValueFactory = _ => 0.01 };
@@ -25,7 +25,7 @@ internal static class AttackCommand
         var seed = CommonOptions.SeedOption("the random start");
         var output = new Option<string?>("--output", "-o") { Description = "The adversarial image (.png); the amplified perturbation goes beside it as OUT-perturbation.png. Required for an image." };
         var cmd = new Command("attack", "Make an adversarial example: a small L-infinity change that changes the model's answer; or attack a whole data set.")
-            { image, data, classes, limit, model, method, eps, steps, stepSize, targeted, target, surrogate, randomStart, minEps, seed, output };
+            { image, data, classes, limit, model, method, eps, steps, stepSize, targeted, target, surrogate, randomStart, minEps, seed, output, CommonOptions.Force };
         cmd.Subcommands.Add(SweepCommand.Create());
         cmd.SetAction(async inv =>
         {

@@ -7,13 +7,12 @@ namespace Reverie.Cli.Commands.Attack;
 internal static class SweepCommand
 {
     /// <summary>Opens --data at the model's input size, optionally restricted to classes and a number per class.</summary>
-    public static IImageDataset OpenData(string source, INetwork net, string? classes, int limit)
+    public static IImageDataset OpenData(string source, INetwork net, string? classes, int? limit)
     {
         bool test = !Directory.Exists(source);
         var set = Datasets.Open(source, test, 0, net.Input.Height);
         if (classes is not null) set = Datasets.SelectClasses(set, classes.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries));
-        if (limit < 0) throw new BadInputException($"--limit must be positive; got {limit}.");
-        if (limit > 0) set = Datasets.PerClass(set, limit, 0);
+        if (limit is { } l) set = Datasets.PerClass(set, l, 0);
         return set;
     }
 
@@ -31,7 +30,7 @@ internal static class SweepCommand
         var steps = new Option<string>("--steps") { Description = "Comma-separated step counts: 1 is FGSM, more is BIM with step eps/T.", DefaultValueFactory = _ => "1,10" };
         var surrogate = new Option<string?>("--surrogate") { Description = "Also attack through this model (black-box transfer)." };
         var classes = new Option<string?>("--classes") { Description = "Only these classes, comma-separated." };
-        var limit = new Option<int>("--limit") { Description = "At most this many images per class." };
+        var limit = CommonOptions.Limit("At most this many images per class");
         var seed = CommonOptions.SeedOption("the noise");
         var output = new Option<string>("--output", "-o") { Description = "CSV file; the plot goes beside it as .png.", Required = true };
         var cmd = new Command("sweep", "Accuracy against eps, at each number of steps: white-box, black-box transfer from a surrogate, and random sign noise of the same eps.")

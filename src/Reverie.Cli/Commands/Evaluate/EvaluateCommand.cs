@@ -11,7 +11,7 @@ internal static class EvaluateCommand
         var data = new Option<string>("--data") { Description = "fashion-mnist, textures, or an ImageFolder whose subfolder names are the model's class names.", Required = true };
         var split = new Option<string>("--split") { Description = "test or train (fashion-mnist and textures).", DefaultValueFactory = _ => "test" };
         var classes = new Option<string?>("--classes") { Description = "Only these classes, comma-separated." };
-        var limit = new Option<int>("--limit") { Description = "Evaluate at most this many images per class." };
+        var limit = CommonOptions.Limit("Evaluate at most this many images per class");
         var output = new Option<string?>("--output", "-o") { Description = "Confusion matrix picture (.png)." };
         var cmd = new Command("evaluate", "Measure a classifier on labelled images: accuracy, per-class accuracy and a confusion matrix.") { model, data, split, classes, limit, output };
         cmd.SetAction(async inv =>
@@ -31,7 +31,7 @@ internal static class EvaluateCommand
             using var net = await ModelLoading.OpenAsync(registry, p.GetValue(model)!, err, cancel);
             var set = Datasets.Open(source, test, 0, net.Input.Height);
             if (p.GetValue(classes) is { } cls) set = Datasets.SelectClasses(set, cls.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries));
-            if (p.GetValue(limit) is > 0 and var l) set = Datasets.PerClass(set, l, 0);
+            if (p.GetValue(limit) is { } l) set = Datasets.PerClass(set, l, 0);
             var result = await CliRun.WithBar(err, events => Trainer.Evaluate(net, set,
                 progress: new SyncProgress<(int Done, int Total)>(d => events.Report(CliRun.Step($"evaluating {net.Name}", d.Done, set.Count, 1))), cancel: cancel));
             var outw = ReverieCli.ResultConsole(p.InvocationConfiguration.Output);

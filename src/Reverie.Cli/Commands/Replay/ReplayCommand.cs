@@ -13,7 +13,7 @@ internal static class ReplayCommand
     {
         var file = new Argument<string>("file") { Description = "An output of Reverie (PNG with a recipe, or its JSON)." };
         var output = CommonOptions.Output("Where to write the replayed result (default: FILE-replay.EXT).", required: false);
-        var cmd = new Command("replay", "Run a recorded recipe again; on the same machine the result is identical.") { file, output };
+        var cmd = new Command("replay", "Run a recorded recipe again; on the same machine the result is identical.") { file, output, CommonOptions.Force };
         cmd.SetAction(async inv =>
         {
             string f = inv.Parse.GetValue(file)!;

@@ -36,7 +36,7 @@ internal static class ScienceCommand
             options.Validate();
             string dir = p.GetValue(output)!;
             if (File.Exists(dir)) throw new BadInputException($"'{dir}' is a file; --output must be a directory.");
-            TorchSharp.torch.set_num_threads(Math.Min(Environment.ProcessorCount, 4));
+            if (p.GetValue(ReverieCli.Threads) is null) TorchSharp.torch.set_num_threads(Math.Min(Environment.ProcessorCount, 4));
             var trainer = new CopernicusTrainer(options);
             await CliRun.WithBar(err, events =>
             {

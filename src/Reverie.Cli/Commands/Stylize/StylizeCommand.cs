@@ -24,7 +24,7 @@ internal static class StylizeCommand
         var tile = new Option<int>("--tile") { Description = "Images larger than this are done tile by tile; 0 never.", DefaultValueFactory = _ => 1024 };
         var maxSize = new Option<int>("--max-size") { Description = "Shrink the photo so its longest side is at most this; 0 keeps it.", DefaultValueFactory = _ => 0 };
         var output = new Option<string>("--output", "-o") { Description = "Output image (.png or .jpg).", Required = true };
-        var cmd = new Command("stylize", "Fast style transfer: one forward pass of a trained style network.") { image, net, tile, maxSize, output };
+        var cmd = new Command("stylize", "Fast style transfer: one forward pass of a trained style network.") { image, net, tile, maxSize, output, CommonOptions.Force };
         cmd.Subcommands.Add(Train());
         cmd.SetAction(inv =>
         {
@@ -36,7 +36,9 @@ internal static class StylizeCommand
             if (m < 0) throw new BadInputException($"--max-size must not be negative; got {m}.");
             string netPath = p.GetValue(net)!;
             if (!File.Exists(netPath)) throw new BadInputException($"Style network '{netPath}' does not exist.");
-            using var photo = ImageIO.Load(p.GetValue(image)!);
+            string photoPath = CommonOptions.InputFile(p.GetValue(image)!, "photo");
+            Reverie.Imaging.OutputFiles.Check(outPath, [photoPath, netPath], p.GetValue(CommonOptions.Force));
+            using var photo = ImageIO.Load(photoPath, m > 0 ? m : null);
             var x = photo;
             if (m > 0 && Math.Max(photo.shape[2], photo.shape[3]) > m)
             {
@@ -87,7 +89,7 @@ internal static class StylizeCommand
                 .Where(f => ImageExtensions.Contains(Path.GetExtension(f).ToLowerInvariant())).Order(StringComparer.Ordinal).ToList();
             if (files.Count == 0) throw new BadInputException($"Data folder '{dir}' has no PNG, JPEG, WebP or BMP images.");
             using var styleImage = ImageIO.Load(p.GetValue(style)!);
-            var images = files.Select(ImageIO.Load).ToList();
+            var images = files.Select(f => ImageIO.Load(f)).ToList();
             using var loss = await ModelLoading.OpenAsync(ModelLoading.Registry(p), p.GetValue(lossModel)!, err, cancel);
             var (dc, ds) = DefaultLayers(loss);
             static string[] Split(string? s, string[] def) => s is null ? def : s.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);

@@ -27,15 +27,13 @@ internal static class TrainCommand
         var noAugment = new Option<bool>("--no-augment") { Description = "No random flips and shifts." };
         var noise = new Option<double>("--noise") { Description = "Add Gaussian pixel noise to training images, each with its own σ from 0 to this (robustness to noise)." };
         var dreamLayer = new Option<string?>("--dream-layer") { Description = "The layer 'reverie dream' uses by default with this model." };
-        var threads = new Option<int>("--threads") { Description = "CPU threads (default: all cores)." };
         var cmd = new Command("train", "Train a classifier on Fashion-MNIST, generated textures or your own folders of images; with --base, retrain the top of a trained model (transfer learning).")
-            { data, arch, epochs, output, batch, lr, valSplit, seed, resume, baseModel, freeze, unfreezeFrom, classes, perClass, size, textures, noAugment, noise, dreamLayer, threads };
+            { data, arch, epochs, output, batch, lr, valSplit, seed, resume, baseModel, freeze, unfreezeFrom, classes, perClass, size, textures, noAugment, noise, dreamLayer };
         cmd.SetAction(async inv =>
         {
             var (p, cancel, err) = (inv.Parse, inv.Cancel, inv.Err);
             try
             {
-                if (p.GetValue(threads) is > 0 and var t) TorchSharp.torch.set_num_threads(t);
                 var options = new TrainingJobOptions
                 {
                     Data = p.GetValue(data)!, Arch = p.GetValue(arch)!, Base = p.GetValue(baseModel), Freeze = p.GetValue(freeze), UnfreezeFrom = p.GetValue(unfreezeFrom),

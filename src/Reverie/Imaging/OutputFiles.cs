@@ -1,0 +1,101 @@
+using Reverie.Recipes;
+
+namespace Reverie.Imaging;
+
+/// <summary>
+/// The one policy for files Reverie writes: an output never replaces one of the run's inputs, is
+/// never a folder, and replaces an existing file only when Reverie wrote that file (a PNG with a
+/// recipe chunk, or a file with a recipe sidecar beside it) or when the user forces it. The recipe
+/// sidecar is <c>OUT.recipe.json</c>, a name no other file of Reverie's (or of anyone else's
+/// checkpoint <c>OUT.json</c>) takes, and it too replaces only a recipe.
+/// </summary>
+internal static class OutputFiles
+{
+    /// <summary>The recipe sidecar of an output: <c>OUT.recipe.json</c> beside <c>OUT.png</c>.</summary>
+    public static string SidecarOf(string output) =>
+        Path.Combine(Path.GetDirectoryName(Path.GetFullPath(output))!, Path.GetFileNameWithoutExtension(output) + ".recipe.json");
+
+    /// <summary>
+    /// Raises <see cref="BadInputException"/> when writing <paramref name="output"/> (and its recipe
+    /// sidecar, when <paramref name="sidecar"/>) would replace an input, write into a folder that
+    /// does not exist, take the place of a folder, or replace a file Reverie did not write (unless
+    /// <paramref name="force"/>).
+    /// </summary>
+    public static void Check(string output, IEnumerable<string> inputs, bool force = false, bool sidecar = true)
+    {
+        if (string.IsNullOrWhiteSpace(output)) throw new BadInputException("The output path is empty; name a file.");
+        string full;
+        try { full = Path.GetFullPath(output); }
+        catch (Exception e) when (e is ArgumentException or NotSupportedException or PathTooLongException)
+        { throw new BadInputException($"'{BadInputException.Shown(output)}' is not a usable output path.", e); }
+        if (Directory.Exists(full)) throw new BadInputException($"The output '{BadInputException.Shown(output)}' is a folder; name a file in it.");
+        string? dir = Path.GetDirectoryName(full);
+        if (dir is not null && !Directory.Exists(dir))
+            throw new BadInputException($"The folder of the output, '{BadInputException.Shown(dir, 120)}', does not exist.");
+        string real = Real(full);
+        foreach (var input in inputs)
+            if (File.Exists(input) && string.Equals(Real(Path.GetFullPath(input)), real, StringComparison.Ordinal))
+                throw new BadInputException($"The output '{BadInputException.Shown(output)}' is an input of this run; name another file (Reverie never replaces its inputs).");
+        if (File.Exists(full) && !force && !WrittenByReverie(full))
+            throw new BadInputException($"'{BadInputException.Shown(output)}' exists and was not written by Reverie; name another file, or give --force to replace it.");
+        if (!sidecar) return;
+        string side = SidecarOf(full);
+        if (Directory.Exists(side)) throw new BadInputException($"The recipe file '{BadInputException.Shown(side, 120)}' would replace a folder; name another output.");
+        if (File.Exists(side) && !force && !IsRecipe(side))
+            throw new BadInputException($"'{BadInputException.Shown(side, 120)}' exists and is not a Reverie recipe; name another output, or give --force to replace it.");
+        foreach (var input in inputs)
+            if (File.Exists(input) && string.Equals(Real(Path.GetFullPath(input)), Real(side), StringComparison.Ordinal))
+                throw new BadInputException($"The recipe file '{BadInputException.Shown(side, 120)}' would replace an input of this run; name another output.");
+    }
+
+    /// <summary>Whether Reverie wrote <paramref name="path"/>: a PNG with its recipe chunk, or a file with a recipe beside it.</summary>
+    public static bool WrittenByReverie(string path)
+    {
+        if (IsRecipe(SidecarOf(path))) return true;
+        try
+        {
+            if (new FileInfo(path).Length > 512L * 1024 * 1024) return false;
+            return PngText.Read(File.ReadAllBytes(path)).ContainsKey(Recipe.Keyword);
+        }
+        catch (IOException) { return false; }
+        catch (UnauthorizedAccessException) { return false; }
+    }
+
+    /// <summary>Whether <paramref name="path"/> is a Reverie recipe (a small JSON object with its version and command).</summary>
+    public static bool IsRecipe(string path)
+    {
+        try
+        {
+            if (!File.Exists(path) || new FileInfo(path).Length > 16 * 1024 * 1024) return false;
+            using var doc = System.Text.Json.JsonDocument.Parse(File.ReadAllText(path));
+            return doc.RootElement.ValueKind == System.Text.Json.JsonValueKind.Object
+                && doc.RootElement.TryGetProperty("version", out _) && doc.RootElement.TryGetProperty("command", out _);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or System.Text.Json.JsonException) { return false; }
+    }
+
+    /// <summary>The path with symbolic links resolved (the file itself, and the folder it is in).</summary>
+    static string Real(string full)
+    {
+        try
+        {
+            var f = new FileInfo(full);
+            if (f.LinkTarget is not null && f.ResolveLinkTarget(true) is { } target) full = target.FullName;
+            string? dir = Path.GetDirectoryName(full);
+            if (dir is null) return full;
+            return Path.Combine(RealDir(dir), Path.GetFileName(full));
+        }
+        catch (IOException) { return full; }
+    }
+
+    static string RealDir(string dir)
+    {
+        // Resolve links in every component, from the root down.
+        string? parent = Path.GetDirectoryName(dir);
+        if (parent is null) return dir;
+        string p = RealDir(parent);
+        string joined = Path.Combine(p, Path.GetFileName(dir));
+        var info = new DirectoryInfo(joined);
+        return info.Exists && info.LinkTarget is not null && info.ResolveLinkTarget(true) is { } t ? t.FullName : joined;
+    }
+}
