@@ -11,6 +11,8 @@ internal static class CliRun
 {
     /// <summary>Exit code for an interrupted run (128 + SIGINT).</summary>
     public const int Interrupted = 130;
+    /// <summary>Exit code for a run stopped by SIGTERM (128 + 15).</summary>
+    public const int Terminated = 143;
 
     /// <summary>What a command's action gets: the parse result, its writers, and a token that Ctrl+C cancels.</summary>
     internal sealed record Invocation(ParseResult Parse, TextWriter Out, TextWriter Err, CancellationToken Cancel)
@@ -40,14 +42,24 @@ internal static class CliRun
             using var cts = CancellationTokenSource.CreateLinkedTokenSource(hostCancel);
             ConsoleCancelEventHandler onCancel = (_, e) => { e.Cancel = true; cts.Cancel(); };
             Console.CancelKeyPress += onCancel;
+            // SIGTERM (a scheduler's stop, `kill`) is handled like Ctrl+C: the run stops at its next step,
+            // saves what it has, removes its temporary files, and exits with 143.
+            bool terminated = false;
+            using var onTerm = System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGTERM, c =>
+            {
+                c.Cancel = true;
+                terminated = true;
+                cts.Cancel();
+            });
             try
             {
-                return await action(new Invocation(p, p.InvocationConfiguration.Output, err, cts.Token));
+                int code = await action(new Invocation(p, p.InvocationConfiguration.Output, err, cts.Token));
+                return code == Interrupted && terminated ? Terminated : code;
             }
             catch (OperationCanceledException) when (cts.IsCancellationRequested)
             {
                 err.WriteLine("interrupted: nothing was saved.");
-                return Interrupted;
+                return terminated ? Terminated : Interrupted;
             }
             catch (Exception ex) { return ReverieCli.Report(ex, err); }
             finally { Console.CancelKeyPress -= onCancel; }

@@ -61,20 +61,21 @@ internal sealed class AttackJob : Job<AttackJobOptions>
         static Prediction Top(INetwork n, Tensor x) => Classifier.Classify(n, x, 1)[0];
         var before = Top(net, x0);
         var crafterLabel = craft is null ? before.Index : Top(craft, x0).Index;
-        c.Report(new JobEvent { Stage = $"{options.Method.ToString().ToLowerInvariant()} eps {options.Eps}", Step = 0, Total = 1 });
-        var adv = await Task.Run(() => Attack.Run(crafter, x0, tensor(new long[] { crafterLabel }), options));
-        c.Report(new JobEvent { Stage = "done", Step = 1, Total = 1 });
+        string stage = $"{options.Method.ToString().ToLowerInvariant()} eps {options.Eps}";
+        c.Report(new JobEvent { Stage = stage, Step = 0, Total = options.EffectiveSteps });
+        var run = await Task.Run(() => Attack.Run(crafter, x0, tensor(new long[] { crafterLabel }), options, c.Steps(0, options.EffectiveSteps, s => $"{stage}: step {s.Step}/{s.Steps}"), c.Cancel));
+        var adv = run.Image;
         var after = Top(net, adv);
         double linf, psnr;
         using (no_grad()) { linf = (adv - x0).abs().max().item<float>(); psnr = Filters.Psnr(adv, x0); }
-        double? smallest = o.MinEps ? Attack.SmallestFgsmEps(crafter, x0, crafterLabel) : null;
+        double? smallest = o.MinEps && !run.Cancelled ? Attack.SmallestFgsmEps(crafter, x0, crafterLabel) : null;
         var perturbation = options.Eps > 0 ? ((adv - x0) * (0.5 / options.Eps) + 0.5).clamp(0, 1) : full_like(x0, 0.5);
         string pertPath = c.Beside("-perturbation", ".png");
         var results = new AttackResults(net.Name, craft?.Name, options.Method.ToString().ToLowerInvariant(), options.Eps, options.EffectiveSteps, options.EffectiveStepSize,
             target, options.RandomStart ?? options.Method == AttackMethod.Pgd,
             new TopClass(before.Label, before.Index, before.Probability), new TopClass(after.Label, after.Index, after.Probability), linf, psnr, smallest, pertPath);
-        c.Save(adv, c.Output, results, options.EffectiveSteps);
-        ImageIO.Save(perturbation, pertPath);
-        return new JobResult([c.Output, pertPath], $"{c.Output}, {pertPath}", false, results);
+        c.Save(adv, c.Output, results, run.Steps, run.Cancelled);
+        c.SaveExtra(perturbation, pertPath);
+        return new JobResult([c.Output, pertPath], run.Cancelled ? $"interrupted after {run.Steps} steps: saved {c.Output}, {pertPath}" : $"{c.Output}, {pertPath}", run.Cancelled, results);
     }
 }

@@ -79,7 +79,10 @@ public static class Attack
     /// Attacks images [N,3,H,W] (in 0..1, at the network's input size) whose true labels are
     /// <paramref name="labels"/> [N]; returns adversarial images with |x* − x|∞ ≤ eps, in 0..1.
     /// </summary>
-    public static Tensor Run(INetwork net, Tensor images, Tensor labels, AttackOptions o)
+    public static Tensor Run(INetwork net, Tensor images, Tensor labels, AttackOptions o) => Run(net, images, labels, o, null, default).Image;
+
+    /// <summary>The attack with progress and cancellation: stopped early, the image holds the steps done (still within eps).</summary>
+    internal static OptimizationResult Run(INetwork net, Tensor images, Tensor labels, AttackOptions o, IProgress<OptimizationStep>? progress, CancellationToken cancel)
     {
         o.Validate();
         var x0 = images.detach().to(ScalarType.Float32).to(net.Device);
@@ -91,8 +94,8 @@ public static class Attack
             Parameterization = new BallParameterization(x0, o.Eps, randomStart: randomStart ? new Generator((ulong)o.Seed) : null),
             StepRule = new SignStep(o.EffectiveStepSize, o.Method == AttackMethod.MiFgsm ? o.Decay : null),
             Schedule = new FixedSteps(o.EffectiveSteps),
-        }.Run();
-        return result.Image;
+        }.Run(progress, cancel);
+        return result;
     }
 
     /// <summary>Projects onto {|x − x0|∞ ≤ eps} ∩ [0,1].</summary>

@@ -74,28 +74,5 @@ internal static class OutputFiles
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or System.Text.Json.JsonException) { return false; }
     }
 
-    /// <summary>The path with symbolic links resolved (the file itself, and the folder it is in).</summary>
-    static string Real(string full)
-    {
-        try
-        {
-            var f = new FileInfo(full);
-            if (f.LinkTarget is not null && f.ResolveLinkTarget(true) is { } target) full = target.FullName;
-            string? dir = Path.GetDirectoryName(full);
-            if (dir is null) return full;
-            return Path.Combine(RealDir(dir), Path.GetFileName(full));
-        }
-        catch (IOException) { return full; }
-    }
-
-    static string RealDir(string dir)
-    {
-        // Resolve links in every component, from the root down.
-        string? parent = Path.GetDirectoryName(dir);
-        if (parent is null) return dir;
-        string p = RealDir(parent);
-        string joined = Path.Combine(p, Path.GetFileName(dir));
-        var info = new DirectoryInfo(joined);
-        return info.Exists && info.LinkTarget is not null && info.ResolveLinkTarget(true) is { } t ? t.FullName : joined;
-    }
+    static string Real(string full) => Models.ConfinedPath.Real(full);
 }

@@ -26,13 +26,14 @@ public abstract class Job<TOptions> : IJob where TOptions : JobOptions
     /// <inheritdoc/>
     public Type OptionsType => typeof(TOptions);
     /// <inheritdoc/>
-    public Task<JobResult> RunAsync(JobOptions options, JobContext context)
+    public async Task<JobResult> RunAsync(JobOptions options, JobContext context)
     {
         var o = options as TOptions ?? throw new ArgumentException($"A {Kind} job takes {typeof(TOptions).Name}, not {options.GetType().Name}.");
         o.Validate();
         context.Inputs = [.. o.InputFiles()];
         context.CheckOutput(context.Output);
-        return RunAsync(o, context);
+        var result = await RunAsync(o, context);
+        return context.NothingSaved ? new JobResult([], "interrupted before the first step: nothing saved", true) : result;
     }
     /// <summary>Runs the job with validated options.</summary>
     protected abstract Task<JobResult> RunAsync(TOptions options, JobContext context);

@@ -65,7 +65,7 @@ public sealed class JobContext
             using var scope = withPreview || snap is not null ? NewDisposeScope() : null;
             Tensor? image = null;
             if (withPreview || snap is not null) using (no_grad()) image = s.Image();
-            if (snap is not null) ImageIO.Save(image!, Path.Combine(c.Snapshots!, snap));
+            if (snap is not null) c.SaveExtra(image!, Path.Combine(c.Snapshots!, snap));
             c.Events?.Report(new JobEvent { Stage = stage(s), Step = offset + s.Done, Total = total, Value = s.Value, Terms = s.Terms, Preview = withPreview ? image : null });
         }
     }
@@ -86,10 +86,26 @@ public sealed class JobContext
     public Recipe Save(Tensor image, string path, object? results = null, int? steps = null, bool interrupted = false)
     {
         var recipe = Finished(results, steps, interrupted);
+        if (interrupted && steps == 0) { NothingSaved = true; return recipe; } // stopped before the first step: nothing to keep
         CheckOutput(path);
         recipe.SaveWithImage(image, path);
         return recipe;
     }
+
+    /// <summary>
+    /// Writes a further image of the run (a perturbation, a snapshot) under the same policy: a PNG
+    /// carries the recipe in its chunk (no sidecar), other formats get one.
+    /// </summary>
+    public void SaveExtra(Tensor image, string path)
+    {
+        if (NothingSaved) return;
+        bool png = ImageIO.FormatFor(path) == SkiaSharp.SKEncodedImageFormat.Png;
+        CheckOutput(path, sidecar: !png);
+        Finished().SaveWithImage(image, path, sidecar: !png);
+    }
+
+    /// <summary>Whether the run was interrupted before its first step, so that nothing was written.</summary>
+    internal bool NothingSaved { get; private set; }
 
     System.Text.Json.Nodes.JsonObject? _resolved;
 

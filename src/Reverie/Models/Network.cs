@@ -34,6 +34,21 @@ public sealed record InputSpec
     /// <summary>Per-channel standard deviation in R, G, B order, in scaled units.</summary>
     public float[] Std { get; init; } = [1f, 1f, 1f];
 
+    /// <summary>Raises <see cref="BadInputException"/> (prefixed by <paramref name="at"/>) for sizes, scales, means or deviations that cannot work.</summary>
+    internal void Check(string at)
+    {
+        if (Width is < 1 or > 16384 || Height is < 1 or > 16384) throw new BadInputException($"{at}: the input size must be from 1 to 16384 pixels a side; got {Width}x{Height}.");
+        if (!float.IsFinite(Scale) || Scale <= 0) throw new BadInputException($"{at}: the input scale must be a positive finite number; got {Scale.ToString(System.Globalization.CultureInfo.InvariantCulture)}.");
+        int channels = Channels == ChannelOrder.Gray ? 1 : 3;
+        foreach (var (name, v) in new[] { ("mean", Mean), ("std", Std) })
+        {
+            if (v is null || (v.Length != 1 && v.Length != channels))
+                throw new BadInputException($"{at}: the {name} needs one value or {channels} (one per channel); got {v?.Length ?? 0}.");
+            if (v.Any(x => !float.IsFinite(x))) throw new BadInputException($"{at}: the {name} must hold finite numbers.");
+        }
+        if (Std.Any(x => x <= 0)) throw new BadInputException($"{at}: every std must be greater than 0 (the input is divided by it); got {string.Join(",", Std.Select(x => x.ToString(System.Globalization.CultureInfo.InvariantCulture)))}.");
+    }
+
     /// <summary>Converts RGB images [N,3,H,W] in 0..1 to what the network takes.</summary>
     public Tensor Preprocess(Tensor rgb)
     {

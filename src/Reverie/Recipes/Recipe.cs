@@ -68,14 +68,17 @@ public sealed record Recipe
     }
 
     /// <summary>Writes an image with its recipe: PNG with the recipe chunk (or JPEG), plus OUT.recipe.json beside it; both atomically.</summary>
-    public void SaveWithImage(TorchSharp.torch.Tensor image, string path)
+    public void SaveWithImage(TorchSharp.torch.Tensor image, string path) => SaveWithImage(image, path, sidecar: true);
+
+    /// <summary>Writes an image with its recipe in the PNG chunk, and as OUT.recipe.json when <paramref name="sidecar"/>.</summary>
+    internal void SaveWithImage(TorchSharp.torch.Tensor image, string path, bool sidecar)
     {
         var (rgba, w, h) = ImageIO.ToRgba(image);
         var format = ImageIO.FormatFor(path);
         byte[] bytes = ImageIO.Encode(rgba, w, h, format);
         if (format == SkiaSharp.SKEncodedImageFormat.Png) bytes = PngText.Insert(bytes, Keyword, ToJson());
         AtomicFile.WriteAllBytes(path, bytes);
-        SaveBeside(path);
+        if (sidecar) SaveBeside(path);
     }
 
     /// <summary>Writes this recipe beside an output, as <c>OUT.recipe.json</c>, atomically.</summary>

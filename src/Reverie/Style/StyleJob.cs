@@ -66,7 +66,7 @@ internal sealed class StyleJob : Job<StyleJobOptions>
         var options = o.On(net);
         var transfer = new StyleTransfer(net, content, styles, options);
         var progress = c.Steps(0, options.Steps, s => $"iteration {s.Step}/{s.Steps}");
-        var r = await Task.Run(() => transfer.RunFull(progress, c.Cancel, o.SaveEvery, (step, image) => ImageIO.Save(image, c.Beside($"-{step}"))));
+        var r = await Task.Run(() => transfer.RunFull(progress, c.Cancel, o.SaveEvery, (step, image) => c.SaveExtra(image, c.Beside($"-{step}"))));
         var final = transfer.History.LastOrDefault();
         var results = final is null ? null : new StyleResults(net.Name, string.Join(",", options.ContentLayers), string.Join(",", options.StyleLayers),
             final.Content, final.Style, final.Tv, final.Total, final.Step, transfer.History[0].Style);

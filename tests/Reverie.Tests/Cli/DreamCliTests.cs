@@ -51,7 +51,7 @@ public class DreamCliTests(GoogLeNetCli cli) : IClassFixture<GoogLeNetCli>
         Assert.Equal("dream", recipe.Command);
         Assert.Equal(7, (int)recipe.Options!["seed"]!);
         Assert.Equal(2, (int)recipe.Options["dream"]!["octaves"]!);
-        Assert.True(File.Exists(tmp.File("dream.json")));
+        Assert.True(File.Exists(tmp.File("dream.recipe.json")));
         Assert.True(File.Exists(Path.Combine(tmp.File("snaps"), "octave1.png")));
         var replay = cli.Host.Run("replay", outPath, "-o", tmp.File("again.png"));
         Assert.True(replay.Code == 0, replay.Err);

@@ -143,11 +143,9 @@ internal static class OnnxTensors
         }
         if (location is null) throw new BadInputException($"Tensor '{p.Name}' is stored externally but names no file.");
         if (baseDir is null) throw new BadInputException($"Tensor '{p.Name}' is stored in '{location}', but the model was not read from a file, so there is no folder to find it in.");
-        // External data must stay inside the model's folder: a crafted file must not read /etc/passwd.
-        string root = Path.GetFullPath(baseDir);
-        string full = Path.GetFullPath(Path.Combine(root, location));
-        if (Path.IsPathRooted(location) || !full.StartsWith(root.TrimEnd('/') + "/", StringComparison.Ordinal))
-            throw new BadInputException($"Tensor '{p.Name}' names external data '{location}' outside the model's folder; refused.");
+        // External data must stay inside the model's folder, links resolved: a crafted file must not read /etc/passwd.
+        string full = ConfinedPath.Resolve(baseDir, location)
+            ?? throw new BadInputException($"Tensor '{BadInputException.Shown(p.Name)}' names external data '{BadInputException.Shown(location)}' outside the model's folder; refused.");
         if (!File.Exists(full)) throw new BadInputException($"External data file '{location}' for tensor '{p.Name}' does not exist.");
         if (length < 0) length = expected;
         using var fs = File.OpenRead(full);

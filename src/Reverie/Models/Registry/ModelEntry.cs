@@ -23,7 +23,7 @@ public sealed record ModelEntry
     public long? Size { get; init; }
     /// <summary>Input spec.</summary>
     public InputSpec Input { get; init; } = new();
-    /// <summary><c>imagenet</c> for the built-in ILSVRC-2012 names, or a path to a labels file (one per line).</summary>
+    /// <summary><c>imagenet</c> for the built-in ILSVRC-2012 names, or the name of a labels file (one per line) in the model's cache folder.</summary>
     public string? Labels { get; init; }
 
     /// <summary>True for the models built into the library (always available, offline).</summary>
@@ -33,6 +33,30 @@ public sealed record ModelEntry
     /// <summary>The cache file name.</summary>
     [JsonIgnore]
     public string FileName => File ?? (Url is not null ? Path.GetFileName(new Uri(Url).AbsolutePath) : Name + "." + Format);
+
+    /// <summary>
+    /// Raises <see cref="BadInputException"/> for an entry that could reach outside its cache folder
+    /// or cannot run: a name or file that is not a plain file name, a labels file that is neither
+    /// <c>imagenet</c> nor a plain name in the model's folder, an address that is not http(s), or an
+    /// input spec with no usable values. <paramref name="what"/> names where the entry came from.
+    /// </summary>
+    internal void Check(string what)
+    {
+        string at = $"Model entry '{BadInputException.Shown(Name)}' in {what}";
+        if (!IsPlainName(Name)) throw new BadInputException($"{at}: the name must be letters, digits, '-', '_' and '.', not starting with '.' (at most 100 characters).");
+        if (File is not null && !IsPlainName(File)) throw new BadInputException($"{at}: 'file' must be a plain file name in the model's cache folder; got '{BadInputException.Shown(File)}'.");
+        if (Labels is not null && Labels != "imagenet" && !IsPlainName(Labels)) throw new BadInputException($"{at}: 'labels' must be imagenet or a file name in the model's cache folder; got '{BadInputException.Shown(Labels)}'.");
+        if (Url is not null && !(Uri.TryCreate(Url, UriKind.Absolute, out var u) && u.Scheme is "http" or "https"))
+            throw new BadInputException($"{at}: 'url' must be an http or https address; got '{BadInputException.Shown(Url)}'.");
+        if (Url is not null && !IsPlainName(FileName)) throw new BadInputException($"{at}: the address does not end in a usable file name; give 'file'.");
+        if (Format is not ("onnx" or "pth" or "safetensors" or "embedded")) throw new BadInputException($"{at}: 'format' must be onnx, pth, safetensors or embedded; got '{BadInputException.Shown(Format)}'.");
+        if (Size is < 0) throw new BadInputException($"{at}: 'size' must not be negative.");
+        Input.Check(at);
+    }
+
+    /// <summary>A name that stays in its folder: no separators, no leading dot, no control characters.</summary>
+    internal static bool IsPlainName(string s) =>
+        s.Length is > 0 and <= 100 && !s.StartsWith('.') && s.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.' or '+');
 }
 
 /// <summary>What the cache records about an installed weights file.</summary>

@@ -64,7 +64,9 @@ public sealed class ModelRegistry
         try
         {
             var file = JsonSerializer.Deserialize<RegistryFile>(json, Json);
-            return file?.Models ?? new List<ModelEntry>();
+            var models = file?.Models ?? new List<ModelEntry>();
+            foreach (var m in models) m.Check(what);
+            return models;
         }
         catch (JsonException e)
         {
@@ -130,7 +132,16 @@ public sealed class ModelRegistry
         if (!force && Status(e) != ModelStatus.Missing) return path;
         if (e.Url is null) throw new BadInputException($"Model '{name}' has no download address; install its file with 'reverie models add {name} FILE'.");
         if (Offline) throw new ReverieException($"Model '{name}' is not in the cache ({CacheDir}) and --offline forbids downloading it; install it with 'reverie models add {name} FILE'.");
-        string hash = await Downloader.DownloadAsync(e.Url, path, e.Sha256, e.Size, progress, cancel, e.Sha256Prefix);
+        bool existed = Directory.Exists(ModelDir(e));
+        string hash;
+        try { hash = await Downloader.DownloadAsync(e.Url, path, e.Sha256, e.Size, progress, cancel, e.Sha256Prefix); }
+        catch when (!existed)
+        {
+            // A failed or interrupted pull leaves no empty model folder behind.
+            try { if (Directory.Exists(ModelDir(e)) && !Directory.EnumerateFileSystemEntries(ModelDir(e)).Any()) Directory.Delete(ModelDir(e)); }
+            catch (IOException) { }
+            throw;
+        }
         WriteRecord(e, new InstallRecord { Sha256 = hash, Verified = e.Sha256 is not null || e.Sha256Prefix is not null, Source = e.Url, InstalledAt = DateTime.UtcNow });
         return path;
     }
@@ -149,8 +160,12 @@ public sealed class ModelRegistry
     public ModelEntry Add(string name, string file, InputSpec? input = null, string? labelsFile = null, bool force = false)
     {
         if (!File.Exists(file)) throw new BadInputException($"Model file '{file}' does not exist.");
-        if (name.Length == 0 || name.IndexOfAny(Path.GetInvalidFileNameChars()) >= 0 || name.Contains('/') || name.StartsWith('.'))
-            throw new BadInputException($"'{name}' is not a usable model name (letters, digits, '-', '_' and '.' are).");
+        if (!ModelEntry.IsPlainName(name))
+            throw new BadInputException($"'{BadInputException.Shown(name)}' is not a usable model name (letters, digits, '-', '_' and '.' are, not starting with '.').");
+        if (_entries.TryGetValue(name, out var builtIn) && builtIn.IsEmbedded)
+            throw new BadInputException($"'{name}' is a model built into Reverie (embedded), so a file cannot be installed under its name; choose another name.");
+        input?.Check($"The input spec for '{name}'");
+        if (labelsFile is not null) Labels.Load(labelsFile); // a missing or empty labels file is refused before anything is written
         // Parse it first: a corrupt or truncated file is refused before anything is installed.
         using (Onnx.OnnxGraph.Load(file)) { }
         string hash = Downloader.Sha256Of(file);
@@ -181,7 +196,6 @@ public sealed class ModelRegistry
         Directory.CreateDirectory(dir);
         if (labelsFile is not null)
         {
-            Labels.Load(labelsFile);
             Imaging.AtomicFile.WriteAllBytes(Path.Combine(dir, "labels.txt"), File.ReadAllBytes(labelsFile));
         }
         Imaging.AtomicFile.Write(WeightsPath(entry), s => { using var src = File.OpenRead(file); src.CopyTo(s); });
@@ -224,7 +238,7 @@ public sealed class ModelRegistry
     {
         null => null,
         "imagenet" => Labels.ImageNet,
-        var f => Labels.Load(Path.IsPathRooted(f) ? f : Path.Combine(ModelDir(e), f)),
+        var f => Labels.Load(Path.Combine(ModelDir(e), f)), // a plain file name (ModelEntry.Check)
     };
 
     /// <summary>
