@@ -61,7 +61,7 @@ public static class ReverieCli
         {
             // An unknown word also leaves "required command was not provided"; name the word.
             var first = parse.Errors.FirstOrDefault(x => x.Message.StartsWith("Unrecognized", StringComparison.Ordinal)) ?? parse.Errors[0];
-            e.WriteLine($"error: {first.Message} (see 'reverie --help').");
+            e.WriteLine($"error: {Plain(first.Message)} (see 'reverie --help').");
             return BadInput;
         }
         if (parse.GetValue(Threads) is { } threads)
@@ -84,6 +84,22 @@ public static class ReverieCli
         }
     }
 
+    /// <summary>A parse error in the user's terms: "--steps takes a whole number; got 'NaN'." rather than .NET type names.</summary>
+    internal static string Plain(string message)
+    {
+        var m = System.Text.RegularExpressions.Regex.Match(message, @"^Cannot parse argument '(.*)' for (?:option|argument) '(.*)' as expected type '([\w.`\[\]]+)'\.?$", System.Text.RegularExpressions.RegexOptions.Singleline);
+        if (!m.Success) return BadInputException.Shown(message, 300);
+        string type = m.Groups[3].Value;
+        string kind = type switch
+        {
+            _ when type.Contains("Int") => "a whole number",
+            _ when type.Contains("Double") || type.Contains("Single") || type.Contains("Decimal") => "a number",
+            _ when type.Contains("Boolean") => "true or false",
+            _ => "another kind of value",
+        };
+        return $"{m.Groups[2].Value} takes {kind}; got '{BadInputException.Shown(m.Groups[1].Value)}'.";
+    }
+
     /// <summary>Prints one clear sentence for an exception and returns the exit code.</summary>
     public static int Report(Exception ex, TextWriter e)
     {
@@ -93,6 +109,8 @@ public static class ReverieCli
             case BadInputException b: e.WriteLine($"error: {b.Message}"); return BadInput;
             case ReverieException r: e.WriteLine($"error: {r.Message}"); return Failure;
             case OperationCanceledException: e.WriteLine("error: cancelled."); return Failure;
+            // The file system's own sentences (no space left, permission denied, a name too long) are clear as they are.
+            case IOException or UnauthorizedAccessException: e.WriteLine($"error: {FirstLine(ex.Message)}"); return Failure;
             default: e.WriteLine($"error: {ex.GetType().Name}: {FirstLine(ex.Message)}"); return Failure;
         }
     }

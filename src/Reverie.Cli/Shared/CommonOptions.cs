@@ -96,6 +96,8 @@ internal sealed class CommonOptions
     public static string InputFile(string path, string what = "input")
     {
         if (!File.Exists(path)) throw new BadInputException($"The {what} '{BadInputException.Shown(path)}' does not exist.");
+        // A device or pipe (/dev/zero) reports no length and never ends: refused like an empty file.
+        if (new FileInfo(path).Length == 0) throw new BadInputException($"The {what} '{BadInputException.Shown(path)}' is empty or not a regular file.");
         return Path.GetFullPath(path);
     }
 }

@@ -25,6 +25,7 @@ public static class ImageIO
     public static Tensor Load(string path, int? maxSide = null)
     {
         if (!File.Exists(path)) throw new BadInputException($"Image file '{path}' does not exist.");
+        if (new FileInfo(path).Length == 0) throw new BadInputException($"Image file '{path}' is empty or not a regular file.");
         byte[] bytes;
         try { bytes = File.ReadAllBytes(path); }
         catch (Exception e) { throw new BadInputException($"Image file '{path}' cannot be read: {e.Message}", e); }

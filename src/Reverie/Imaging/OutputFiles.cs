@@ -11,6 +11,9 @@ namespace Reverie.Imaging;
 /// </summary>
 internal static class OutputFiles
 {
+    /// <summary>The longest output file name, in UTF-8 bytes.</summary>
+    public const int MaxNameBytes = 180;
+
     /// <summary>The recipe sidecar of an output: <c>OUT.recipe.json</c> beside <c>OUT.png</c>.</summary>
     public static string SidecarOf(string output) =>
         Path.Combine(Path.GetDirectoryName(Path.GetFullPath(output))!, Path.GetFileNameWithoutExtension(output) + ".recipe.json");
@@ -28,6 +31,9 @@ internal static class OutputFiles
         try { full = Path.GetFullPath(output); }
         catch (Exception e) when (e is ArgumentException or NotSupportedException or PathTooLongException)
         { throw new BadInputException($"'{BadInputException.Shown(output)}' is not a usable output path.", e); }
+        // Room for the temporary name the atomic write uses beside it (file systems allow 255 bytes a name).
+        if (System.Text.Encoding.UTF8.GetByteCount(Path.GetFileName(full)) > MaxNameBytes)
+            throw new BadInputException($"The output's file name is {System.Text.Encoding.UTF8.GetByteCount(Path.GetFileName(full))} bytes long; at most {MaxNameBytes} are accepted.");
         if (Directory.Exists(full)) throw new BadInputException($"The output '{BadInputException.Shown(output)}' is a folder; name a file in it.");
         string? dir = Path.GetDirectoryName(full);
         if (dir is not null && !Directory.Exists(dir))

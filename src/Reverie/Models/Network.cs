@@ -39,11 +39,10 @@ public sealed record InputSpec
     {
         if (Width is < 1 or > 16384 || Height is < 1 or > 16384) throw new BadInputException($"{at}: the input size must be from 1 to 16384 pixels a side; got {Width}x{Height}.");
         if (!float.IsFinite(Scale) || Scale <= 0) throw new BadInputException($"{at}: the input scale must be a positive finite number; got {Scale.ToString(System.Globalization.CultureInfo.InvariantCulture)}.");
-        int channels = Channels == ChannelOrder.Gray ? 1 : 3;
         foreach (var (name, v) in new[] { ("mean", Mean), ("std", Std) })
         {
-            if (v is null || (v.Length != 1 && v.Length != channels))
-                throw new BadInputException($"{at}: the {name} needs one value or {channels} (one per channel); got {v?.Length ?? 0}.");
+            if (v is null || (v.Length != 1 && v.Length != 3))
+                throw new BadInputException($"{at}: the {name} needs one value or three (R, G, B); got {v?.Length ?? 0}.");
             if (v.Any(x => !float.IsFinite(x))) throw new BadInputException($"{at}: the {name} must hold finite numbers.");
         }
         if (Std.Any(x => x <= 0)) throw new BadInputException($"{at}: every std must be greater than 0 (the input is divided by it); got {string.Join(",", Std.Select(x => x.ToString(System.Globalization.CultureInfo.InvariantCulture)))}.");

@@ -13,7 +13,10 @@ public sealed class CliHost : IDisposable
         Run("dotnet", [Path.Combine(AppContext.BaseDirectory, "Reverie.Cli.dll"), .. args]);
 
     /// <summary>Runs any program with this host's cache and registry.</summary>
-    public (int Code, string Out, string Err) Run(string program, string[] args)
+    public (int Code, string Out, string Err) Run(string program, string[] args) => Run(program, args, TimeSpan.FromMinutes(5));
+
+    /// <summary>Runs any program with this host's cache and registry, killed after <paramref name="timeout"/>.</summary>
+    public (int Code, string Out, string Err) Run(string program, string[] args, TimeSpan timeout)
     {
         var psi = new ProcessStartInfo(program) { RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true };
         foreach (var a in args) psi.ArgumentList.Add(a);
@@ -24,9 +27,45 @@ public sealed class CliHost : IDisposable
         p.StandardInput.Close();
         var o = p.StandardOutput.ReadToEndAsync();
         var e = p.StandardError.ReadToEndAsync();
-        if (!p.WaitForExit(TimeSpan.FromMinutes(5))) { p.Kill(true); throw new TimeoutException("reverie did not finish in 5 minutes"); }
+        if (!p.WaitForExit(timeout)) { p.Kill(true); throw new TimeoutException($"reverie {string.Join(' ', args.Skip(1).Take(6))} did not finish in {timeout.TotalSeconds:0} s"); }
         return (p.ExitCode, o.Result, e.Result);
     }
+
+    /// <summary>
+    /// Starts the CLI, sends <paramref name="signal"/> (2 SIGINT, 15 SIGTERM) once <paramref name="ready"/>
+    /// has seen its standard error (or after <paramref name="timeout"/>), and waits for it to exit.
+    /// </summary>
+    public (int Code, string Out, string Err, double SecondsAfterSignal) RunAndSignal(int signal, Func<string, bool> ready, TimeSpan timeout, params string[] args)
+    {
+        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true };
+        psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "Reverie.Cli.dll"));
+        foreach (var a in args) psi.ArgumentList.Add(a);
+        psi.Environment["REVERIE_CACHE"] = Cache;
+        psi.Environment["REVERIE_REGISTRY"] = Registry;
+        psi.Environment["COLUMNS"] = "200";
+        using var p = Process.Start(psi)!;
+        p.StandardInput.Close();
+        var err = new System.Text.StringBuilder();
+        var lockObj = new object();
+        p.ErrorDataReceived += (_, e) => { if (e.Data is not null) lock (lockObj) err.AppendLine(e.Data); };
+        p.BeginErrorReadLine();
+        var o = p.StandardOutput.ReadToEndAsync();
+        var sw = Stopwatch.StartNew();
+        while (sw.Elapsed < timeout && !p.HasExited)
+        {
+            string now; lock (lockObj) now = err.ToString();
+            if (ready(now)) break;
+            Thread.Sleep(20);
+        }
+        var sent = Stopwatch.StartNew();
+        if (!p.HasExited) Kill(p.Id, signal);
+        if (!p.WaitForExit(TimeSpan.FromMinutes(2))) { p.Kill(true); throw new TimeoutException("reverie did not stop within 2 minutes of the signal"); }
+        p.WaitForExit();
+        lock (lockObj) return (p.ExitCode, o.Result, err.ToString(), sent.Elapsed.TotalSeconds);
+    }
+
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "kill", SetLastError = true)]
+    static extern int Kill(int pid, int signal);
 
     /// <summary>Installs ../shared/models/bvlc_googlenet.onnx as the googlenet weights (offline install).</summary>
     public CliHost WithGoogLeNet()

@@ -79,6 +79,18 @@ public class ImporterTests
         Assert.Contains("outside the model's folder", e.Message);
         e = Assert.Throws<BadInputException>(() => RunAdd(External("missing.bin"), tmp.Path));
         Assert.Contains("does not exist", e.Message);
+        // Issue 16, defect 14: a link inside the folder that points out of it is outside too.
+        File.CreateSymbolicLink(tmp.File("link.bin"), "/etc/passwd");
+        Directory.CreateDirectory(tmp.File("sub"));
+        File.CreateSymbolicLink(tmp.File("sub/up"), "/etc");
+        foreach (var escape in new[] { "link.bin", "sub/up/passwd" })
+        {
+            e = Assert.Throws<BadInputException>(() => RunAdd(External(escape), tmp.Path));
+            Assert.Contains("outside the model's folder", e.Message);
+        }
+        // A link that stays inside the folder is fine.
+        File.CreateSymbolicLink(tmp.File("inside.bin"), tmp.File("weights.bin"));
+        Assert.Equal(Values.Select(v => (double)v), RunAdd(External("inside.bin"), tmp.Path));
     }
 
     [Fact]

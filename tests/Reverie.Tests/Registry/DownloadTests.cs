@@ -44,6 +44,11 @@ public sealed class LoopbackServer : IDisposable
             string path = request?.Split(' ')[1] ?? "/";
             string[] parts = path.Trim('/').Split('/', 2);
             string route = parts[0], file = parts.Length > 1 ? Path.Combine(root, Path.GetFileName(parts[1])) : "";
+            if (route == "redirect-file")
+            {
+                await stream.WriteAsync(Encoding.ASCII.GetBytes("HTTP/1.1 302 Found\r\nLocation: file:///etc/passwd\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"));
+                return;
+            }
             if (route == "missing" || !File.Exists(file))
             {
                 await stream.WriteAsync(Encoding.ASCII.GetBytes("HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"));
@@ -53,6 +58,17 @@ public sealed class LoopbackServer : IDisposable
             if (route == "corrupt") body[body.Length / 2] ^= 0xFF;
             int send = route == "cut" ? body.Length / 3 : body.Length;
             await stream.WriteAsync(Encoding.ASCII.GetBytes($"HTTP/1.1 200 OK\r\nContent-Length: {body.Length}\r\nConnection: close\r\n\r\n"));
+            if (route == "slow")
+            {
+                // 1 KiB every 100 ms, long enough to interrupt mid-way (bounded: the body's length).
+                for (int at = 0; at < send; at += 1024)
+                {
+                    try { await stream.WriteAsync(body.AsMemory(at, Math.Min(1024, send - at))); await stream.FlushAsync(); }
+                    catch (IOException) { return; }
+                    await Task.Delay(100);
+                }
+                return;
+            }
             await stream.WriteAsync(body.AsMemory(0, send));
             await stream.FlushAsync();
         }

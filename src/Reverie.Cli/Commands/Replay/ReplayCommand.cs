@@ -37,8 +37,10 @@ internal static class ReplayCommand
             // Arguments hold the command's own words ("style", "grid") when it has subcommands.
             var words = recipe.Command.Split(' ');
             var args = recipe.Arguments.Take(words.Length).SequenceEqual(words) ? recipe.Arguments.ToList() : [.. words, .. recipe.Arguments];
-            int snapshotsAt = args.IndexOf("--snapshots");
-            if (snapshotsAt >= 0) args.RemoveRange(snapshotsAt, Math.Min(2, args.Count - snapshotsAt));
+            // Output locations in a recipe are never used (an untrusted recipe must not choose where files go).
+            foreach (var outputOption in new[] { "--snapshots", "-o", "--output" })
+                for (int at; (at = args.IndexOf(outputOption)) >= 0;) args.RemoveRange(at, Math.Min(2, args.Count - at));
+            args.RemoveAll(a => a.StartsWith("--snapshots=", StringComparison.Ordinal) || a.StartsWith("--output=", StringComparison.Ordinal) || a.StartsWith("-o=", StringComparison.Ordinal));
             args.AddRange(["-o", target]);
             return await ReverieCli.RunAsync(args.ToArray(), inv.Out, inv.Err);
         });

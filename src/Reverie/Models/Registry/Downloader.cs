@@ -12,7 +12,9 @@ public readonly record struct DownloadProgress(long Received, long? Total);
 /// </summary>
 internal static class Downloader
 {
-    static readonly HttpClient Client = new(new SocketsHttpHandler { ConnectTimeout = TimeSpan.FromSeconds(15) }) { Timeout = Timeout.InfiniteTimeSpan };
+    // Redirects are followed here, not by the handler: only to http(s) addresses, at most five.
+    static readonly HttpClient Client = new(new SocketsHttpHandler { ConnectTimeout = TimeSpan.FromSeconds(15), AllowAutoRedirect = false }) { Timeout = Timeout.InfiniteTimeSpan };
+    const int MaxRedirects = 5;
 
     /// <summary>Downloads <paramref name="url"/> to <paramref name="destination"/>; returns the file's SHA-256.</summary>
     public static async Task<string> DownloadAsync(string url, string destination, string? expectedSha256, long? expectedSize,
@@ -71,13 +73,21 @@ internal static class Downloader
 
     static async Task<HttpResponseMessage> SendAsync(string url, CancellationToken cancel)
     {
-        try
+        var at = new Uri(url);
+        for (int hop = 0; ; hop++)
         {
-            return await Client.GetAsync(url, HttpCompletionOption.ResponseHeadersRead, cancel);
-        }
-        catch (HttpRequestException e)
-        {
-            throw new ReverieException($"Cannot download {url}: {e.Message.TrimEnd('.')}.", e);
+            if (at.Scheme is not ("http" or "https"))
+                throw new ReverieException($"Download of {url} was redirected to '{BadInputException.Shown(at.Scheme)}:' address; only http and https are followed.");
+            HttpResponseMessage response;
+            try { response = await Client.GetAsync(at, HttpCompletionOption.ResponseHeadersRead, cancel); }
+            catch (HttpRequestException e) { throw new ReverieException($"Cannot download {url}: {e.Message.TrimEnd('.')}.", e); }
+            int code = (int)response.StatusCode;
+            if (code is not (301 or 302 or 303 or 307 or 308)) return response;
+            var location = response.Headers.Location;
+            response.Dispose();
+            if (location is null) throw new ReverieException($"Download of {url} was redirected with no address to go to.");
+            if (hop >= MaxRedirects) throw new ReverieException($"Download of {url} was redirected more than {MaxRedirects} times; refused.");
+            at = location.IsAbsoluteUri ? location : new Uri(at, location);
         }
     }
 

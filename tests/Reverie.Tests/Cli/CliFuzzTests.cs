@@ -1,0 +1,121 @@
+using System.Security.Cryptography;
+using Reverie.Imaging;
+using Reverie.Tests.Infrastructure;
+using Xunit.Abstractions;
+using static TorchSharp.torch;
+
+namespace Reverie.Tests.Cli;
+
+/// <summary>
+/// The CLI fuzz harness (issue 16): for every command and each of its numeric and path options,
+/// values from a hostile set. Each case must exit 2 with one line on stderr and no .NET type
+/// name, or exit 0 where the value is legal; no case may change an input, or write anything
+/// outside the work folder other than its intended output. Seeded and bounded (a minute a case).
+/// </summary>
+public class CliFuzzTests(ITestOutputHelper log) : IDisposable
+{
+    readonly CliHost _cli = new();
+    readonly TempDir _box = new();
+    public void Dispose() { _cli.Dispose(); _box.Dispose(); }
+
+    static readonly string[] Numbers = ["0", "-1", "NaN", "Infinity", "-Infinity", "1e308", "", new string('9', 400)];
+
+    static string Sha(string f) => Convert.ToHexString(SHA256.HashData(File.ReadAllBytes(f)));
+
+    /// <summary>Every file below <paramref name="dir"/> (links not followed), with its hash.</summary>
+    static Dictionary<string, string> Tree(string dir) =>
+        Directory.EnumerateFileSystemEntries(dir, "*", new EnumerationOptions { RecurseSubdirectories = true, AttributesToSkip = 0 })
+            .Where(File.Exists).Where(f => new FileInfo(f).LinkTarget is null)
+            .ToDictionary(f => f, Sha);
+
+    [Fact]
+    public void HostileValuesForEveryCommandAndOption()
+    {
+        string work = _box.File("work"), outside = _box.File("outside");
+        Directory.CreateDirectory(work);
+        Directory.CreateDirectory(outside);
+        string photo = Path.Combine(work, "in.png");
+        using (var scope = NewDisposeScope()) ImageIO.Save(ImageIO.Resize(ImageIO.Load(Paths.Sample("coffee.png")), 48, 64), photo);
+        string folder = Path.Combine(work, "adir");
+        Directory.CreateDirectory(folder);
+        string linkOut = Path.Combine(work, "link-out.png");
+        File.CreateSymbolicLink(linkOut, Path.Combine(outside, "target.png"));
+        string linkIn = Path.Combine(work, "link-passwd.png");
+        File.CreateSymbolicLink(linkIn, "/etc/passwd");
+        string outPng = Path.Combine(work, "out.png");
+
+        string[] OutputPaths = [photo, folder, linkOut, "", new string('x', 300) + ".png", Path.Combine(work, "no", "such", "dir", "o.png"), Path.Combine(work, "..", "work", "..", "escape.png")];
+        string[] InputPaths = [Path.Combine(work, "missing.png"), folder, linkIn, "", new string('y', 300) + ".png", "/dev/zero"];
+
+        // Each command: its cheap, legal base arguments; its numeric options; its input and output positions.
+        var commands = new (string Name, string[] Base, string[] Numeric, int InputAt, string? OutputOption)[]
+        {
+            ("dream", ["dream", photo, "-m", "textures", "--octaves", "1", "--steps", "1", "--max-size", "48"], ["--octave-scale", "--step-size", "--jitter", "--smooth", "--seed", "--tile", "--zoom-rotate"], 1, "-o"),
+            ("visualize", ["visualize", "-m", "textures", "-O", "conv3:1", "--size", "32", "--steps", "1"], ["--lr", "--diversity", "--batch", "--seed"], -1, "-o"),
+            ("atlas", ["atlas", "-m", "textures", "--layer", "conv3", "--channels", "0..1", "--size", "32", "--steps", "1"], ["--per-batch", "--lr", "--seed"], -1, "-o"),
+            ("invert", ["invert", photo, "-m", "textures", "--layer", "conv3", "--steps", "1", "--size", "32"], ["--lr", "--seed"], 1, "-o"),
+            ("dream-target", ["dream-target", "-m", "textures", "--target", "0", "--steps", "1"], ["--lr", "--seed"], -1, "-o"),
+            ("style", ["style", photo, photo, "-m", "textures", "--style-layers", "conv1", "--content-layers", "conv2", "--size", "32", "--steps", "1"], ["--style-weight", "--content-weight", "--tv-weight", "--style-scale", "--save-every", "--lr", "--seed"], 1, "-o"),
+            ("attack", ["attack", photo, "-m", "textures", "--method", "bim", "--steps", "1"], ["--eps", "--step-size", "--seed"], 1, "-o"),
+            ("classify", ["classify", photo, "-m", "textures"], ["--top"], 1, null),
+            ("evaluate", ["evaluate", "-m", "textures", "--data", "textures", "--limit", "1"], ["--limit"], -1, null),
+            ("models add", ["models", "add", "fuzz", Path.Combine(Paths.Models, "mnist.onnx")], ["--scale", "--mean", "--std", "--size"], 3, null),
+        };
+
+        var rng = new Random(16);
+        var cases = new List<(string Command, string[] Args, string? Output)>();
+        foreach (var c in commands)
+        {
+            string[] WithOut(string[] args, string output) => c.OutputOption is null ? args : [.. args, c.OutputOption, output];
+            foreach (var opt in c.Numeric)
+                foreach (var v in Numbers)
+                    cases.Add((c.Name, WithOut([.. c.Base, opt, v], outPng), outPng));
+            if (c.OutputOption is not null)
+                foreach (var o in OutputPaths) cases.Add((c.Name, [.. c.Base, c.OutputOption, o], o));
+            if (c.InputAt >= 0)
+                foreach (var i in InputPaths)
+                {
+                    var args = c.Base.ToArray();
+                    args[c.InputAt] = i;
+                    cases.Add((c.Name, WithOut(args, outPng), outPng));
+                }
+        }
+        // A seeded shuffle: no case depends on the ones before it.
+        cases = cases.OrderBy(_ => rng.Next()).ToList();
+
+        var inputs = new Dictionary<string, string> { [photo] = Sha(photo), ["/etc/passwd"] = Sha("/etc/passwd") };
+        var failures = new List<string>();
+        var sw = System.Diagnostics.Stopwatch.StartNew();
+        int legal = 0;
+        foreach (var (command, args, output) in cases)
+        {
+            var before = Tree(work);
+            (int Code, string Out, string Err) r;
+            try { r = _cli.Run("dotnet", [Path.Combine(AppContext.BaseDirectory, "Reverie.Cli.dll"), .. args], TimeSpan.FromSeconds(60)); }
+            catch (TimeoutException) { failures.Add($"{string.Join(' ', args.Take(8))}: did not finish in 60 s"); continue; }
+            string shown = string.Join(' ', args.Select(a => a.Length > 40 ? a[..40] + "…" : a));
+            var lines = r.Err.Split('\n', StringSplitOptions.RemoveEmptyEntries).Where(l => !l.Contains("NNPACK")).ToList();
+            if (r.Code == 2)
+            {
+                if (lines.Count != 1 || !lines[0].StartsWith("error: ")) failures.Add($"{shown}: exit 2 but stderr has {lines.Count} lines: {r.Err.Trim()}");
+            }
+            else if (r.Code == 0) legal++;
+            else failures.Add($"{shown}: exit {r.Code}: {r.Err.Trim()}");
+            if (System.Text.RegularExpressions.Regex.IsMatch(r.Err, @"System\.[A-Z]|[A-Za-z]+Exception\b|   at "))
+                failures.Add($"{shown}: a .NET name on stderr: {r.Err.Trim()}");
+            foreach (var (f, sha) in inputs)
+                if (Sha(f) != sha) failures.Add($"{shown}: changed the input {f}");
+            if (Directory.EnumerateFileSystemEntries(outside).Any()) failures.Add($"{shown}: wrote through the link out of the work folder");
+            if (File.Exists(Path.Combine(_box.Path, "escape.png"))) File.Delete(Path.Combine(_box.Path, "escape.png")); // the intended output of a '..' path
+            // Nothing else written or changed, except the intended output and its recipe.
+            string? full = string.IsNullOrEmpty(output) ? null : Path.GetFullPath(output);
+            var allowed = full is null ? new HashSet<string>() : new HashSet<string> { full, Path.Combine(Path.GetDirectoryName(full)!, Path.GetFileNameWithoutExtension(full) + ".recipe.json"),
+                Path.Combine(Path.GetDirectoryName(full)!, Path.GetFileNameWithoutExtension(full) + "-perturbation.png") };
+            foreach (var (f, sha) in Tree(work))
+                if (!allowed.Contains(f) && (!before.TryGetValue(f, out var old) || old != sha)) failures.Add($"{shown}: wrote {f}");
+            foreach (var f in allowed.Where(File.Exists).Where(f => f.StartsWith(work, StringComparison.Ordinal) && !before.ContainsKey(f))) File.Delete(f);
+        }
+        log.WriteLine($"{cases.Count} cases over {commands.Length} commands: {legal} legal (exit 0), {cases.Count - legal - failures.Count} refused; {failures.Count} failures; {sw.Elapsed.TotalSeconds:0} s");
+        Assert.True(failures.Count == 0, $"{failures.Count} of {cases.Count} cases failed:\n" + string.Join("\n", failures.Take(40)));
+    }
+}
