@@ -123,6 +123,30 @@ internal sealed class ConvNet : NativeNetwork
         }
     }
 
+    /// <summary>
+    /// Dropout drawing its masks from a generator of its own, not torch's global one: a run is the
+    /// same whatever other code (another test, another job in the process) draws meanwhile.
+    /// </summary>
+    sealed class SeededDropout(double p) : nn.Module<Tensor, Tensor>(nameof(SeededDropout))
+    {
+        public Generator Generator { get; } = new(0);
+
+        public override Tensor forward(Tensor x)
+        {
+            if (!training || p == 0) return x;
+            var keep = rand(x.shape, generator: Generator, device: x.device).ge_(p).to(x.dtype);
+            return x * keep / (1 - p);
+        }
+    }
+
+    /// <summary>Seeds every dropout layer's generator (layer i with <paramref name="seed"/> + i), e.g. once an epoch.</summary>
+    public void SeedDropout(long seed)
+    {
+        int i = 0;
+        foreach (var (_, m) in _stack)
+            if (m is SeededDropout d) d.Generator.manual_seed(seed + i++);
+    }
+
     /// <summary>Builds an untrained network (PyTorch's default initialization, seeded by <paramref name="seed"/>).</summary>
     public ConvNet(string name, ConvNetSpec spec, InputSpec input, IReadOnlyList<string>? labels, int seed = 0) : base(name)
     {
@@ -153,7 +177,7 @@ internal sealed class ConvNet : NativeNetwork
                     m = nn.AdaptiveAvgPool2d(1); h = w = 1;
                     break;
                 case "flatten": flat = true; break;
-                case "dropout": m = nn.Dropout(l.P); break;
+                case "dropout": m = new SeededDropout(l.P); break;
                 case "dense":
                     if (!flat && (h != 1 || w != 1)) throw new BadInputException($"Dense layer '{l.Name}' needs a 'flatten' or 'gap' layer before it.");
                     m = nn.Linear(flat ? c * h * w : c, l.Out);

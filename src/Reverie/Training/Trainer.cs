@@ -137,7 +137,7 @@ internal sealed class Trainer(ConvNet net, TrainOptions options)
                 cancel.ThrowIfCancellationRequested();
                 var sw = Stopwatch.StartNew();
                 var rng = new Random(Datasets.Seed(options.Seed, epoch, 0x7a1));
-                random.manual_seed(options.Seed * 1000L + epoch);
+                net.SeedDropout(options.Seed * 1000L + epoch); // the network's own generators, not torch's global one
                 var order = Datasets.Shuffled(train.Count, rng);
                 SetMode(firstTrainable);
                 double lossSum = 0; long correct = 0, seen = 0;
