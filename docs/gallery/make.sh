@@ -18,3 +18,9 @@ done
 ./reverie style examples/coffee.png docs/gallery/chelsea-inception_4c-output.jpg --size 384 --steps 300 --tv-weight 1e-5 -o docs/gallery/coffee-style-dream.jpg
 ./reverie stylize train --style docs/gallery/chelsea-inception_4c-output.jpg --data examples --size 128 --epochs 10 --crops 16 --style-weight 5 -o /tmp/reverie-dreamy.onnx
 ./reverie stylize examples/rocket.jpg --net /tmp/reverie-dreamy.onnx --max-size 512 -o docs/gallery/rocket-fast-style.jpg
+# resnet18, the ImageNet network that comes with the build (no download): one picture per stage.
+for layer in layer2.1 layer3.1 layer4.1; do
+  ./reverie dream examples/chelsea.png -m resnet18 --layer "$layer" -o "docs/gallery/chelsea-resnet18-$layer.jpg"
+done
+./reverie dream examples/coffee.png -m resnet18 -o docs/gallery/coffee-resnet18.jpg
+./reverie atlas -m resnet18 --layer layer3.1 --channels 0..15 --steps 128 -o docs/gallery/atlas-resnet18-layer3.1-0-15.jpg

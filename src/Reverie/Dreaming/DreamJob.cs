@@ -141,11 +141,23 @@ internal sealed class DreamJob : Job<DreamJobOptions>
         return new JobResult([c.Output], summary, interrupted);
     }
 
+    /// <summary>
+    /// The layer a dream amplifies when none is named: a trained checkpoint's own; GoogLeNet's
+    /// inception_4c/output (the notebook's); for a ResNet, layer3.1, the last block at 1/16 of the
+    /// image, whose dreams show eyes, fur and animal faces (layer2 paints textures, layer4 objects
+    /// too coarse at photo sizes).
+    /// </summary>
+    public static string DefaultLayer(INetwork net) =>
+        net is Training.ConvNet { DreamLayer: { } dl } ? dl
+        : net.HasLayer("inception_4c/output") ? "inception_4c/output"
+        : net.HasLayer("layer3.1") ? "layer3.1"
+        : "inception_4c/output"; // named in the sentence that says the model lacks it
+
     /// <summary>The dream's objective: the guide's, or the sum of the layers' terms plus the objective expression.</summary>
     public static Objective BuildObjective(INetwork net, DreamJobOptions o)
     {
         var language = new ObjectiveLanguage(net);
-        string defaultLayer = net is Training.ConvNet { DreamLayer: { } dl } ? dl : "inception_4c/output";
+        string defaultLayer = DefaultLayer(net);
         var layers = o.Layers.Count > 0 ? o.Layers : o.Objective is null ? [defaultLayer] : [];
         if (o.Guide is { } guidePath)
         {

@@ -71,7 +71,8 @@ public static class ImageIO
         if (codec.EncodedFormat is SKEncodedImageFormat.Jpeg or SKEncodedImageFormat.Webp)
         {
             var scaled = codec.GetScaledDimensions(1f / factor);
-            if (scaled.Width >= codec.Info.Width) return null;
+            // The codec rounds to a scale it has (n/8 for JPEG); never below what the consumer needs.
+            if (scaled.Width >= codec.Info.Width || (long)scaled.Width * factor < codec.Info.Width || (long)scaled.Height * factor < codec.Info.Height) return null;
             var sinfo = new SKImageInfo(scaled.Width, scaled.Height, SKColorType.Rgba8888, SKAlphaType.Unpremul);
             var bmp = new SKBitmap(sinfo);
             var r = codec.GetPixels(sinfo, bmp.GetPixels());

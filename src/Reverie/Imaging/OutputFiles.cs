@@ -57,7 +57,7 @@ internal static class OutputFiles
     /// <summary>Whether Reverie wrote <paramref name="path"/>: a PNG with its recipe chunk, or a file with a recipe beside it.</summary>
     public static bool WrittenByReverie(string path)
     {
-        if (IsRecipe(SidecarOf(path))) return true;
+        if (IsRecipe(SidecarOf(path)) || IsRecipe(Path.ChangeExtension(path, ".json"))) return true; // OUT.json: the sidecar before 0.3
         try
         {
             if (new FileInfo(path).Length > 512L * 1024 * 1024) return false;

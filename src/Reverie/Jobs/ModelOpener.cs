@@ -30,7 +30,9 @@ public sealed class ModelOpener(ModelRegistry registry, IProgress<JobEvent>? eve
     /// </summary>
     public async Task<INetwork> OpenDreamDefaultAsync()
     {
-        const string preferred = "googlenet", fallback = "textures";
+        const string preferred = "googlenet";
+        // Offline, the ImageNet network that comes with the build; the embedded textures model only if even that is missing.
+        string fallback = registry.Contains("resnet18") && registry.Status(registry.Get("resnet18")) == ModelStatus.Packaged ? "resnet18" : "textures";
         string why;
         if (registry.Contains(preferred))
         {
@@ -48,7 +50,8 @@ public sealed class ModelOpener(ModelRegistry registry, IProgress<JobEvent>? eve
             }
         }
         else why = "it is not in the registry";
-        Report(new JobEvent { Kind = JobEventKind.Note, Message = $"{preferred} is not cached and {why}; dreaming with the embedded '{fallback}' model instead (choose one with --model)." });
+        string what = fallback == "resnet18" ? "the packaged ImageNet network 'resnet18' (at layer3.1)" : $"the embedded '{fallback}' model";
+        Report(new JobEvent { Kind = JobEventKind.Note, Message = $"{preferred} is not cached and {why}; dreaming with {what} instead (choose one with --model)." });
         return await registry.OpenAsync(fallback, cancel: cancel);
     }
 

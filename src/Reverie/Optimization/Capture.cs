@@ -33,11 +33,43 @@ internal static class Capture
     /// </summary>
     public static IReadOnlyDictionary<string, Tensor> Forward(INetwork network, Tensor images, IReadOnlyCollection<string> layers)
     {
-        try { return network.Forward(images, layers); }
+        // A network that accepts only sizes in steps of some multiple (CNTK's asymmetric padding makes a
+        // residual block's two branches disagree on odd sizes) sees the image padded to the next one:
+        // the smallest power-of-two step that works, probed on the first failure and remembered.
+        int step = SizeStep.TryGetValue(network, out var known) ? known.Value : 1;
+        try
+        {
+            while (true)
+            {
+                try
+                {
+                    var acts = network.Forward(PadTo(images, step), layers);
+                    if (step > 1 && !(known?.Value >= step)) SizeStep.AddOrUpdate(network, new System.Runtime.CompilerServices.StrongBox<int>(step));
+                    return acts;
+                }
+                catch (Exception e) when (step < 64 && e is System.Runtime.InteropServices.ExternalException or ReverieException and not BadInputException
+                    && e.Message.Contains("must match the size of tensor", StringComparison.Ordinal))
+                {
+                    step *= 2;
+                }
+            }
+        }
         catch (Exception e) when (e is System.Runtime.InteropServices.ExternalException or ReverieException and not BadInputException && TooSmall(e.Message))
         {
             throw new BadInputException($"An image of {images.shape[3]}x{images.shape[2]} pixels is too small for {network.Name} at {BadInputException.Shown(string.Join(", ", layers), 80)}; use a larger image (or fewer octaves, a larger --max-size or --size).", e);
         }
+    }
+
+    static readonly System.Runtime.CompilerServices.ConditionalWeakTable<INetwork, System.Runtime.CompilerServices.StrongBox<int>> SizeStep = new();
+
+    /// <summary>The images padded on the right and at the bottom to the next multiple of <paramref name="step"/> (reflected; repeated where the image is too small to reflect).</summary>
+    internal static Tensor PadTo(Tensor images, int step)
+    {
+        long h = images.shape[2], w = images.shape[3];
+        long ph = (step - h % step) % step, pw = (step - w % step) % step;
+        if (ph == 0 && pw == 0) return images;
+        var mode = ph < h && pw < w ? TorchSharp.PaddingModes.Reflect : TorchSharp.PaddingModes.Replicate;
+        return nn.functional.pad(images, [0, pw, 0, ph], mode);
     }
 
     static bool TooSmall(string message) =>

@@ -234,8 +234,7 @@ internal sealed class Stylizer : IDisposable
     Tensor Whole(Tensor image)
     {
         long h = image.shape[2], w = image.shape[3];
-        long ph = (4 - h % 4) % 4, pw = (4 - w % 4) % 4;
-        var x = ph + pw > 0 ? nn.functional.pad(image, [0, pw, 0, ph], h > ph && w > pw ? TorchSharp.PaddingModes.Reflect : TorchSharp.PaddingModes.Replicate) : image;
+        var x = Optimization.Capture.PadTo(image, 4);
         Tensor y;
         try { y = _forward(x.to(ScalarType.Float32)); }
         catch (ReverieException ex) when (ex is not BadInputException)
@@ -244,7 +243,7 @@ internal sealed class Stylizer : IDisposable
         }
         if (y.dim() != 4 || y.shape[1] != 3)
             throw new BadInputException($"The style network's output has shape [{string.Join(",", y.shape)}]; an image-to-image network gives [N,3,H,W].");
-        if (y.shape[2] < h || y.shape[3] < w) y = nn.functional.interpolate(y, [h + ph, w + pw], mode: InterpolationMode.Bilinear, align_corners: false);
+        if (y.shape[2] < h || y.shape[3] < w) y = nn.functional.interpolate(y, [x.shape[2], x.shape[3]], mode: InterpolationMode.Bilinear, align_corners: false);
         return y.narrow(2, 0, h).narrow(3, 0, w);
     }
 

@@ -101,7 +101,7 @@ public class TrainCliTests(ITestOutputHelper output)
 
     [Fact]
     [Trait("Category", "Slow")]
-    public void TheMainJobWorksOfflineWithTheEmbeddedModel()
+    public async Task TheMainJobWorksOfflineWithThePackagedResNet18()
     {
         using var host = new CliHost();
         // googlenet's address points at a closed loopback port: no cache, no internet.
@@ -117,13 +117,19 @@ public class TrainCliTests(ITestOutputHelper output)
         var (code, o, e) = host.Run("dream", Path.Combine(Paths.RepoRoot, "examples", "coffee.png"), "-o", outPng);
         output.WriteLine(o + e);
         Assert.True(code == 0, e);
-        Assert.Contains("embedded 'textures' model", e);
+        Assert.Contains("'resnet18' (at layer3.1)", e);
+        Assert.False(Directory.Exists(Path.Combine(host.Cache, "models", "resnet18")), "the packaged model was copied into the cache");
         using var dream = ImageIO.Load(outPng);
         using var photo = ImageIO.Load(Path.Combine(Paths.RepoRoot, "examples", "coffee.png"));
         Assert.Equal(photo.shape, dream.shape);
-        double change = (dream - photo).abs().mean().item<float>();
-        output.WriteLine($"mean change {change:0.000}");
-        Assert.True(change > 0.02, $"the dream barely changed the photo ({change:0.000})");
+        Assert.Equal("resnet18", (string?)Reverie.Recipes.Recipe.Load(outPng).Options!["model"]);
+        // The chosen layer's L2 objective, on the photo and on the dream.
+        using var net = await new Reverie.Models.Registry.ModelRegistry(host.Home.File("empty-cache"), host.Home.File("none.json")) { Offline = true }.OpenAsync("resnet18");
+        string layer = net.ResolveLayer("layer3.1");
+        double L2(TorchSharp.torch.Tensor x) { using var _ = TorchSharp.torch.no_grad(); return Reverie.Optimization.Capture.Forward(net, x, [layer])[layer].pow(2).mean().item<float>(); }
+        double before = L2(photo), after = L2(dream);
+        output.WriteLine($"layer3.1 mean square: photo {before:G4}, dream {after:G4} ({after / before:0.0}x)");
+        Assert.True(after >= 3 * before, $"the dream raised layer3.1's L2 only {after / before:0.00}x");
         // --model textures works offline too, and the checkpoint's dream layer is the default.
         (code, _, e) = host.Run("--offline", "dream", Path.Combine(Paths.RepoRoot, "examples", "coffee.png"), "--model", "textures", "--octaves", "2", "--steps", "3", "-o", host.Home.File("t.png"));
         Assert.True(code == 0, e);

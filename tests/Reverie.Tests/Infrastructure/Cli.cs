@@ -18,13 +18,7 @@ public sealed class CliHost : IDisposable
     /// <summary>Runs any program with this host's cache and registry, killed after <paramref name="timeout"/>.</summary>
     public (int Code, string Out, string Err) Run(string program, string[] args, TimeSpan timeout)
     {
-        var psi = new ProcessStartInfo(program) { RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true };
-        foreach (var a in args) psi.ArgumentList.Add(a);
-        psi.Environment["REVERIE_CACHE"] = Cache;
-        psi.Environment["REVERIE_REGISTRY"] = Registry;
-        psi.Environment["COLUMNS"] = "200";
-        using var p = Process.Start(psi)!;
-        p.StandardInput.Close();
+        using var p = Start(program, args);
         var o = p.StandardOutput.ReadToEndAsync();
         var e = p.StandardError.ReadToEndAsync();
         if (!p.WaitForExit(timeout)) { p.Kill(true); throw new TimeoutException($"reverie {string.Join(' ', args.Skip(1).Take(6))} did not finish in {timeout.TotalSeconds:0} s"); }
@@ -37,14 +31,7 @@ public sealed class CliHost : IDisposable
     /// </summary>
     public (int Code, string Out, string Err, double SecondsAfterSignal) RunAndSignal(int signal, Func<string, bool> ready, TimeSpan timeout, params string[] args)
     {
-        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true };
-        psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "Reverie.Cli.dll"));
-        foreach (var a in args) psi.ArgumentList.Add(a);
-        psi.Environment["REVERIE_CACHE"] = Cache;
-        psi.Environment["REVERIE_REGISTRY"] = Registry;
-        psi.Environment["COLUMNS"] = "200";
-        using var p = Process.Start(psi)!;
-        p.StandardInput.Close();
+        using var p = Start("dotnet", [Path.Combine(AppContext.BaseDirectory, "Reverie.Cli.dll"), .. args]);
         var err = new System.Text.StringBuilder();
         var lockObj = new object();
         p.ErrorDataReceived += (_, e) => { if (e.Data is not null) lock (lockObj) err.AppendLine(e.Data); };
@@ -62,6 +49,19 @@ public sealed class CliHost : IDisposable
         if (!p.WaitForExit(TimeSpan.FromMinutes(2))) { p.Kill(true); throw new TimeoutException("reverie did not stop within 2 minutes of the signal"); }
         p.WaitForExit();
         lock (lockObj) return (p.ExitCode, o.Result, err.ToString(), sent.Elapsed.TotalSeconds);
+    }
+
+    /// <summary>Starts a program with this host's cache and registry, its output redirected and its input closed.</summary>
+    Process Start(string program, IEnumerable<string> args)
+    {
+        var psi = new ProcessStartInfo(program) { RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true };
+        foreach (var a in args) psi.ArgumentList.Add(a);
+        psi.Environment["REVERIE_CACHE"] = Cache;
+        psi.Environment["REVERIE_REGISTRY"] = Registry;
+        psi.Environment["COLUMNS"] = "200";
+        var p = Process.Start(psi)!;
+        p.StandardInput.Close();
+        return p;
     }
 
     [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "kill", SetLastError = true)]

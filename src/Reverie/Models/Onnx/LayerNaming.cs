@@ -124,8 +124,40 @@ internal static partial class LayerNaming
         // Lucid's InceptionV1 names for the stem convolutions.
         foreach (var (caffe, lucid) in new[] { ("conv1/7x7_s2", "conv2d0"), ("conv2/3x3_reduce", "conv2d1"), ("conv2/3x3", "conv2d2") })
             if (derived.TryGetValue(caffe, out var t)) aliases.TryAdd(lucid, t);
+        ResidualAliases(nodes, consumers, initializers, aliases);
         foreach (var a in aliases.Keys.Where(k => derived.ContainsKey(k) || taken.Contains(k)).ToList()) aliases.Remove(a);
         return (derived, aliases);
+    }
+
+    /// <summary>
+    /// torchvision's ResNet names for a residual network exported with anonymous names (CNTK's
+    /// <c>Plus299</c>, <c>ReLU353</c>): each block ends in an Add of two computed tensors feeding one
+    /// ReLU; a block whose Add reads the previous block's output continues its stage (<c>layer2.1</c>),
+    /// one that does not (a projection shortcut) starts the next (<c>layer3.0</c>). Also <c>conv1</c>
+    /// (the first convolution) and <c>avgpool</c> (the pooling after the last block).
+    /// </summary>
+    static void ResidualAliases(IReadOnlyList<OnnxNode> nodes, Dictionary<string, List<OnnxNode>> consumers, HashSet<string> initializers, Dictionary<string, string> aliases)
+    {
+        var ends = new List<(OnnxNode Add, string Output)>();
+        foreach (var n in nodes)
+        {
+            if (n.OpType != "Add" || n.Inputs.Count != 2 || n.Inputs.Any(initializers.Contains)) continue;
+            if (consumers.TryGetValue(n.Outputs[0], out var c) && c is [{ OpType: "Relu" } relu]) ends.Add((n, relu.Outputs[0]));
+        }
+        if (ends.Count < 4) return;
+        int stage = 1, index = 0;
+        for (int k = 0; k < ends.Count; k++)
+        {
+            if (k > 0)
+            {
+                if (ends[k].Add.Inputs.Contains(ends[k - 1].Output)) index++;
+                else { stage++; index = 0; }
+            }
+            aliases.TryAdd($"layer{stage}.{index}", ends[k].Output);
+        }
+        if (nodes.FirstOrDefault(n => n.OpType == "Conv") is { } first) aliases.TryAdd("conv1", first.Outputs[0]);
+        var last = ends[^1].Output;
+        if (consumers.TryGetValue(last, out var after) && after is [{ OpType: "GlobalAveragePool" or "AveragePool" } pool]) aliases.TryAdd("avgpool", pool.Outputs[0]);
     }
 
     [GeneratedRegex(@"^inception_(\d[a-z])/output$")]

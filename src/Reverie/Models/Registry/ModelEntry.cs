@@ -9,7 +9,7 @@ public sealed record ModelEntry
     public required string Name { get; init; }
     /// <summary>One line about the model.</summary>
     public string? Description { get; init; }
-    /// <summary>Weights format: <c>onnx</c>; <c>pth</c> or <c>safetensors</c> for a torchvision state_dict built natively; <c>embedded</c> for a Reverie checkpoint built into the library.</summary>
+    /// <summary>Weights format: <c>onnx</c>; <c>pth</c> or <c>safetensors</c> for a torchvision state_dict built natively; <c>embedded</c> for a Reverie checkpoint built into the library; <c>packaged</c> for an ONNX file a NuGet package brings (see <see cref="Package"/>).</summary>
     public string Format { get; init; } = "onnx";
     /// <summary>File name in the cache.</summary>
     public string? File { get; init; }
@@ -26,6 +26,13 @@ public sealed record ModelEntry
     /// <summary><c>imagenet</c> for the built-in ILSVRC-2012 names, or the name of a labels file (one per line) in the model's cache folder.</summary>
     public string? Labels { get; init; }
 
+    /// <summary>For a <c>packaged</c> model: the NuGet package (<c>ID/VERSION</c>) whose file the build places beside Reverie.</summary>
+    public string? Package { get; init; }
+
+    /// <summary>True for a model whose file comes with Reverie's build from a NuGet package (no download, nothing to install).</summary>
+    [JsonIgnore]
+    public bool IsPackaged => Format == "packaged";
+
     /// <summary>True for the models built into the library (always available, offline).</summary>
     [JsonIgnore]
     public bool IsEmbedded => Format == "embedded";
@@ -40,16 +47,20 @@ public sealed record ModelEntry
     /// <c>imagenet</c> nor a plain name in the model's folder, an address that is not http(s), or an
     /// input spec with no usable values. <paramref name="what"/> names where the entry came from.
     /// </summary>
-    internal void Check(string what)
+    internal void Check(string what, bool trusted = false)
     {
         string at = $"Model entry '{BadInputException.Shown(Name)}' in {what}";
         if (!IsPlainName(Name)) throw new BadInputException($"{at}: the name must be letters, digits, '-', '_' and '.', not starting with '.' (at most 100 characters).");
-        if (File is not null && !IsPlainName(File)) throw new BadInputException($"{at}: 'file' must be a plain file name in the model's cache folder; got '{BadInputException.Shown(File)}'.");
+        if (IsPackaged)
+        {
+            if (!trusted) throw new BadInputException($"{at}: only Reverie's built-in registry lists packaged models.");
+        }
+        else if (File is not null && !IsPlainName(File)) throw new BadInputException($"{at}: 'file' must be a plain file name in the model's cache folder; got '{BadInputException.Shown(File)}'.");
         if (Labels is not null && Labels != "imagenet" && !IsPlainName(Labels)) throw new BadInputException($"{at}: 'labels' must be imagenet or a file name in the model's cache folder; got '{BadInputException.Shown(Labels)}'.");
         if (Url is not null && !(Uri.TryCreate(Url, UriKind.Absolute, out var u) && u.Scheme is "http" or "https"))
             throw new BadInputException($"{at}: 'url' must be an http or https address; got '{BadInputException.Shown(Url)}'.");
         if (Url is not null && !IsPlainName(FileName)) throw new BadInputException($"{at}: the address does not end in a usable file name; give 'file'.");
-        if (Format is not ("onnx" or "pth" or "safetensors" or "embedded")) throw new BadInputException($"{at}: 'format' must be onnx, pth, safetensors or embedded; got '{BadInputException.Shown(Format)}'.");
+        if (Format is not ("onnx" or "pth" or "safetensors" or "embedded" or "packaged")) throw new BadInputException($"{at}: 'format' must be onnx, pth, safetensors or embedded; got '{BadInputException.Shown(Format)}'.");
         if (Size is < 0) throw new BadInputException($"{at}: 'size' must not be negative.");
         Input.Check(at);
     }

@@ -14,6 +14,8 @@ public enum ModelStatus
     Unverified,
     /// <summary>Built into the library; nothing to download.</summary>
     Embedded,
+    /// <summary>Brought by a NuGet package with Reverie's build, and its hash matches; nothing to download.</summary>
+    Packaged,
 }
 
 /// <summary>
@@ -48,7 +50,7 @@ public sealed class ModelRegistry
     {
         CacheDir = cacheDir ?? DefaultCacheDir();
         UserRegistryPath = userRegistry ?? DefaultUserRegistry();
-        foreach (var e in ParseRegistry(Labels.ReadResource("models.json"), "the built-in registry")) _entries[e.Name] = e;
+        foreach (var e in ParseRegistry(Labels.ReadResource("models.json"), "the built-in registry", trusted: true)) _entries[e.Name] = e;
         if (File.Exists(UserRegistryPath))
         {
             foreach (var e in ParseRegistry(File.ReadAllText(UserRegistryPath), UserRegistryPath))
@@ -59,13 +61,13 @@ public sealed class ModelRegistry
         }
     }
 
-    static IEnumerable<ModelEntry> ParseRegistry(string json, string what)
+    static IEnumerable<ModelEntry> ParseRegistry(string json, string what, bool trusted = false)
     {
         try
         {
             var file = JsonSerializer.Deserialize<RegistryFile>(json, Json);
             var models = file?.Models ?? new List<ModelEntry>();
-            foreach (var m in models) m.Check(what);
+            foreach (var m in models) m.Check(what, trusted);
             return models;
         }
         catch (JsonException e)
@@ -103,6 +105,36 @@ public sealed class ModelRegistry
     public bool Contains(string name) => _entries.ContainsKey(name);
 
     string ModelDir(ModelEntry e) => Path.Combine(CacheDir, "models", e.Name);
+
+    static readonly System.Collections.Concurrent.ConcurrentDictionary<string, bool> VerifiedPackaged = new();
+
+    /// <summary>Checks a packaged file's SHA-256 against the registry's, once a process.</summary>
+    static void VerifyPackaged(ModelEntry e, string path)
+    {
+        if (e.Sha256 is null || VerifiedPackaged.ContainsKey(path)) return;
+        string hash = Downloader.Sha256Of(path);
+        if (!string.Equals(hash, e.Sha256, StringComparison.OrdinalIgnoreCase))
+            throw new ReverieException($"The packaged file of '{e.Name}' ({path}) has SHA-256 {hash}, not the registry's {e.Sha256}; the package is damaged: clear it from the NuGet cache and build again.");
+        VerifiedPackaged[path] = true;
+    }
+
+    /// <summary>
+    /// A packaged model's file: beside Reverie's assembly (where the build copies it), else in the
+    /// NuGet cache ($NUGET_PACKAGES or ~/.nuget/packages); null when neither has it.
+    /// </summary>
+    internal static string? PackagedPath(ModelEntry e)
+    {
+        if (e.File is null) return null;
+        var roots = new List<string> { AppContext.BaseDirectory, Path.GetDirectoryName(typeof(ModelRegistry).Assembly.Location) ?? AppContext.BaseDirectory };
+        if (e.Package?.Split('/') is [var id, var version])
+        {
+            string nuget = Environment.GetEnvironmentVariable("NUGET_PACKAGES") is { Length: > 0 } n ? n : Path.Combine(Home(), ".nuget", "packages");
+            roots.Add(Path.Combine(nuget, id.ToLowerInvariant(), version, "tools"));
+        }
+        foreach (var root in roots)
+            if (ConfinedPath.Resolve(root, e.File) is { } f && File.Exists(f) && (e.Size is null || new FileInfo(f).Length == e.Size)) return f;
+        return null;
+    }
     /// <summary>Where the entry's weights live in the cache.</summary>
     public string WeightsPath(ModelEntry e) => Path.Combine(ModelDir(e), e.FileName);
     string RecordPath(ModelEntry e) => Path.Combine(ModelDir(e), "install.json");
@@ -116,7 +148,7 @@ public sealed class ModelRegistry
     }
 
     /// <summary>Whether a model is installed, and verified.</summary>
-    public ModelStatus Status(ModelEntry e) => e.IsEmbedded ? ModelStatus.Embedded : Record(e) switch
+    public ModelStatus Status(ModelEntry e) => e.IsEmbedded ? ModelStatus.Embedded : e.IsPackaged ? (PackagedPath(e) is null ? ModelStatus.Missing : ModelStatus.Packaged) : Record(e) switch
     {
         null => ModelStatus.Missing,
         { Verified: true } => ModelStatus.Verified,
@@ -128,6 +160,7 @@ public sealed class ModelRegistry
     {
         var e = Get(name);
         if (e.IsEmbedded) return $"embedded:{e.Name}";
+        if (e.IsPackaged) return PackagedPath(e) ?? throw new ReverieException($"Model '{name}' comes with Reverie's build from the NuGet package {e.Package}, but its file {e.File} is neither beside Reverie ({AppContext.BaseDirectory}) nor in the NuGet cache; build Reverie again (the restore brings the package).");
         string path = WeightsPath(e);
         if (!force && Status(e) != ModelStatus.Missing) return path;
         if (e.Url is null) throw new BadInputException($"Model '{name}' has no download address; install its file with 'reverie models add {name} FILE'.");
@@ -256,6 +289,7 @@ public sealed class ModelRegistry
         var e = Get(nameOrPath);
         if (e.IsEmbedded) return Training.Checkpoint.LoadEmbedded(e.Name);
         string path = await PullAsync(e.Name, progress, cancel: cancel);
+        if (e.IsPackaged) VerifyPackaged(e, path);
         if (e.Format is "pth" or "safetensors") return OpenWeights(path, e.Name);
         return new OnnxNetwork(e.Name, Onnx.OnnxGraph.Load(path), e.Input, LabelsOf(e));
     }
