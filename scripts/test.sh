@@ -7,7 +7,7 @@ bash scripts/install-test-deps.sh
 dotnet build Reverie.slnx -c Release -nologo -v q
 mkdir -p TestResults
 set +e
-dotnet test tests/Reverie.Tests -c Release --no-build -nologo --logger "console;verbosity=normal" "$@" 2>&1 | tee TestResults/dotnet-test.log
+dotnet test tests/Reverie.Tests -c Release --no-build -nologo --blame --logger "console;verbosity=normal" "$@" 2>&1 | tee TestResults/dotnet-test.log
 status=${PIPESTATUS[0]}
 set -e
 if [ -f TestResults/onnx-conformance.md ]; then
