@@ -234,7 +234,8 @@ public class HostileInputTests : IDisposable
     [Fact]
     public void D19_AFileCannotBeInstalledUnderAnEmbeddedModelsName()
     {
-        AssertRefused(_cli.Run("models", "add", "fashion", Path.Combine(Paths.Models, "mnist.onnx")), "built into Reverie");
+        AssertRefused(_cli.Run("models", "add", "fashion", Path.Combine(Paths.Models, "mnist.onnx")), "comes with Reverie (embedded)");
+        AssertRefused(_cli.Run("models", "add", "resnet18", Path.Combine(Paths.Models, "mnist.onnx")), "comes with Reverie (packaged)");
         Assert.False(Directory.Exists(Path.Combine(_cli.Cache, "models", "fashion")));
         var info = _cli.Run("models", "info", "fashion");
         Assert.DoesNotContain("mnist.onnx", info.Out);

@@ -52,9 +52,11 @@ internal static class ModelsCommand
         {
             var reg = ModelLoading.Registry(p);
             var e = reg.Get(p.GetValue(name)!);
-            if (e.IsEmbedded)
+            if (e.IsEmbedded || e.IsPackaged)
             {
-                p.InvocationConfiguration.Output.WriteLine($"{e.Name} is built into Reverie; there is nothing to download.");
+                await reg.PullAsync(e.Name, cancel: cancel); // a packaged file that is missing: one sentence
+                p.InvocationConfiguration.Output.WriteLine(e.IsEmbedded ? $"{e.Name} is built into Reverie; there is nothing to download."
+                    : $"{e.Name} comes with Reverie's build ({reg.WeightsPath(e)}); there is nothing to download.");
                 return;
             }
             if (!p.GetValue(force) && reg.Status(e) != ModelStatus.Missing)

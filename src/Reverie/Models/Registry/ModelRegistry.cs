@@ -136,7 +136,7 @@ public sealed class ModelRegistry
         return null;
     }
     /// <summary>Where the entry's weights live in the cache.</summary>
-    public string WeightsPath(ModelEntry e) => Path.Combine(ModelDir(e), e.FileName);
+    public string WeightsPath(ModelEntry e) => e.IsPackaged && PackagedPath(e) is { } packaged ? packaged : Path.Combine(ModelDir(e), e.FileName);
     string RecordPath(ModelEntry e) => Path.Combine(ModelDir(e), "install.json");
 
     /// <summary>The install record of a cached model, or null.</summary>
@@ -195,8 +195,8 @@ public sealed class ModelRegistry
         if (!File.Exists(file)) throw new BadInputException($"Model file '{file}' does not exist.");
         if (!ModelEntry.IsPlainName(name))
             throw new BadInputException($"'{BadInputException.Shown(name)}' is not a usable model name (letters, digits, '-', '_' and '.' are, not starting with '.').");
-        if (_entries.TryGetValue(name, out var builtIn) && builtIn.IsEmbedded)
-            throw new BadInputException($"'{name}' is a model built into Reverie (embedded), so a file cannot be installed under its name; choose another name.");
+        if (_entries.TryGetValue(name, out var builtIn) && (builtIn.IsEmbedded || builtIn.IsPackaged))
+            throw new BadInputException($"'{name}' is a model that comes with Reverie ({builtIn.Format}), so a file cannot be installed under its name; choose another name.");
         input?.Check($"The input spec for '{name}'");
         if (labelsFile is not null) Labels.Load(labelsFile); // a missing or empty labels file is refused before anything is written
         // Parse it first: a corrupt or truncated file is refused before anything is installed.
