@@ -41,6 +41,8 @@ internal static class Capture
         {
             while (true)
             {
+                if (images.shape[2] < step || images.shape[3] < step) // more padding than image: not a picture of it any more
+                    throw new BadInputException($"An image of {images.shape[3]}x{images.shape[2]} pixels is too small for {network.Name}, which takes sizes in steps of {step}; use a larger image (or fewer octaves, a larger --max-size or --size).");
                 try
                 {
                     var acts = network.Forward(PadTo(images, step), layers);

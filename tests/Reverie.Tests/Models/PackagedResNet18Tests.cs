@@ -82,6 +82,26 @@ public class PackagedResNet18Tests(ITestOutputHelper log)
         Assert.True(after >= 3 * before, $"{before} -> {after}");
     }
 
+    /// <summary>Every model of the test set dreams at odd sizes and comes back at the photo's size, and refuses a 1×1 image in one sentence.</summary>
+    [Theory]
+    [InlineData("resnet18", "layer3.1")]
+    [InlineData("bvlc", "inception_4c/output")]
+    [InlineData("squeezenet", "fire7/concat")]
+    [InlineData("textures", "conv4")]
+    public async Task EveryTestModelTakesOddSizesAndRefusesTinyOnes(string model, string layerName)
+    {
+        using var scope = NewDisposeScope();
+        string open = model switch { "bvlc" => Paths.GoogLeNet, "squeezenet" => Path.Combine(Paths.Models, "squeezenet1.0_fp16.onnx"), _ => model };
+        using var net = await new ModelRegistry().OpenAsync(open);
+        string layer = net.HasLayer(layerName) ? layerName : net.Layers[net.Layers.Count / 2].Name;
+        var photo = ImageIO.Resize(ImageIO.Load(Paths.Sample("coffee.png")), 517, 333);
+        var objective = Reverie.Objectives.ObjectiveLanguage.Parse(net, layer);
+        var dream = new DeepDream(net, objective, new DreamOptions { Octaves = 4, OctaveScale = 1.4, Steps = 1, Tile = 0 }).Run(photo);
+        Assert.Equal(new long[] { 1, 3, 517, 333 }, dream.shape);
+        var e = Assert.Throws<BadInputException>(() => new DeepDream(net, objective, new DreamOptions { Octaves = 1, Steps = 1, Tile = 0 }).Run(zeros(1, 3, 1, 1)));
+        Assert.Contains("too small", e.Message);
+    }
+
     [Fact]
     public async Task AnImageTooSmallIsOneSentence()
     {

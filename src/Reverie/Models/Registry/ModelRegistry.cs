@@ -255,7 +255,7 @@ public sealed class ModelRegistry
         string dir = ModelDir(e);
         bool had = Directory.Exists(dir);
         if (had) Directory.Delete(dir, recursive: true);
-        bool builtIn = ParseRegistry(Labels.ReadResource("models.json"), "built-in").Any(b => b.Name.Equals(name, StringComparison.OrdinalIgnoreCase));
+        bool builtIn = ParseRegistry(Labels.ReadResource("models.json"), "built-in", trusted: true).Any(b => b.Name.Equals(name, StringComparison.OrdinalIgnoreCase));
         if (_userNames.Contains(name) && !builtIn && File.Exists(UserRegistryPath))
         {
             var list = ParseRegistry(File.ReadAllText(UserRegistryPath), UserRegistryPath).Where(x => !x.Name.Equals(name, StringComparison.OrdinalIgnoreCase)).ToList();
