@@ -35,6 +35,10 @@ public class PackagedResNet18Tests(ITestOutputHelper log)
         var acts = net.Forward(zeros(1, 3, 224, 224), shapes.Keys.Select(net.ResolveLayer).ToList());
         foreach (var (name, (c, h)) in shapes)
             Assert.Equal(new long[] { 1, c, h, h }, acts[net.ResolveLayer(name)].shape);
+        // A block's pre_relu is its residual sum, of which the block's output is the ReLU.
+        var pre = net.Forward(zeros(1, 3, 224, 224) + 0.5, [net.ResolveLayer("layer3.1/pre_relu"), net.ResolveLayer("layer3.1")]);
+        Assert.True(pre[net.ResolveLayer("layer3.1/pre_relu")].min().item<float>() < 0);
+        Assert.Equal(0f, (pre[net.ResolveLayer("layer3.1/pre_relu")].relu() - pre[net.ResolveLayer("layer3.1")]).abs().max().item<float>());
     }
 
     [Fact]

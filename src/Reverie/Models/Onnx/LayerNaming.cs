@@ -133,7 +133,8 @@ internal static partial class LayerNaming
     /// torchvision's ResNet names for a residual network exported with anonymous names (CNTK's
     /// <c>Plus299</c>, <c>ReLU353</c>): each block ends in an Add of two computed tensors feeding one
     /// ReLU; a block whose Add reads the previous block's output continues its stage (<c>layer2.1</c>),
-    /// one that does not (a projection shortcut) starts the next (<c>layer3.0</c>). Also <c>conv1</c>
+    /// one that does not (a projection shortcut) starts the next (<c>layer3.0</c>); <c>layer3.0/pre_relu</c> is the
+    /// block's sum before its ReLU. Also <c>conv1</c>
     /// (the first convolution) and <c>avgpool</c> (the pooling after the last block).
     /// </summary>
     static void ResidualAliases(IReadOnlyList<OnnxNode> nodes, Dictionary<string, List<OnnxNode>> consumers, HashSet<string> initializers, Dictionary<string, string> aliases)
@@ -154,6 +155,7 @@ internal static partial class LayerNaming
                 else { stage++; index = 0; }
             }
             aliases.TryAdd($"layer{stage}.{index}", ends[k].Output);
+            aliases.TryAdd($"layer{stage}.{index}/pre_relu", ends[k].Add.Outputs[0]); // the sum before the block's ReLU
         }
         if (nodes.FirstOrDefault(n => n.OpType == "Conv") is { } first) aliases.TryAdd("conv1", first.Outputs[0]);
         var last = ends[^1].Output;
