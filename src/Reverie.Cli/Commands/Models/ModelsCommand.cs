@@ -101,8 +101,12 @@ internal static class ModelsCommand
                 Row("dream layer", ck.DreamLayer);
             }
             Row("status", reg.Status(e).ToString().ToLowerInvariant());
-            Row("cached at", rec is null ? null : reg.WeightsPath(e));
-            Row("installed from", rec?.Source);
+            if (e.IsPackaged) { Row("file", reg.Status(e) == ModelStatus.Packaged ? reg.WeightsPath(e) : null); Row("package", $"{e.Package} (NuGet)"); }
+            else
+            {
+                Row("cached at", rec is null ? null : reg.WeightsPath(e));
+                Row("installed from", rec?.Source);
+            }
             Out(p).Write(t);
             return Task.CompletedTask;
         });
