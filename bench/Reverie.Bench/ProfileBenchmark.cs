@@ -77,6 +77,47 @@ internal static class ProfileBenchmark
         table.AddRow("the rest: pyramid, rolls, steps, clipping", (d - n).ToString("0.00", CultureInfo.InvariantCulture), ((d - n) / d).ToString("P0", CultureInfo.InvariantCulture));
         AnsiConsole.Write(table);
         Console.WriteLine($"convolution: {gflop:0.0} GFLOP in the dream; {gflop / d:0.0} GFLOP/s over the dream = {gflop / d / peak:P0} of a {peak:0} GFLOP/s peak; {gflop / n:0.0} GFLOP/s in the network part");
+        // The forward pass by operator, at each octave's size (the input gradient is not split).
+        net.Graph.ForwardSeconds = new();
+        using (no_grad())
+            foreach (var (h, w) in sizes)
+                for (int s = 0; s < options.Steps; s++)
+                {
+                    using var scope = NewDisposeScope();
+                    net.Forward(rand(1, 3, h, w), [layer]);
+                }
+        var ops = net.Graph.ForwardSeconds;
+        net.Graph.ForwardSeconds = null;
+        double total = ops.Values.Sum();
+        var opTable = new Table().Title($"the dream's forward passes by operator ({total:0.00} s; the input gradient costs about as much again)")
+            .AddColumn("operator").AddColumn(new TableColumn("seconds").RightAligned()).AddColumn(new TableColumn("share").RightAligned());
+        foreach (var (op, sec) in ops.OrderByDescending(kv => kv.Value))
+            opTable.AddRow(op, sec.ToString("0.000", CultureInfo.InvariantCulture), (sec / total).ToString("P0", CultureInfo.InvariantCulture));
+        AnsiConsole.Write(opTable);
+        Console.WriteLine($"layout: {(net.ChannelsLast ? "channels-last" : "contiguous")} ($REVERIE_CHANNELS_LAST=0|1 overrides)");
+
+        // The ceiling: libtorch's best case on this machine, one large 3x3 convolution (256 -> 256
+        // channels at 56x56, 3.7 GFLOP forward), forward plus input gradient, in both layouts.
+        foreach (bool channelsLast in new[] { false, true })
+        {
+            using var scope = NewDisposeScope();
+            var w = randn(256, 256, 3, 3) * 0.02;
+            var x0 = rand(1, 256, 56, 56);
+            if (channelsLast) { x0 = x0.permute(0, 2, 3, 1).contiguous().permute(0, 3, 1, 2); w = w.permute(0, 2, 3, 1).contiguous().permute(0, 3, 1, 2); }
+            double flop = 2.0 * 256 * 256 * 9 * 56 * 56 * 2;
+            var times = new List<double>();
+            for (int r = 0; r < 6; r++)
+            {
+                using var inner = NewDisposeScope();
+                var xi = x0.detach().requires_grad_(true);
+                var sw = Stopwatch.StartNew();
+                nn.functional.conv2d(xi, w, padding: [1, 1]).sum().backward();
+                xi.grad!.sum().item<float>();
+                if (r > 0) times.Add(sw.Elapsed.TotalSeconds);
+            }
+            double t = Median(times);
+            Console.WriteLine($"ceiling, one 3x3 convolution 256->256 at 56x56, forward + input gradient, {(channelsLast ? "channels-last" : "contiguous")}: {flop / t / 1e9:0.0} GFLOP/s = {flop / t / 1e9 / peak:P0} of peak");
+        }
         return 0;
     }
 }

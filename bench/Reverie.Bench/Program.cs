@@ -6,6 +6,7 @@ return args.FirstOrDefault() switch
 {
     "forward" => ForwardBenchmark.Run(args.Skip(1).ToArray()),
     "dream" => DreamBenchmark.Run(args.Skip(1).ToArray()),
+    "dream-default" => DefaultDreamBenchmark.Run(args.Skip(1).ToArray()),
     "visualize" => VisualizeBenchmark.Run(args.Skip(1).ToArray()),
     "style" => StyleBenchmark.Run(args.Skip(1).ToArray()),
     "train" => TrainBenchmark.Run(args.Skip(1).ToArray()),
@@ -16,6 +17,6 @@ return args.FirstOrDefault() switch
 
 static int Usage()
 {
-    Console.Error.WriteLine("usage: reverie-bench forward [--reps N] [--sizes 224,512] | dream [--reps N] [--no-scaling] | visualize [--reps N] [--steps N] | style [--steps N] [--size PX] [--fast-only] | train [--reps N] [--limit IMAGES] | pgd [--reps N] [--images N] | profile [--reps N] [--peak GFLOPS]");
+    Console.Error.WriteLine("usage: reverie-bench forward [--reps N] [--sizes 224,512] | dream [--reps N] [--no-scaling] | dream-default [--reps N] | visualize [--reps N] [--steps N] | style [--steps N] [--size PX] [--fast-only] | train [--reps N] [--limit IMAGES] | pgd [--reps N] [--images N] | profile [--reps N] [--peak GFLOPS]");
     return 2;
 }

@@ -42,17 +42,23 @@ public class ChannelsLastTests(ITestOutputHelper output)
     }
 
     [Theory]
-    [InlineData(224)]
-    [InlineData(320)]
-    public void TorchvisionGoogLeNetGivesTheSameLayersAndGradientInBothLayouts(int side)
+    [InlineData("torchvision", 224)]
+    [InlineData("torchvision", 320)]
+    [InlineData("bvlc", 224)]
+    [InlineData("bvlc", 333)]
+    public void GoogLeNetGivesTheSameLayersAndGradientInBothLayouts(string kind, int side)
     {
-        using var net = OnnxNetwork.Load(TorchvisionExports.Get("googlenet", 13), input: new InputSpec { Mean = [0.485f, 0.456f, 0.406f], Std = [0.229f, 0.224f, 0.225f] });
-        Assert.True(net.ChannelsLast, "graphs without LRN run channels-last by default");
+        // Caffe's GoogLeNet has LRN (a window across channels), torchvision's has none.
+        using var net = kind == "bvlc"
+            ? OnnxNetwork.Load(Paths.GoogLeNet, input: new InputSpec { Channels = ChannelOrder.Bgr, Scale = 255, Mean = [123.68f, 116.779f, 103.939f] })
+            : OnnxNetwork.Load(TorchvisionExports.Get("googlenet", 13), input: new InputSpec { Mean = [0.485f, 0.456f, 0.406f], Std = [0.229f, 0.224f, 0.225f] });
+        Assert.True(net.ChannelsLast, "imported graphs run channels-last by default");
         using var scope = NewDisposeScope();
         manual_seed(3);
         var x = rand(1, 3, side, side);
-        var names = net.Layers.Select(l => l.Name).Where(n => n.Contains("inception4") || n.Contains("inception3")).ToList();
-        string layer = net.ResolveLayer("inception4c");
+        string layer = net.ResolveLayer(kind == "bvlc" ? "inception_4c/output" : "inception4c");
+        var names = net.Layers.Select(l => l.Name).Where(n => n.Contains("inception4") || n.Contains("inception3") || n.Contains("inception_") || n.Contains("norm") || n.StartsWith("conv"))
+            .Select(net.ResolveLayer).Append(layer).Distinct().ToList();
         (Dictionary<string, Tensor> Acts, Tensor Grad) Run(bool channelsLast, ScalarType dtype)
         {
             net.ChannelsLast = channelsLast;
@@ -75,10 +81,46 @@ public class ChannelsLastTests(ITestOutputHelper output)
         Assert.True(eg < 1e-8, $"the input gradient differs by {eg:G3} between layouts");
     }
 
-    [Fact]
-    public void CaffeGoogLeNetWithLrnStaysContiguous()
+    [Theory]
+    [InlineData(6, 5)]
+    [InlineData(64, 5)]
+    [InlineData(192, 4)]
+    public void LrnIsTheSameInBothLayouts(int channels, int size)
     {
-        using var net = OnnxNetwork.Load(Paths.GoogLeNet);
-        Assert.False(net.ChannelsLast);
+        // ONNX's LRN: x / (bias + alpha/size · Σ x² over the window)^beta; the window is
+        // [c - (size-1)/2, c + size/2] (floor and ceil), so an even size is asymmetric.
+        using var scope = NewDisposeScope();
+        manual_seed(5);
+        var x = randn(2, channels, 7, 9, dtype: ScalarType.Float64) * 20;
+        using var graph = OnnxGraph.FromBytes(new GraphBuilder().Input("x", 2, channels, 7, 9).Output("y")
+            .Node("LRN", ["x"], ["y"], GraphBuilder.Int("size", size), GraphBuilder.Float("alpha", 1e-4f), GraphBuilder.Float("beta", 0.75f), GraphBuilder.Float("bias", 1f)).Bytes(), null, "LRN");
+        Tensor Run(Tensor input, out Tensor grad)
+        {
+            var xi = input.detach().requires_grad_(true);
+            var y = graph.Run(new Dictionary<string, Tensor> { ["x"] = xi }, ["y"])["y"];
+            (y * y.detach().sin()).sum().backward();
+            grad = xi.grad!.contiguous();
+            return y.contiguous();
+        }
+        var a = Run(x, out var ga);
+        var cl = ToChannelsLast(x);
+        Assert.True(OnnxOps.IsChannelsLast(cl));
+        var b = Run(cl, out var gb);
+        // The reference, written from the operator's definition.
+        long front = (size - 1) / 2, back = size - 1 - front;
+        var sq = x * x;
+        var reference = zeros_like(x);
+        for (long c = 0; c < channels; c++)
+        {
+            long lo = Math.Max(0, c - front), hi = Math.Min(channels - 1, c + back);
+            var sum = sq.narrow(1, lo, hi - lo + 1).sum(1);
+            reference.select(1, c).copy_(x.select(1, c) / (sum * (1e-4f / size) + 1).pow(0.75));
+        }
+        double ea = ((a - reference).abs().max() / reference.abs().max()).item<double>();
+        double eb = ((b - reference).abs().max() / reference.abs().max()).item<double>();
+        double eg = ((gb - ga).abs().max() / ga.abs().max()).item<double>();
+        output.WriteLine($"LRN {channels} channels, size {size}: contiguous {ea:G3}, channels-last {eb:G3} from the definition; gradients {eg:G3} apart");
+        Assert.True(ea < 1e-6 && eb < 1e-6, $"LRN differs from its definition: {ea:G3} (contiguous), {eb:G3} (channels-last)");
+        Assert.True(eg < 1e-12, $"the LRN gradients differ by {eg:G3} between layouts");
     }
 }

@@ -169,6 +169,16 @@ internal sealed class OnnxGraph : nn.Module<Tensor, Tensor>
     public OnnxNode? Producer(string tensorName) => _producer.TryGetValue(tensorName, out int i) ? _nodes[i].Node : null;
 
     /// <summary>
+    /// When set, every node's forward time is added here under its operator (convolutions by
+    /// kernel size): the benchmarks' profile of where a network's time goes. CPU kernels run
+    /// synchronously, so the times are the kernels' own.
+    /// </summary>
+    internal Dictionary<string, double>? ForwardSeconds { get; set; }
+
+    static string OpKey(OnnxNode node, Tensor?[] args) =>
+        node.OpType == "Conv" && args.Length > 1 && args[1] is { } w && w.dim() == 4 ? $"Conv {w.shape[2]}x{w.shape[3]}" : node.OpType;
+
+    /// <summary>
     /// Runs the graph on the given inputs and returns the requested tensors. Only nodes that the
     /// requested tensors depend on are computed; intermediates are released as soon as no
     /// remaining node needs them. The caller owns the returned tensors.
@@ -209,11 +219,17 @@ internal sealed class OnnxGraph : nn.Module<Tensor, Tensor>
             var (node, kernel) = _nodes[k];
             var args = node.Inputs.Select(i => i.Length == 0 ? null : Lookup(i)).ToArray();
             Tensor[] outs;
+            long started = ForwardSeconds is null ? 0 : System.Diagnostics.Stopwatch.GetTimestamp();
             try { outs = kernel(args); }
             catch (ReverieException) { throw; }
             catch (Exception e)
             {
                 throw new ReverieException($"Node '{node.Name}' ({node.OpType}) failed: {FirstLine(e.Message)}", e);
+            }
+            if (ForwardSeconds is not null)
+            {
+                string key = OpKey(node, args);
+                ForwardSeconds[key] = ForwardSeconds.GetValueOrDefault(key) + System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalSeconds;
             }
             for (int o = 0; o < node.Outputs.Count && o < outs.Length; o++)
             {

@@ -424,6 +424,19 @@ internal static class OnnxOps
         {
             var v = x[0]!;
             long n = v.shape[0], c = v.shape[1];
+            if (IsChannelsLast(v))
+            {
+                // NHWC memory: a pixel's channels are adjacent, so the window is a 1-D average
+                // over rows of the contiguous [N·H·W, 1, C] view, one kernel; the result stays
+                // channels-last for the convolutions that follow.
+                var t = v.permute(0, 2, 3, 1);
+                var rows = F.pad(t.square().reshape(-1, 1, c), [front, back]);
+                var windowMean = F.avg_pool1d(rows, size, 1).reshape(t.shape);
+                var scale = windowMean * alpha + bias;
+                // beta = 0.75 (every Caffe network): x^-0.75 as rsqrt(x)·rsqrt(sqrt(x)), far cheaper than pow.
+                var factor = beta == 0.75 ? scale.rsqrt() * scale.sqrt().rsqrt() : scale.pow(-beta);
+                return [(t * factor).permute(0, 3, 1, 2)];
+            }
             var sq = v.pow(2).reshape(n, 1, c, -1);
             var padded = F.pad(sq, [0, 0, front, back]);
             var mean = F.avg_pool2d(padded, [size, 1], [1, 1], [0, 0], false, true).reshape(v.shape);
