@@ -16,6 +16,7 @@ public static class JobCatalog
         new Visualization.DreamTargetJob(),
         new Style.StyleJob(),
         new Style.StyleGridJob(),
+        new Style.StylizeJob(),
         new Adversarial.AttackJob(),
     }.ToDictionary(j => j.Kind);
 

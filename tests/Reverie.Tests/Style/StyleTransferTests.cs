@@ -129,6 +129,38 @@ public class StyleCliTests(GoogLeNetCli cli, ITestOutputHelper output) : IClassF
         Assert.False(File.Exists(outPath));
     }
 
+    [Fact]
+    public void StylizeIsAJobWhoseRecipeReplaysBitForBit()
+    {
+        // A seeded, untrained style network: what matters is that the command, the library and the
+        // replay compute the same picture, and that the recipe is the options record.
+        string net = Path.Combine(cli.Host.Home.Path, "net.onnx"), a = Path.Combine(cli.Host.Home.Path, "a.png"), b = Path.Combine(cli.Host.Home.Path, "b.png");
+        random.manual_seed(4);
+        using (var transformer = new TransformerNet()) File.WriteAllBytes(net, transformer.ToOnnx());
+        var (code, stdout, stderr) = cli.Host.Run("stylize", Paths.Sample("coffee.png"), "--net", net, "--max-size", "160", "-o", a);
+        Assert.True(code == 0, stdout + stderr);
+        var recipe = Recipe.Load(a);
+        Assert.Equal("stylize", recipe.Command);
+        Assert.Equal(Path.GetFullPath(net), (string?)recipe.Options!["model"]);
+        Assert.Equal(Path.GetFullPath(Paths.Sample("coffee.png")), (string?)recipe.Options!["image"]);
+        Assert.Equal(160, (int)recipe.Options!["maxSize"]!);
+        Assert.Equal(2, recipe.Inputs.Count);
+        Assert.Equal(160L, (long)recipe.Results!["width"]!);
+
+        (code, stdout, stderr) = cli.Host.Run("replay", a, "-o", b);
+        Assert.True(code == 0, stdout + stderr);
+        using var first = ImageIO.Load(a);
+        using var second = ImageIO.Load(b);
+        Assert.Equal(0f, (first - second).abs().max().item<float>());
+        // The library's own call on the same photo gives the same picture (after 8-bit rounding).
+        using var stylizer = Stylizer.Load(net);
+        using var photo = ImageIO.Load(Paths.Sample("coffee.png"), 160); // decoded at reduced size, as the command does
+        using var small = photo.shape[3] > 160 ? ImageIO.Resize(photo, 107, 160) : photo.alias();
+        using var direct = stylizer.Apply(small);
+        double diff = (direct - first).abs().max().item<float>();
+        Assert.True(diff <= 0.5 / 255 + 1e-6, $"the command's picture differs from the library's by {diff * 255:0.00} levels");
+    }
+
     [Theory]
     [InlineData("--optimizer", "sgd", "--optimizer must be lbfgs or adam")]
     [InlineData("--style-layers", "inception_9z/output", "inception_9z/output")]

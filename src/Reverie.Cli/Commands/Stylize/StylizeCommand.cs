@@ -29,31 +29,14 @@ internal static class StylizeCommand
         cmd.SetAction(inv =>
         {
             var p = inv.Parse;
-            string outPath = p.GetValue(output)!;
-            ImageIO.FormatFor(outPath);
-            int t = p.GetValue(tile), m = p.GetValue(maxSize);
-            if (t < 0 || (t > 0 && t < 64)) throw new BadInputException($"--tile must be 0 or at least 64; got {t}.");
-            if (m < 0) throw new BadInputException($"--max-size must not be negative; got {m}.");
-            string netPath = p.GetValue(net)!;
-            if (!File.Exists(netPath)) throw new BadInputException($"Style network '{netPath}' does not exist.");
-            string photoPath = CommonOptions.InputFile(p.GetValue(image)!, "photo");
-            Reverie.Imaging.OutputFiles.Check(outPath, [photoPath, netPath], p.GetValue(CommonOptions.Force));
-            using var photo = ImageIO.Load(photoPath, m > 0 ? m : null);
-            var x = photo;
-            if (m > 0 && Math.Max(photo.shape[2], photo.shape[3]) > m)
+            var options = new StylizeJobOptions
             {
-                double f = (double)m / Math.Max(photo.shape[2], photo.shape[3]);
-                x = ImageIO.Resize(photo, (int)Math.Round(photo.shape[2] * f), (int)Math.Round(photo.shape[3] * f));
-            }
-            if (t == 0 && x.shape[2] * x.shape[3] > 4096L * 4096) throw new BadInputException($"A {x.shape[3]}x{x.shape[2]} image needs tiles; drop --tile 0.");
-            using var stylizer = Stylizer.Load(netPath);
-            var sw = Stopwatch.StartNew();
-            using var result = stylizer.Apply(x, t);
-            double seconds = sw.Elapsed.TotalSeconds;
-            RecipeCapture.Recipe(p, "stylize", new JsonObject { ["net"] = Path.GetFullPath(netPath), ["tile"] = t, ["maxSize"] = m, ["seconds"] = seconds })
-                .SaveWithImage(result, outPath);
-            p.InvocationConfiguration.Output.WriteLine($"{outPath} ({result.shape[3]}x{result.shape[2]}, one forward pass in {seconds:0.00} s)");
-            return ReverieCli.Ok;
+                Model = Path.GetFullPath(p.GetValue(net)!),
+                Image = CommonOptions.InputFile(p.GetValue(image)!, "photo"),
+                Tile = p.GetValue(tile),
+                MaxSize = p.GetValue(maxSize),
+            };
+            return CliRun.RunJob(inv, new StylizeJob(), options, p.GetValue(output)!);
         });
         return cmd;
     }
