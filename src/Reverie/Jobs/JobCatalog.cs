@@ -17,6 +17,7 @@ public static class JobCatalog
         new Style.StyleJob(),
         new Style.StyleGridJob(),
         new Style.StylizeJob(),
+        new Style.StylizeTrainJob(),
         new Adversarial.AttackJob(),
     }.ToDictionary(j => j.Kind);
 

@@ -93,6 +93,20 @@ public sealed class JobContext
     }
 
     /// <summary>
+    /// Writes a file that is not an image (a trained network, a checkpoint, a report) atomically,
+    /// with this run's recipe beside it (OUT.recipe.json), under the same output policy as images.
+    /// </summary>
+    public Recipe SaveFile(byte[] contents, string path, object? results = null, int? steps = null, bool interrupted = false)
+    {
+        var recipe = Finished(results, steps, interrupted);
+        if (interrupted && steps == 0) { NothingSaved = true; return recipe; }
+        CheckOutput(path);
+        AtomicFile.WriteAllBytes(path, contents);
+        recipe.SaveBeside(path);
+        return recipe;
+    }
+
+    /// <summary>
     /// Writes a further image of the run (a perturbation, a snapshot) under the same policy: a PNG
     /// carries the recipe in its chunk (no sidecar), other formats get one.
     /// </summary>

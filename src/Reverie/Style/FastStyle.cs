@@ -280,12 +280,20 @@ internal sealed record FastStyleOptions
     /// <summary>Raises <see cref="BadInputException"/> for values that cannot run.</summary>
     public void Validate()
     {
+        ValidateNumbers();
+        if (StyleLayers.Count == 0 || ContentLayers.Count == 0) throw new BadInputException("Fast style needs content and style layers.");
+    }
+
+    /// <summary>Checks the numbers (layers are checked once the loss network is known).</summary>
+    public void ValidateNumbers()
+    {
         if (Size < 32 || Size > 1024 || Size % 4 != 0) throw new BadInputException($"--size must be a multiple of 4 from 32 to 1024; got {Size}.");
         if (Epochs < 1 || Epochs > 10_000) throw new BadInputException($"--epochs must be from 1 to 10000; got {Epochs}.");
         if (Batch < 1 || Batch > 64) throw new BadInputException($"--batch must be from 1 to 64; got {Batch}.");
         if (CropsPerImage < 1) throw new BadInputException($"--crops must be at least 1; got {CropsPerImage}.");
         if (!(LearningRate > 0) || LearningRate > 1) throw new BadInputException($"--lr must be above 0 and at most 1; got {LearningRate}.");
-        if (StyleLayers.Count == 0 || ContentLayers.Count == 0) throw new BadInputException("Fast style needs content and style layers.");
+        Check.Finite(("--content-weight", ContentWeight), ("--style-weight", StyleWeight), ("--tv-weight", TvWeight));
+        if (ContentWeight < 0 || StyleWeight < 0 || TvWeight < 0) throw new BadInputException("--content-weight, --style-weight and --tv-weight must not be negative.");
     }
 }
 

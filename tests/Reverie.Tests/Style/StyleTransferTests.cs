@@ -161,6 +161,31 @@ public class StyleCliTests(GoogLeNetCli cli, ITestOutputHelper output) : IClassF
         Assert.True(diff <= 0.5 / 255 + 1e-6, $"the command's picture differs from the library's by {diff * 255:0.00} levels");
     }
 
+    [Fact]
+    public void StylizeTrainIsAJobWhoseRecipeRetrainsTheSameNetwork()
+    {
+        string dir = Path.Combine(cli.Host.Home.Path, "photos"), net = Path.Combine(cli.Host.Home.Path, "dreamy.onnx"), again = Path.Combine(cli.Host.Home.Path, "again.onnx");
+        Directory.CreateDirectory(dir);
+        foreach (var name in new[] { "coffee.png", "chelsea.png" })
+            using (var photo = ImageIO.Load(Paths.Sample(name), 96)) ImageIO.Save(photo, Path.Combine(dir, name));
+        var (code, stdout, stderr) = cli.Host.Run("stylize", "train", "--style", StylePath, "--data", dir, "--size", "64", "--epochs", "2", "--crops", "2", "--batch", "2", "--seed", "3", "-o", net);
+        Assert.True(code == 0, stdout + stderr);
+        var recipe = Recipe.Load(net);
+        Assert.Equal("stylize train", recipe.Command);
+        Assert.Equal(3, recipe.Inputs.Count); // the style image and the two photos
+        // The layers the loss network's defaults chose are in the recipe, so that it replays anywhere.
+        Assert.Equal("inception_3a/output", (string?)recipe.Options!["training"]!["contentLayers"]![0]);
+        Assert.Equal(4, recipe.Results!["history"]!.AsArray().Count); // 2 photos x 2 crops / batch 2 x 2 epochs
+        Assert.Equal(4, recipe.Steps);
+
+        (code, stdout, stderr) = cli.Host.Run("replay", OutputFiles.SidecarOf(net), "-o", again);
+        Assert.True(code == 0, stdout + stderr);
+        Assert.Equal(File.ReadAllBytes(net), File.ReadAllBytes(again));
+        // And the network stylizes.
+        (code, stdout, stderr) = cli.Host.Run("stylize", Paths.Sample("coffee.png"), "--net", net, "--max-size", "64", "-o", Path.Combine(cli.Host.Home.Path, "styled.png"));
+        Assert.True(code == 0, stdout + stderr);
+    }
+
     [Theory]
     [InlineData("--optimizer", "sgd", "--optimizer must be lbfgs or adam")]
     [InlineData("--style-layers", "inception_9z/output", "inception_9z/output")]

@@ -1,5 +1,3 @@
-using System.Diagnostics;
-using System.Text.Json;
 using Reverie.Style;
 
 namespace Reverie.Cli.Commands.Stylize;
@@ -7,16 +5,6 @@ namespace Reverie.Cli.Commands.Stylize;
 /// <summary><c>reverie stylize IMAGE --net NET.onnx -o OUT</c> and <c>reverie stylize train</c>: fast feed-forward style transfer.</summary>
 internal static class StylizeCommand
 {
-    static readonly string[] ImageExtensions = [".png", ".jpg", ".jpeg", ".webp", ".bmp"];
-
-    /// <summary>Default perceptual-loss layers: Johnson et al.'s for VGG names, their GoogLeNet counterparts otherwise.</summary>
-    internal static (string[] Content, string[] Style) DefaultLayers(INetwork net)
-    {
-        if (net.HasLayer("relu2_2")) return (["relu2_2"], ["relu1_2", "relu2_2", "relu3_3", "relu4_3"]);
-        if (net.HasLayer("inception_3a/output")) return (["inception_3a/output"], ["conv1/7x7_s2", "conv2/3x3", "inception_3a/output", "inception_4a/output"]);
-        throw new BadInputException($"Model '{net.Name}' has no default loss layers; give --content-layers and --style-layers.");
-    }
-
     public static Command Create()
     {
         var image = new Argument<string>("image") { Description = "The photo to stylize." };
@@ -58,53 +46,27 @@ internal static class StylizeCommand
         var cl = new Option<string?>("--content-layers") { Description = "Comma-separated content layers of the loss network." };
         var sl = new Option<string?>("--style-layers") { Description = "Comma-separated style layers of the loss network." };
         var seed = CommonOptions.SeedOption("the weights and the crops");
-        var output = new Option<string>("--output", "-o") { Description = "The trained network (.onnx); its losses go beside it in .json.", Required = true };
+        var output = new Option<string>("--output", "-o") { Description = "The trained network (.onnx); its recipe and losses go beside it in .recipe.json.", Required = true };
         var cmd = new Command("train", "Train a fast style network for one style with a perceptual loss.")
             { style, data, lossModel, epochs, size, batch, crops, lr, cw, sw, tvw, cl, sl, seed, output };
-        cmd.SetAction(async inv =>
+        cmd.SetAction(inv =>
         {
-            var (p, cancel, err) = (inv.Parse, inv.Cancel, inv.Err);
-            string outPath = p.GetValue(output)!;
-            if (!outPath.EndsWith(".onnx", StringComparison.OrdinalIgnoreCase)) throw new BadInputException($"--output must end in .onnx; got '{outPath}'.");
-            string dir = p.GetValue(data)!;
-            if (!Directory.Exists(dir)) throw new BadInputException($"Data folder '{dir}' does not exist.");
-            var files = Directory.EnumerateFiles(dir, "*", SearchOption.AllDirectories)
-                .Where(f => ImageExtensions.Contains(Path.GetExtension(f).ToLowerInvariant())).Order(StringComparer.Ordinal).ToList();
-            if (files.Count == 0) throw new BadInputException($"Data folder '{dir}' has no PNG, JPEG, WebP or BMP images.");
-            using var styleImage = ImageIO.Load(p.GetValue(style)!);
-            var images = files.Select(f => ImageIO.Load(f)).ToList();
-            using var loss = await ModelLoading.OpenAsync(ModelLoading.Registry(p), p.GetValue(lossModel)!, err, cancel);
-            var (dc, ds) = DefaultLayers(loss);
-            static string[] Split(string? s, string[] def) => s is null ? def : s.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
-            var options = new FastStyleOptions
+            var p = inv.Parse;
+            static string[] Split(string? s) => s is null ? [] : s.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
+            var options = new StylizeTrainJobOptions
             {
-                Epochs = p.GetValue(epochs), Size = p.GetValue(size), Batch = p.GetValue(batch), CropsPerImage = p.GetValue(crops),
-                LearningRate = p.GetValue(lr), ContentWeight = p.GetValue(cw), StyleWeight = p.GetValue(sw), TvWeight = p.GetValue(tvw),
-                ContentLayers = Split(p.GetValue(cl), dc), StyleLayers = Split(p.GetValue(sl), ds), Seed = p.GetValue(seed),
+                Model = p.GetValue(lossModel),
+                Seed = p.GetValue(seed),
+                Style = CommonOptions.InputFile(p.GetValue(style)!, "style image"),
+                Data = Path.GetFullPath(p.GetValue(data)!),
+                Training = new FastStyleOptions
+                {
+                    Epochs = p.GetValue(epochs), Size = p.GetValue(size), Batch = p.GetValue(batch), CropsPerImage = p.GetValue(crops),
+                    LearningRate = p.GetValue(lr), ContentWeight = p.GetValue(cw), StyleWeight = p.GetValue(sw), TvWeight = p.GetValue(tvw),
+                    ContentLayers = Split(p.GetValue(cl)), StyleLayers = Split(p.GetValue(sl)),
+                },
             };
-            var trainer = new FastStyleTrainer(loss, styleImage, images, options);
-            await CliRun.WithBar(err, events =>
-            {
-                trainer.Run(new SyncProgress<(FastStyleLoss Loss, int Iterations)>(s => events.Report(
-                    CliRun.Step($"epoch {s.Loss.Epoch}: content {s.Loss.Content:G3} style {s.Loss.Style:G3} tv {s.Loss.Tv:G3}", s.Loss.Iteration, s.Iterations, 1))), cancel);
-                return 0;
-            });
-            Reverie.Imaging.AtomicFile.WriteAllBytes(outPath, trainer.Net.ToOnnx());
-            var h = trainer.History;
-            int k = Math.Max(1, Math.Min(10, h.Count / 4));
-            double first = h.Take(k).Average(l => l.Total), last = h.TakeLast(k).Average(l => l.Total);
-            var report = new JsonObject
-            {
-                ["command"] = "stylize train", ["style"] = Path.GetFullPath(p.GetValue(style)!), ["data"] = Path.GetFullPath(dir), ["images"] = files.Count,
-                ["lossModel"] = loss.Name, ["epochs"] = options.Epochs, ["size"] = options.Size, ["batch"] = options.Batch, ["crops"] = options.CropsPerImage,
-                ["lr"] = options.LearningRate, ["contentWeight"] = options.ContentWeight, ["styleWeight"] = options.StyleWeight, ["tvWeight"] = options.TvWeight,
-                ["contentLayers"] = string.Join(",", options.ContentLayers), ["styleLayers"] = string.Join(",", options.StyleLayers), ["seed"] = options.Seed,
-                ["lossFirst"] = first, ["lossLast"] = last, ["skippedSteps"] = trainer.Skipped,
-                ["history"] = new JsonArray(h.Select(l => (JsonNode)new JsonObject { ["iteration"] = l.Iteration, ["content"] = l.Content, ["style"] = l.Style, ["tv"] = l.Tv, ["total"] = l.Total }).ToArray()),
-            };
-            Reverie.Imaging.AtomicFile.WriteAllText(Path.ChangeExtension(outPath, ".json"), report.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
-            p.InvocationConfiguration.Output.WriteLine($"{outPath} ({h.Count} iterations; perceptual loss {first:G4} over the first {k}, {last:G4} over the last {k})");
-            return cancel.IsCancellationRequested ? 130 : ReverieCli.Ok;
+            return CliRun.RunJob(inv, new StylizeTrainJob(), options, p.GetValue(output)!);
         });
         return cmd;
     }
