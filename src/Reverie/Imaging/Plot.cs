@@ -70,7 +70,7 @@ internal static class Plot
         AtomicFile.WriteAllBytes(path, data.ToArray());
     }
 
-    static void Text(SKCanvas canvas, string text, float x, float y, float size, SKTextAlign align = SKTextAlign.Left, bool bold = false, float rotate = 0, SKColor? color = null)
+    internal static void Text(SKCanvas canvas, string text, float x, float y, float size, SKTextAlign align = SKTextAlign.Left, bool bold = false, float rotate = 0, SKColor? color = null)
     {
         using var font = new SKFont(Face.Value, size) { Embolden = bold };
         using var paint = new SKPaint { Color = color ?? SKColors.Black, IsAntialias = true };
@@ -91,7 +91,7 @@ internal static class Plot
         return ticks;
     }
 
-    static string Format(double v) => Math.Abs(v) >= 1e4 || (Math.Abs(v) < 1e-3 && v != 0)
+    internal static string Format(double v) => Math.Abs(v) >= 1e4 || (Math.Abs(v) < 1e-3 && v != 0)
         ? v.ToString("0.#e0", CultureInfo.InvariantCulture) : v.ToString("0.###", CultureInfo.InvariantCulture);
 
     static SKRect PlotArea(SKRect area, float right = 20) => new(area.Left + 70, area.Top + 36, area.Right - right, area.Bottom - 52);

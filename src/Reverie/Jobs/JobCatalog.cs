@@ -19,6 +19,7 @@ public static class JobCatalog
         new Style.StylizeJob(),
         new Style.StylizeTrainJob(),
         new Adversarial.AttackJob(),
+        new Explaining.ExplainJob(),
     }.ToDictionary(j => j.Kind);
 
     /// <summary>The job of a kind, or null.</summary>

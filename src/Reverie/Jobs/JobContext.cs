@@ -106,6 +106,14 @@ public sealed class JobContext
         return recipe;
     }
 
+    /// <summary>A further file of the run that is not an image (a raw map), atomically, under the output policy; the main output's recipe describes it.</summary>
+    internal void SaveExtraFile(byte[] contents, string path)
+    {
+        if (NothingSaved) return;
+        CheckOutput(path, sidecar: false);
+        AtomicFile.WriteAllBytes(path, contents);
+    }
+
     /// <summary>
     /// Writes a further image of the run (a perturbation, a snapshot) under the same policy: a PNG
     /// carries the recipe in its chunk (no sidecar), other formats get one.

@@ -32,6 +32,26 @@ public class ImporterTests
     static readonly float[] Values = [1.5f, -2f, 0.25f, 3f, -0.5f, 8f];
 
     [Fact]
+    public void AGraphThatFixesItsBatchAtOneStillTakesBatches()
+    {
+        // Caffe's GoogLeNet flattens to [1, 1024] before its classifier: a batch keeps its batch there.
+        using var scope = NewDisposeScope();
+        using var net = Reverie.Models.OnnxNetwork.Load(Paths.GoogLeNet, "googlenet", Reverie.Tests.Dreaming.BvlcGoogLeNet.Spec);
+        using var noGrad = no_grad();
+        manual_seed(7);
+        var x = rand(3, 3, 224, 224);
+        string output = net.ResolveLayer(net.OutputLayer);
+        var batch = net.Forward(x, [output])[output];
+        Assert.Equal(new long[] { 3, 1000 }, batch.shape);
+        for (int i = 0; i < 3; i++)
+        {
+            var one = net.Forward(x.narrow(0, i, 1), [output])[output];
+            double diff = (one[0] - batch[i]).abs().max().item<float>();
+            Assert.True(diff < 1e-5, $"image {i}: batched and single outputs differ by {diff:G3}");
+        }
+    }
+
+    [Fact]
     public void Float16RawDataBecomesFloat32()
     {
         var m = AddGraph(w =>

@@ -543,6 +543,11 @@ internal static class OnnxOps
             if (!allowZero)
                 for (int i = 0; i < shape.Length; i++)
                     if (shape[i] == 0) shape[i] = v.shape[i];
+            // Exports that fix the batch at one (Caffe's GoogLeNet flattens to [1, 1024]): a batch of
+            // N images whose per-image size fits the rest of the shape keeps its batch.
+            if (shape.Length > 0 && shape[0] == 1 && v.dim() > 0 && v.shape[0] > 1 && shape.Skip(1).All(d => d > 0)
+                && shape.Skip(1).Aggregate(1L, (p, d) => p * d) * v.shape[0] == v.numel())
+                shape[0] = v.shape[0];
             return [v.reshape(shape)];
         };
     }

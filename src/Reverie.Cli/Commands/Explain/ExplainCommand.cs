@@ -1,0 +1,54 @@
+using Reverie.Explaining;
+
+namespace Reverie.Cli.Commands.Explain;
+
+/// <summary><c>reverie explain IMAGE --method M -o OUT</c>: why the network answered what it did, as maps over the photo.</summary>
+internal static class ExplainCommand
+{
+    public static Command Create()
+    {
+        var d = new ExplainJobOptions { Image = "" };
+        var common = new CommonOptions(seedMeaning: "SmoothGrad's noise and the noise baseline");
+        var image = new Argument<string>("image") { Description = "The photo (resized to the network's input, as classify does)." };
+        var output = CommonOptions.Output("Output image (.png or .jpg): the photo with the map over it; the raw map goes beside it as .npy (float32).");
+        var cls = new Option<string>("--class", "-c") { Description = "The class to explain: a label (_ or quotes for spaces), an index, or top (the network's answer).", DefaultValueFactory = _ => d.Class };
+        var methods = new Option<string[]>("--method", "--methods") { Description = $"Method: {string.Join(", ", ExplainJobOptions.AllMethods)}, or all (a contact sheet); repeatable or comma-separated.", DefaultValueFactory = _ => ["gradcam"], AllowMultipleArgumentsPerToken = false };
+        var layer = new Option<string?>("--layer", "-l") { Description = "Grad-CAM's layer (default: the last layer with a spatial extent)." };
+        var steps = new Option<int>("--steps") { Description = "Integrated gradients: steps along the path.", DefaultValueFactory = _ => d.Steps };
+        var baseline = new Option<string>("--baseline") { Description = "Integrated gradients' starting image: black, blur or noise.", DefaultValueFactory = _ => d.Baseline };
+        var samples = new Option<int>("--samples") { Description = "SmoothGrad: noisy copies averaged.", DefaultValueFactory = _ => d.Samples };
+        var noise = new Option<double>("--noise") { Description = "SmoothGrad: the noise's σ as a fraction of the image's range.", DefaultValueFactory = _ => d.Noise };
+        var window = new Option<int>("--window") { Description = "Occlusion: the gray square's side, in pixels of the network's input.", DefaultValueFactory = _ => d.Window };
+        var stride = new Option<int>("--stride") { Description = "Occlusion: the step between squares.", DefaultValueFactory = _ => d.Stride };
+        var top = new Option<int>("--top", "-k") { Description = "How many top classes to show.", DefaultValueFactory = _ => d.Top };
+        var cmd = new Command("explain", "Why the network answered what it did: attribution maps (gradients, integrated gradients, Grad-CAM, occlusion) over the photo.")
+            { image, output, cls, methods, layer, steps, baseline, samples, noise, window, stride, top, CommonOptions.Force };
+        common.AddTo(cmd);
+        cmd.SetAction(inv =>
+        {
+            var p = inv.Parse;
+            var names = p.GetValue(methods)!.SelectMany(m => m.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries)).ToList();
+            var options = common.Apply(p, new ExplainJobOptions
+            {
+                Image = CommonOptions.InputFile(p.GetValue(image)!, "photo"),
+                Class = p.GetValue(cls)!,
+                Methods = names.Contains("all") ? ExplainJobOptions.AllMethods : names.Distinct().ToList(),
+                Layer = p.GetValue(layer),
+                Steps = p.GetValue(steps), Baseline = p.GetValue(baseline)!, Samples = p.GetValue(samples), Noise = p.GetValue(noise),
+                Window = p.GetValue(window), Stride = p.GetValue(stride), Top = p.GetValue(top),
+            });
+            return CliRun.RunJob(inv, new ExplainJob(), options, p.GetValue(output)!, show: r =>
+            {
+                if (r.Results is not ExplainResults results) return;
+                var table = new Table().Title($"{Markup.Escape(results.Model)}: explaining '{Markup.Escape(results.Explained.Label)}' ({Markup.Escape(results.Score)})")
+                    .AddColumn("#").AddColumn("class").AddColumn(new TableColumn("probability").RightAligned());
+                int rank = 1;
+                foreach (var t in results.Top) table.AddRow(rank++.ToString(), Markup.Escape(t.Label), t.P.ToString("0.0000"));
+                inv.Results.Write(table);
+                foreach (var m in results.Maps.Where(m => m.AttributionSum is not null))
+                    inv.Out.WriteLine($"integrated gradients: attributions sum to {m.AttributionSum:G5}; score(image) - score(baseline) = {m.ScoreDelta:G5}");
+            });
+        });
+        return cmd;
+    }
+}

@@ -1,0 +1,199 @@
+using Reverie.Explaining;
+using Reverie.Imaging;
+using Reverie.Models;
+using Reverie.Recipes;
+using Reverie.Tests.Dreaming;
+using Reverie.Tests.Infrastructure;
+using Xunit.Abstractions;
+using static TorchSharp.torch;
+
+namespace Reverie.Tests.Explaining;
+
+/// <summary>Explanations on BVLC GoogLeNet: Grad-CAM against a PyTorch reference, the completeness of integrated gradients, the pictures.</summary>
+public class ExplainTests(BvlcGoogLeNet model, ITestOutputHelper output) : IClassFixture<BvlcGoogLeNet>
+{
+    INetwork Net => model.Net;
+
+    static Tensor Input(string photo)
+    {
+        using var p = ImageIO.Load(Paths.Sample(photo));
+        return ImageIO.Resize(p, 224, 224);
+    }
+
+    static double Pearson(Tensor a, Tensor b)
+    {
+        var x = a.flatten().to(ScalarType.Float64);
+        var y = b.flatten().to(ScalarType.Float64);
+        x = x - x.mean();
+        y = y - y.mean();
+        return ((x * y).sum() / (x.norm() * y.norm())).item<double>();
+    }
+
+    [Theory]
+    [InlineData("coffee.png")]
+    [InlineData("chelsea.png")]
+    [InlineData("rocket.jpg")]
+    public void GradCamAgreesWithAPyTorchReference(string photo)
+    {
+        using var scope = NewDisposeScope();
+        using var dir = new TempDir();
+        var x = Input(photo);
+        int cls = Classifier.Classify(Net, x, 1)[0].Index;
+        string layer = Net.ResolveLayer("inception_5b/output");
+        var mine = new GradCam(layer).Coarse(Net, x, cls);
+        string image = dir.File("x.f32"), outPath = dir.File("cam.f32");
+        File.WriteAllBytes(image, x.contiguous().data<float>().ToArray().SelectMany(BitConverter.GetBytes).ToArray());
+        var (code, text) = Python.Run(Path.Combine(Paths.RepoRoot, "tests", "scripts", "gradcam_reference.py"), Paths.GoogLeNet, image, "224", "224", cls.ToString(), layer, outPath);
+        Assert.True(code == 0, text);
+        var reference = tensor(RawFloats.Read(outPath)).reshape(mine.shape);
+        double r = Pearson(mine, reference);
+        double rel = ((mine - reference).abs().max() / reference.abs().max()).item<float>();
+        output.WriteLine($"{photo}: class {cls} ({Net.Labels![cls]}), Grad-CAM {mine.shape[0]}x{mine.shape[1]} at inception_5b/output: Pearson {r:0.000000} with PyTorch, largest difference {rel:G3} of the largest value");
+        Assert.True(r >= 0.99, $"Pearson correlation {r:0.0000} with the PyTorch reference");
+        Assert.True(mine.max().item<float>() > 0, "the map is all zero");
+    }
+
+    /// <summary>
+    /// Completeness: the attributions add up to score(x) − score(baseline). On GoogLeNet the score
+    /// along the path from a black image jumps within 2% of the path, so 64 evaluations miss by
+    /// 0.04–15% depending on the photo (the issue asked for 1% at 64; see the class's remarks and
+    /// docs/explain.md); 512 reach 0.5% on every sample photo. Both ends are computed again here,
+    /// independently of the method's bookkeeping.
+    /// </summary>
+    [Theory]
+    [InlineData("coffee.png", "black", 512, 0.01)]
+    [InlineData("chelsea.png", "black", 512, 0.01)]
+    [InlineData("coffee.png", "blur", 64, 0.01)]
+    [InlineData("chelsea.png", "black", 64, 0.25)]
+    public void IntegratedGradientsAreComplete(string photo, string baseline, int steps, double tolerance)
+    {
+        using var scope = NewDisposeScope();
+        var x = Input(photo);
+        int cls = Classifier.Classify(Net, x, 1)[0].Index;
+        var ig = new IntegratedGradients(steps, Enum.Parse<Baseline>(baseline, ignoreCase: true), seed: 0);
+        var map = ig.PerChannel(Net, x, cls);
+        double fx, fb;
+        using (no_grad())
+        {
+            fx = ClassScore.Run(Net, x, cls).Score[0].item<float>();
+            fb = ClassScore.Run(Net, ig.BaselineFor(x), cls).Score[0].item<float>();
+        }
+        double sum = map.sum().item<float>(), delta = fx - fb, error = Math.Abs(sum - delta) / Math.Abs(delta);
+        output.WriteLine($"{photo}, {baseline} baseline, {steps} steps: attributions sum to {sum:G6}; f(x) - f(baseline) = {fx:G6} - {fb:G6} = {delta:G6}; error {error:P3}");
+        Assert.Equal(delta, ig.Completeness.Delta, 3);
+        Assert.True(error <= tolerance, $"completeness off by {error:P2}");
+    }
+
+    [Theory]
+    [InlineData(1)]
+    [InlineData(5)]
+    [InlineData(64)]
+    public void GaussLegendreIntegratesPolynomialsExactly(int n)
+    {
+        var (nodes, weights) = IntegratedGradients.GaussLegendre(n);
+        Assert.Equal(1.0, weights.Sum(), 12);
+        Assert.All(nodes, t => Assert.InRange(t, 0, 1));
+        for (int k = 0; k < 2 * n; k++) // exact up to degree 2n - 1: ∫₀¹ tᵏ dt = 1/(k+1)
+            Assert.Equal(1.0 / (k + 1), nodes.Zip(weights, (t, w) => w * Math.Pow(t, k)).Sum(), 10);
+    }
+
+    [Fact]
+    public void EveryMethodPointsAtTheCupMoreThanAtTheTable()
+    {
+        // coffee.png: the cup and saucer fill the middle; the table's edges are background. Every
+        // method's mass (absolute value) per pixel must be higher in the central box than at the border.
+        using var scope = NewDisposeScope();
+        var x = Input("coffee.png");
+        int cls = Classifier.Classify(Net, x, 1)[0].Index;
+        var options = new ExplainJobOptions { Image = "", Samples = 8, Steps = 16, Window = 48, Stride = 24 };
+        string cam = options.CamLayer(Net);
+        Assert.Equal(Net.ResolveLayer("inception_5b/output"), cam);
+        foreach (var name in ExplainJobOptions.AllMethods)
+        {
+            var map = options.Method(name, cam).Explain(Net, x, cls).abs();
+            Assert.Equal(new long[] { 224, 224 }, map.shape);
+            double centre = map.narrow(0, 56, 112).narrow(1, 56, 112).mean().item<float>();
+            double whole = map.mean().item<float>(), border = (whole * 224 * 224 - centre * 112 * 112) / (224 * 224 - 112 * 112);
+            output.WriteLine($"{name}: mean |map| centre {centre:G3}, border {border:G3} (ratio {centre / border:0.00})");
+            Assert.True(centre > border, $"{name} puts more mass on the border than on the cup");
+        }
+    }
+
+    [Fact]
+    public void OverlaysHaveAColourBarAndKeepThePhotoWhereTheMapIsZero()
+    {
+        using var scope = NewDisposeScope();
+        var photo = Input("chelsea.png");
+        var map = zeros(224, 224);
+        map.narrow(0, 100, 20).narrow(1, 100, 20).fill_(3);
+        foreach (bool signed in new[] { false, true })
+        {
+            var picture = Overlay.Draw(photo, signed ? -map : map, signed, "title", "subtitle");
+            Assert.Equal(new long[] { 1, 3, 224 + 44, 224 + 84 }, picture.shape);
+            var image = picture.narrow(2, 44, 224).narrow(3, 0, 224);
+            // Where the map is zero the photo shows through (blended 20% with the colour map's zero).
+            double far = (image - photo).narrow(2, 0, 50).narrow(3, 0, 50).abs().mean().item<float>();
+            double hot = (image - photo).narrow(2, 100, 20).narrow(3, 100, 20).abs().mean().item<float>();
+            Assert.True(far < 0.2 && hot > far, $"signed={signed}: change {far:G3} where the map is zero, {hot:G3} where it is high");
+        }
+    }
+}
+
+/// <summary><c>reverie explain</c> through the command line: the pictures, the raw maps, the recipe, and bad input.</summary>
+public class ExplainCliTests(GoogLeNetCli cli, ITestOutputHelper output) : IClassFixture<GoogLeNetCli>
+{
+    [Fact]
+    public void ExplainWritesTheOverlayTheRawMapsAndARecipeThatReplays()
+    {
+        string outPath = Path.Combine(cli.Host.Home.Path, "why.png"), again = Path.Combine(cli.Host.Home.Path, "again.png");
+        var (code, stdout, stderr) = cli.Host.Run("explain", Paths.Sample("coffee.png"), "--method", "gradcam,ig", "--steps", "16", "-o", outPath);
+        output.WriteLine(stdout + stderr);
+        Assert.True(code == 0, stdout + stderr);
+        Assert.Contains("espresso", stdout);
+        Assert.Contains("integrated gradients: attributions sum to", stdout);
+        var recipe = Recipe.Load(outPath);
+        Assert.Equal("explain", recipe.Command);
+        Assert.Equal("inception_5b/output", (string?)recipe.Options!["layer"]); // the default layer, as chosen
+        Assert.Equal("espresso", (string?)recipe.Results!["explained"]!["label"]);
+        using (var sheet = ImageIO.Load(outPath)) Assert.True(sheet.shape[3] > 2 * 512, "two panels side by side");
+        foreach (var method in new[] { "gradcam", "ig" })
+        {
+            // NumPy's format: magic, version 1.0, header, then 224 x 224 float32 in C order.
+            var bytes = File.ReadAllBytes(Path.Combine(cli.Host.Home.Path, $"why-{method}.npy"));
+            Assert.Equal(new byte[] { 0x93, (byte)'N', (byte)'U', (byte)'M', (byte)'P', (byte)'Y', 1, 0 }, bytes[..8]);
+            int headerLength = BitConverter.ToUInt16(bytes, 8);
+            string header = System.Text.Encoding.ASCII.GetString(bytes, 10, headerLength);
+            Assert.Contains("'descr': '<f4'", header);
+            Assert.Contains("'shape': (224, 224)", header);
+            Assert.Equal(0, (10 + headerLength) % 64);
+            Assert.Equal(10 + headerLength + 224 * 224 * 4, bytes.Length);
+        }
+        (code, stdout, stderr) = cli.Host.Run("replay", outPath, "-o", again);
+        Assert.True(code == 0, stdout + stderr);
+        using var a = ImageIO.Load(outPath);
+        using var b = ImageIO.Load(again);
+        Assert.Equal(0f, (a - b).abs().max().item<float>());
+    }
+
+    [Theory]
+    [InlineData("--class", "no_such_class", "no_such_class")]
+    [InlineData("--layer", "inception_5b/output/averagepool", "spatial extent")]
+    [InlineData("--window", "500", "larger than the image")]
+    [InlineData("--samples", "0", "--samples must be from 1")]
+    [InlineData("--method", "shap", "Unknown method 'shap'")]
+    public void BadInputIsOneSentence(string option, string value, string expected)
+    {
+        string outPath = Path.Combine(cli.Host.Home.Path, $"bad-{Guid.NewGuid():N}.png");
+        string method = option switch { "--window" => "occlusion", "--samples" => "smoothgrad", "--method" => value, _ => "gradcam" };
+        string[] args = option == "--method"
+            ? ["explain", Paths.Sample("coffee.png"), "--method", value, "-o", outPath]
+            : ["explain", Paths.Sample("coffee.png"), "--method", method, option, value, "-o", outPath];
+        var (code, _, stderr) = cli.Host.Run(args);
+        Assert.Equal(2, code);
+        Assert.Contains(expected, stderr);
+        Assert.Single(stderr.Trim().Split('\n'));
+        Assert.DoesNotMatch(@"Exception|System\.", stderr);
+        Assert.False(File.Exists(outPath));
+        Assert.Empty(Directory.GetFiles(cli.Host.Home.Path, Path.GetFileNameWithoutExtension(outPath) + "*"));
+    }
+}
