@@ -24,3 +24,6 @@ for layer in layer2.1 layer3.1 layer4.1; do
 done
 ./reverie dream examples/coffee.png -m resnet18 -o docs/gallery/coffee-resnet18.jpg
 ./reverie atlas -m resnet18 --layer layer3.1 --channels 0..15 --steps 128 -o docs/gallery/atlas-resnet18-layer3.1-0-15.jpg
+# Explanations: every method on chelsea (the raw maps are left out of the gallery).
+./reverie explain examples/chelsea.png --method all -o docs/gallery/chelsea-explain.jpg
+rm -f docs/gallery/chelsea-explain-*.npy

@@ -145,6 +145,8 @@ internal sealed class ExplainJob : Job<ExplainJobOptions>
             string file = methods.Count == 1 ? c.Beside("", ".npy") : c.Beside("-" + FileSafe(method.Name), ".npy");
             c.SaveExtraFile(Npy.Encode(map), file);
             var ig = method as IntegratedGradients;
+            if (ig is not null && Math.Abs(ig.Completeness.Sum - ig.Completeness.Delta) > 0.05 * Math.Abs(ig.Completeness.Delta))
+                c.Note($"integrated gradients' attributions sum to {ig.Completeness.Sum:G4}, not score(image) - score(baseline) = {ig.Completeness.Delta:G4}: the path is not resolved; raise --steps (512 reach 0.5% on the sample photos).");
             maps.Add(new ExplainedMap(method.Name, method.Title, file, map.min().item<float>(), map.max().item<float>(), (method as GradCam)?.Layer,
                 ig?.Completeness.Sum, ig?.Completeness.Delta));
             var panel = Overlay.Draw(display, map, method.Signed, method.Title, $"{label} (class {cls}, p = {p:0.000}), {net.Name}");
