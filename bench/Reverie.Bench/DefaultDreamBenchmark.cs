@@ -26,9 +26,9 @@ internal static class DefaultDreamBenchmark
         set_num_threads(2);
         string root = Paths.Root();
         string tmp = Directory.CreateTempSubdirectory("reverie-bench-").FullName;
-        string model = Path.Combine(root, "..", "shared", "models", "bvlc_googlenet.onnx");
+        string model = Paths.BvlcGoogLeNet(root);
         string input = Path.Combine(root, "examples", "coffee.png");
-        var spec = new InputSpec { Channels = ChannelOrder.Bgr, Scale = 255, Mean = [123.68f, 116.779f, 103.939f] };
+        var spec = Paths.BvlcSpec;
         using var photo = ImageIO.Load(input);
         using var net = OnnxNetwork.Load(model, "googlenet", spec);
         string layer = net.ResolveLayer("inception_4c/output");

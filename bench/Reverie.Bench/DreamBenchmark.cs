@@ -69,8 +69,7 @@ internal static class DreamBenchmark
 
         if (scaling)
         {
-            var bvlc = OnnxNetwork.Load(Path.Combine(root, "..", "shared", "models", "bvlc_googlenet.onnx"), "googlenet",
-                new InputSpec { Channels = ChannelOrder.Bgr, Scale = 255, Mean = [123.68f, 116.779f, 103.939f] });
+            var bvlc = OnnxNetwork.Load(Paths.BvlcGoogLeNet(root), "googlenet", Paths.BvlcSpec);
             var st = new Table().Title("time per megapixel: bvlc_googlenet, inception_4c/output, 1 octave x 2 steps, tile 512")
                 .AddColumn("size").AddColumn(new TableColumn("MP").RightAligned()).AddColumn(new TableColumn("seconds").RightAligned()).AddColumn(new TableColumn("s/MP").RightAligned());
             foreach (int side in new[] { 512, 1024, 2048, 4096 })
@@ -99,6 +98,10 @@ internal static class Paths
         while (d is not null && !File.Exists(Path.Combine(d.FullName, "Reverie.slnx"))) d = d.Parent;
         return d?.FullName ?? throw new InvalidOperationException("run from the repository");
     }
+
+    /// <summary>Caffe's BVLC GoogLeNet from ../shared/models, and the input spec of Reverie's registry entry for it.</summary>
+    public static string BvlcGoogLeNet(string root) => Path.Combine(root, "..", "shared", "models", "bvlc_googlenet.onnx");
+    public static readonly InputSpec BvlcSpec = new() { Channels = ChannelOrder.Bgr, Scale = 255, Mean = [123.68f, 116.779f, 103.939f] };
 
     public static string TorchvisionExport(string root, string name, int opset)
     {

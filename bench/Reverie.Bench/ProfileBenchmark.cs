@@ -30,8 +30,8 @@ internal static class ProfileBenchmark
         }
         set_num_threads(2);
         string root = Paths.Root();
-        string model = Path.Combine(root, "..", "shared", "models", "bvlc_googlenet.onnx");
-        var spec = new InputSpec { Channels = ChannelOrder.Bgr, Scale = 255, Mean = [123.68f, 116.779f, 103.939f] };
+        string model = Paths.BvlcGoogLeNet(root);
+        var spec = Paths.BvlcSpec;
         using var net = OnnxNetwork.Load(model, "googlenet", spec);
         using var photo = ImageIO.Load(Path.Combine(root, "examples", "coffee.png"));
         var options = new DreamOptions();

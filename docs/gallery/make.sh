@@ -26,4 +26,4 @@ done
 ./reverie atlas -m resnet18 --layer layer3.1 --channels 0..15 --steps 128 -o docs/gallery/atlas-resnet18-layer3.1-0-15.jpg
 # Explanations: every method on chelsea (the raw maps are left out of the gallery).
 ./reverie explain examples/chelsea.png --method all -o docs/gallery/chelsea-explain.jpg
-rm -f docs/gallery/chelsea-explain-*.npy
+rm -f docs/gallery/chelsea-explain.npz

@@ -84,7 +84,7 @@ public sealed record ExplainJobOptions : JobOptions
     }
 }
 
-/// <summary>One method's map: where it was written and its range.</summary>
+/// <summary>One method's map: the file it was written to (OUT.npy, or OUT.npz under the method's name) and its range.</summary>
 internal sealed record ExplainedMap(string Method, string Title, string Map, double Min, double Max, string? Layer, double? AttributionSum, double? ScoreDelta);
 
 /// <summary>What an explanation found.</summary>
@@ -92,7 +92,8 @@ internal sealed record ExplainResults(string Model, TopClass Explained, string S
 
 /// <summary>
 /// <c>reverie explain</c> as a job: the photo with each method's map over it (one picture, or a
-/// contact sheet of several), each raw map as float32 .npy beside it, the top classes.
+/// contact sheet of several), the raw maps as float32 beside it (OUT.npy, or OUT.npz with one array
+/// per method), the top classes.
 /// </summary>
 internal sealed class ExplainJob : Job<ExplainJobOptions>
 {
@@ -124,9 +125,13 @@ internal sealed class ExplainJob : Job<ExplainJobOptions>
         c.Resolved(o with { Layer = camLayer.Length > 0 ? camName : o.Layer });
         var methods = o.Methods.Select(m => o.Method(m, camLayer, camName)).ToList();
         long total = methods.Sum(m => (long)m.Passes(x.shape[2], x.shape[3]));
+        // The raw maps: OUT.npy for one method, OUT.npz (an array per method) for several; checked before any work.
+        string mapsFile = c.Beside("", methods.Count == 1 ? ".npy" : ".npz");
+        c.CheckOutput(mapsFile, sidecar: false);
 
         var display = Math.Max(photo.shape[2], photo.shape[3]) > DisplaySide ? Optimization.Capture.Shrink(photo, DisplaySide) : photo;
         var panels = new List<Tensor>();
+        var rawMaps = new List<(string Name, byte[] Npy)>();
         var maps = new List<ExplainedMap>();
         long done = 0;
         var (source, probabilities) = ClassScore.Source(net);
@@ -142,12 +147,11 @@ internal sealed class ExplainJob : Job<ExplainJobOptions>
             try { map = method.Explain(net, x, cls, progress, c.Cancel); }
             catch (OperationCanceledException) { break; }
             done += method.Passes(x.shape[2], x.shape[3]);
-            string file = methods.Count == 1 ? c.Beside("", ".npy") : c.Beside("-" + FileSafe(method.Name), ".npy");
-            c.SaveExtraFile(Npy.Encode(map), file);
+            rawMaps.Add((method.Name, Npy.Encode(map)));
             var ig = method as IntegratedGradients;
             if (ig is not null && Math.Abs(ig.Completeness.Sum - ig.Completeness.Delta) > 0.05 * Math.Abs(ig.Completeness.Delta))
                 c.Note($"integrated gradients' attributions sum to {ig.Completeness.Sum:G4}, not score(image) - score(baseline) = {ig.Completeness.Delta:G4}: the path is not resolved; raise --steps (512 reach 0.5% on the sample photos).");
-            maps.Add(new ExplainedMap(method.Name, method.Title, file, map.min().item<float>(), map.max().item<float>(), (method as GradCam)?.Layer,
+            maps.Add(new ExplainedMap(method.Name, method.Title, Path.GetFileName(mapsFile), map.min().item<float>(), map.max().item<float>(), (method as GradCam)?.Layer,
                 ig?.Completeness.Sum, ig?.Completeness.Delta));
             var panel = Overlay.Draw(display, map, method.Signed, method.Title, $"{label} (class {cls}, p = {p:0.000}), {net.Name}");
             panels.Add(panel);
@@ -162,11 +166,10 @@ internal sealed class ExplainJob : Job<ExplainJobOptions>
         }
         var picture = panels.Count == 1 ? panels[0] : Grid.Make(panels, Math.Min(4, panels.Count), gap: 6);
         c.Save(picture, c.Output, results, panels.Count, interrupted);
-        string summary = $"{c.Output} ({string.Join(", ", maps.Select(m => m.Method))} for '{label}', p = {p:0.000}; raw maps: {string.Join(", ", maps.Select(m => Path.GetFileName(m.Map)))})";
-        return new JobResult([c.Output, .. maps.Select(m => m.Map)], interrupted ? "interrupted: " + summary : summary, interrupted, results);
+        c.SaveExtraFile(methods.Count == 1 ? rawMaps[0].Npy : Npy.EncodeArchive(rawMaps), mapsFile); // after the picture, whose recipe names it
+        string summary = $"{c.Output} ({string.Join(", ", maps.Select(m => m.Method))} for '{label}', p = {p:0.000}; raw {(methods.Count == 1 ? "map" : "maps")}: {mapsFile})";
+        return new JobResult([c.Output, mapsFile], interrupted ? "interrupted: " + summary : summary, interrupted, results);
     }
-
-    static string FileSafe(string method) => method.Replace("++", "pp");
 
     sealed class SyncProgress(Action<int> report) : IProgress<int>
     {

@@ -11,6 +11,22 @@ namespace Reverie.Imaging;
 /// </summary>
 internal static class Npy
 {
+    /// <summary>
+    /// NumPy's .npz: a zip archive with one NAME.npy per array (stored, not compressed), which
+    /// <c>numpy.load(path)[NAME]</c> reads.
+    /// </summary>
+    public static byte[] EncodeArchive(IEnumerable<(string Name, byte[] Npy)> arrays)
+    {
+        using var stream = new MemoryStream();
+        using (var zip = new System.IO.Compression.ZipArchive(stream, System.IO.Compression.ZipArchiveMode.Create, leaveOpen: true))
+            foreach (var (name, npy) in arrays)
+            {
+                using var entry = zip.CreateEntry(name + ".npy", System.IO.Compression.CompressionLevel.NoCompression).Open();
+                entry.Write(npy);
+            }
+        return stream.ToArray();
+    }
+
     /// <summary>The file's bytes for a float32 tensor of any shape.</summary>
     public static byte[] Encode(Tensor values)
     {

@@ -113,6 +113,9 @@ public class CliFuzzTests(ITestOutputHelper log) : IDisposable
             string? full = string.IsNullOrEmpty(output) ? null : Path.GetFullPath(output);
             var allowed = full is null ? new HashSet<string>() : new HashSet<string> { full, Path.Combine(Path.GetDirectoryName(full)!, Path.GetFileNameWithoutExtension(full) + ".recipe.json"),
                 Path.Combine(Path.GetDirectoryName(full)!, Path.GetFileNameWithoutExtension(full) + "-perturbation.png") };
+            // explain's raw maps: OUT.npy, or OUT.npz for several methods.
+            if (full is not null)
+                foreach (var ext in new[] { ".npy", ".npz" }) allowed.Add(Path.ChangeExtension(full, ext));
             foreach (var (f, sha) in Tree(work))
                 if (!allowed.Contains(f) && (!before.TryGetValue(f, out var old) || old != sha)) failures.Add($"{shown}: wrote {f}");
             foreach (var f in allowed.Where(File.Exists).Where(f => f.StartsWith(work, StringComparison.Ordinal) && !before.ContainsKey(f))) File.Delete(f);

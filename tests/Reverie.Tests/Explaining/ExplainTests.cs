@@ -156,18 +156,28 @@ public class ExplainCliTests(GoogLeNetCli cli, ITestOutputHelper output) : IClas
         Assert.Equal("inception_5b/output", (string?)recipe.Options!["layer"]); // the default layer, as chosen
         Assert.Equal("espresso", (string?)recipe.Results!["explained"]!["label"]);
         using (var sheet = ImageIO.Load(outPath)) Assert.True(sheet.shape[3] > 2 * 512, "two panels side by side");
-        foreach (var method in new[] { "gradcam", "ig" })
+        // NumPy's .npz: a zip with one NAME.npy per method, each magic, version 1.0, header, then 224 x 224 float32 in C order.
+        using (var zip = System.IO.Compression.ZipFile.OpenRead(Path.Combine(cli.Host.Home.Path, "why.npz")))
         {
-            // NumPy's format: magic, version 1.0, header, then 224 x 224 float32 in C order.
-            var bytes = File.ReadAllBytes(Path.Combine(cli.Host.Home.Path, $"why-{method}.npy"));
-            Assert.Equal(new byte[] { 0x93, (byte)'N', (byte)'U', (byte)'M', (byte)'P', (byte)'Y', 1, 0 }, bytes[..8]);
-            int headerLength = BitConverter.ToUInt16(bytes, 8);
-            string header = System.Text.Encoding.ASCII.GetString(bytes, 10, headerLength);
-            Assert.Contains("'descr': '<f4'", header);
-            Assert.Contains("'shape': (224, 224)", header);
-            Assert.Equal(0, (10 + headerLength) % 64);
-            Assert.Equal(10 + headerLength + 224 * 224 * 4, bytes.Length);
+            Assert.Equal(["gradcam.npy", "ig.npy"], zip.Entries.Select(e => e.FullName).Order());
+            foreach (var entry in zip.Entries)
+            {
+                using var stream = entry.Open();
+                using var copy = new MemoryStream();
+                stream.CopyTo(copy);
+                var bytes = copy.ToArray();
+                Assert.Equal(new byte[] { 0x93, (byte)'N', (byte)'U', (byte)'M', (byte)'P', (byte)'Y', 1, 0 }, bytes[..8]);
+                int headerLength = BitConverter.ToUInt16(bytes, 8);
+                string header = System.Text.Encoding.ASCII.GetString(bytes, 10, headerLength);
+                Assert.Contains("'descr': '<f4'", header);
+                Assert.Contains("'shape': (224, 224)", header);
+                Assert.Equal(0, (10 + headerLength) % 64);
+                Assert.Equal(10 + headerLength + 224 * 224 * 4, bytes.Length);
+            }
         }
+        // Run again onto the same output: its own picture and maps are replaced, not refused.
+        (code, stdout, stderr) = cli.Host.Run("explain", Paths.Sample("coffee.png"), "--method", "gradcam,ig", "--steps", "16", "-o", outPath);
+        Assert.True(code == 0, stdout + stderr);
         (code, stdout, stderr) = cli.Host.Run("replay", outPath, "-o", again);
         Assert.True(code == 0, stdout + stderr);
         using var a = ImageIO.Load(outPath);
