@@ -32,10 +32,10 @@ internal sealed class OnnxNetwork : INetwork
 
     /// <summary>
     /// Run convolutional graphs channels-last (NHWC memory), where libtorch's oneDNN convolutions
-    /// are fastest on CPU: about twice as fast as contiguous for torchvision-style graphs, and 10-15%
-    /// for Caffe's GoogLeNet, whose LRN sums shifted channel slices in that layout
-    /// (OnnxOps.Lrn). 1×1 convolutions then run as matrix products (see
-    /// OnnxOps.PointwiseChannelsLast). $REVERIE_CHANNELS_LAST=0 or 1 overrides the choice.
+    /// are fastest on CPU: about twice as fast as contiguous for torchvision-style graphs, and up to
+    /// a quarter faster for Caffe's GoogLeNet (bench dream-default), whose LRN is then a 1-D average
+    /// over each pixel's adjacent channels (OnnxOps.Lrn). 1×1 convolutions then run as matrix
+    /// products (see OnnxOps.PointwiseChannelsLast). $REVERIE_CHANNELS_LAST=0 or 1 overrides the choice.
     /// </summary>
     public bool ChannelsLast { get; set; }
 
