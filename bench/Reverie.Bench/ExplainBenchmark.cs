@@ -56,7 +56,7 @@ internal static class ExplainBenchmark
         var table = new Table().Title($"explain on coffee.png at 224 px, BVLC GoogLeNet, 2 threads, median of {reps}")
             .AddColumn("method").AddColumn(new TableColumn("Reverie s").RightAligned()).AddColumn(new TableColumn("PyTorch 1.13 s").RightAligned()).AddColumn(new TableColumn("ratio").RightAligned());
         table.AddRow("Grad-CAM at inception_5b/output", F3(gradcam), F3(tg), (gradcam / tg).ToString("0.00", CultureInfo.InvariantCulture));
-        table.AddRow("integrated gradients, 64 steps, batches of 16 (Reverie: + 17 probe forwards)", F3(ig), F3(ti), (ig / ti).ToString("0.00", CultureInfo.InvariantCulture));
+        table.AddRow("integrated gradients, 64 steps (Reverie: batches of 4, + 17 probe forwards; PyTorch: batches of 16)", F3(ig), F3(ti), (ig / ti).ToString("0.00", CultureInfo.InvariantCulture));
         AnsiConsole.Write(table);
         Directory.Delete(tmp, true);
         return 0;
