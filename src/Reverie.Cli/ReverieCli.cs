@@ -74,7 +74,10 @@ public static class ReverieCli
             }
             TorchSharp.torch.set_num_threads(threads);
         }
-        var config = new InvocationConfiguration { Output = o, Error = e };
+        // System.CommandLine's own signal handling is off: after a signal it waits 2 s for the action and then
+        // returns 130 while the action is still saving, so on a loaded machine the save was lost. CliRun
+        // handles SIGINT and SIGTERM itself and waits for the save.
+        var config = new InvocationConfiguration { Output = o, Error = e, ProcessTerminationTimeout = null };
         try
         {
             return await parse.InvokeAsync(config);

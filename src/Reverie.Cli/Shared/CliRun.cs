@@ -40,11 +40,18 @@ internal static class CliRun
         {
             var err = p.InvocationConfiguration.Error;
             using var cts = CancellationTokenSource.CreateLinkedTokenSource(hostCancel);
-            ConsoleCancelEventHandler onCancel = (_, e) => { e.Cancel = true; cts.Cancel(); };
-            Console.CancelKeyPress += onCancel;
-            // SIGTERM (a scheduler's stop, `kill`) is handled like Ctrl+C: the run stops at its next step,
-            // saves what it has, removes its temporary files, and exits with 143.
+            // Ctrl+C (SIGINT) and SIGTERM (a scheduler's stop, `kill`) stop the run at its next step; it
+            // saves what it has, removes its temporary files, and exits with 130 or 143, however long the
+            // save takes on a loaded machine. A second Ctrl+C quits at once, as a terminal user expects.
+            int interrupts = 0;
             bool terminated = false;
+            using var onInt = System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGINT, c =>
+            {
+                if (Interlocked.Increment(ref interrupts) > 1) { c.Cancel = false; return; } // the default action: quit now
+                c.Cancel = true;
+                try { err.WriteLine("interrupting: stopping at the next step to save what there is (Ctrl+C again quits at once, saving nothing)."); } catch (IOException) { }
+                cts.Cancel();
+            });
             using var onTerm = System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGTERM, c =>
             {
                 c.Cancel = true;
@@ -62,7 +69,6 @@ internal static class CliRun
                 return terminated ? Terminated : Interrupted;
             }
             catch (Exception ex) { return ReverieCli.Report(ex, err); }
-            finally { Console.CancelKeyPress -= onCancel; }
         });
 
     /// <summary>

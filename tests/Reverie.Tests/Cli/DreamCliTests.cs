@@ -139,8 +139,8 @@ public class DreamInterruptTests(GoogLeNetCli cli) : IClassFixture<GoogLeNetCli>
     {
         using var tmp = Paths.Temp();
         string outPath = tmp.File("interrupted.png");
-        var psi = new System.Diagnostics.ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var a in new[] { Path.Combine(AppContext.BaseDirectory, "Reverie.Cli.dll"), "dream", Paths.Sample("chelsea.png"), "--steps", "200", "-o", outPath })
+        var psi = new System.Diagnostics.ProcessStartInfo("env") { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var a in (string[])[.. CliHost.DefaultSignals, "dotnet", Path.Combine(AppContext.BaseDirectory, "Reverie.Cli.dll"), "dream", Paths.Sample("chelsea.png"), "--steps", "200", "-o", outPath])
             psi.ArgumentList.Add(a);
         psi.Environment["REVERIE_CACHE"] = cli.Host.Cache;
         psi.Environment["REVERIE_REGISTRY"] = cli.Host.Registry;

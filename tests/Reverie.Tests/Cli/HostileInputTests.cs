@@ -276,7 +276,7 @@ public class InterruptTests : IDisposable
             _ => ["attack", photo, "-m", "textures", "--method", "pgd", "--steps", "10000", "-o", output],
         };
         // Signal once a few steps are done.
-        var r = _cli.RunAndSignal(2, err => System.Text.RegularExpressions.Regex.IsMatch(err, @"step [3-9]\d*/|iteration [3-9]\d*/"), TimeSpan.FromMinutes(2), args);
+        var r = _cli.RunAndSignal(2, err => System.Text.RegularExpressions.Regex.IsMatch(err, @"(step|iteration) ([3-9]|\d\d+)/"), TimeSpan.FromMinutes(2), args);
         Assert.True(r.Code == 130, $"exit {r.Code}: {r.Err}");
         var recipe = Recipe.Load(output);
         Assert.True(recipe.Interrupted);

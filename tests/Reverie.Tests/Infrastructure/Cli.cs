@@ -31,7 +31,7 @@ public sealed class CliHost : IDisposable
     /// </summary>
     public (int Code, string Out, string Err, double SecondsAfterSignal) RunAndSignal(int signal, Func<string, bool> ready, TimeSpan timeout, params string[] args)
     {
-        using var p = Start("dotnet", [Path.Combine(AppContext.BaseDirectory, "Reverie.Cli.dll"), .. args]);
+        using var p = Start("env", [.. DefaultSignals, "dotnet", Path.Combine(AppContext.BaseDirectory, "Reverie.Cli.dll"), .. args]);
         var err = new System.Text.StringBuilder();
         var lockObj = new object();
         p.ErrorDataReceived += (_, e) => { if (e.Data is not null) lock (lockObj) err.AppendLine(e.Data); };
@@ -50,6 +50,13 @@ public sealed class CliHost : IDisposable
         p.WaitForExit();
         lock (lockObj) return (p.ExitCode, o.Result, err.ToString(), sent.Elapsed.TotalSeconds);
     }
+
+    /// <summary>
+    /// Arguments to `env` that give the child the default SIGINT and SIGTERM handling. A test run
+    /// started in the background (`cmd &amp;` in a script, nohup) ignores SIGINT, children inherit that, and
+    /// a CLI that ignores SIGINT (as it should, then) never sees the test's Ctrl+C.
+    /// </summary>
+    public static readonly string[] DefaultSignals = ["--default-signal=INT,TERM"];
 
     /// <summary>Starts a program with this host's cache and registry, its output redirected and its input closed.</summary>
     Process Start(string program, IEnumerable<string> args)

@@ -60,12 +60,12 @@ public sealed class LoopbackServer : IDisposable
             await stream.WriteAsync(Encoding.ASCII.GetBytes($"HTTP/1.1 200 OK\r\nContent-Length: {body.Length}\r\nConnection: close\r\n\r\n"));
             if (route == "slow")
             {
-                // 1 KiB every 100 ms, long enough to interrupt mid-way (bounded: the body's length).
+                // 1 KiB every 250 ms, long enough to interrupt mid-way on a loaded machine (bounded: the body's length).
                 for (int at = 0; at < send; at += 1024)
                 {
                     try { await stream.WriteAsync(body.AsMemory(at, Math.Min(1024, send - at))); await stream.FlushAsync(); }
                     catch (IOException) { return; }
-                    await Task.Delay(100);
+                    await Task.Delay(250);
                 }
                 return;
             }
