@@ -21,6 +21,8 @@ internal interface IAttribution
     Tensor Explain(INetwork net, Tensor image, int cls, IProgress<int>? progress = null, CancellationToken cancel = default);
     /// <summary>How many forward/backward passes (or forward passes, for masks) the method makes.</summary>
     int Passes(long height, long width);
+    /// <summary>What the picture shows of <paramref name="map"/> (all of it, unless the method picks the parts that matter).</summary>
+    Tensor ForDisplay(Tensor map) => map;
 }
 
 /// <summary>

@@ -14,7 +14,7 @@ namespace Reverie.Explaining;
 public sealed record ExplainJobOptions : JobOptions
 {
     /// <summary>Every method, in the order a contact sheet shows them.</summary>
-    public static readonly IReadOnlyList<string> AllMethods = ["saliency", "gradxinput", "smoothgrad", "ig", "gradcam", "gradcam++", "occlusion"];
+    public static readonly IReadOnlyList<string> AllMethods = ["saliency", "gradxinput", "smoothgrad", "ig", "gradcam", "gradcam++", "occlusion", "lime"];
 
     /// <summary>The photo (an absolute path in recipes).</summary>
     public required string Image { get; init; }
@@ -36,6 +36,12 @@ public sealed record ExplainJobOptions : JobOptions
     public int Window { get; init; } = 32;
     /// <summary>Occlusion: the step between squares.</summary>
     public int Stride { get; init; } = 16;
+    /// <summary>LIME: about how many superpixels the photo is cut into (SLIC).</summary>
+    public int Superpixels { get; init; } = 50;
+    /// <summary>LIME: perturbed samples (each hides a random half of the superpixels).</summary>
+    public int Perturbations { get; init; } = 1000;
+    /// <summary>LIME: how many superpixels (largest positive weights) the picture shows.</summary>
+    public int Features { get; init; } = 5;
     /// <summary>How many of the top classes to report.</summary>
     public int Top { get; init; } = 5;
 
@@ -55,6 +61,9 @@ public sealed record ExplainJobOptions : JobOptions
         if (Noise is < 0 or > 10) throw new BadInputException($"--noise must be from 0 to 10 (a fraction of the image's range); got {Noise}.");
         if (Window < 1) throw new BadInputException($"--window must be at least 1 pixel; got {Window}.");
         if (Stride < 1) throw new BadInputException($"--stride must be at least 1 pixel; got {Stride}.");
+        if (Superpixels is < 2 or > 2000) throw new BadInputException($"--superpixels must be from 2 to 2000; got {Superpixels}.");
+        if (Perturbations is < 10 or > 100000) throw new BadInputException($"--perturbations must be from 10 to 100000; got {Perturbations}.");
+        if (Features is < 1 or > 2000) throw new BadInputException($"--features must be from 1 to 2000; got {Features}.");
         if (Top is < 1 or > 1000) throw new BadInputException($"--top must be from 1 to 1000; got {Top}.");
         if (Baseline is not ("black" or "blur" or "noise")) throw new BadInputException($"--baseline must be black, blur or noise; got '{BadInputException.Shown(Baseline)}'.");
         if (string.IsNullOrWhiteSpace(Class)) throw new BadInputException("--class must be a class name, an index or top.");
@@ -70,6 +79,7 @@ public sealed record ExplainJobOptions : JobOptions
         "gradcam" => new GradCam(camLayer, layerName: camName),
         "gradcam++" => new GradCam(camLayer, plusPlus: true, layerName: camName),
         "occlusion" => new Occlusion(Window, Stride),
+        "lime" => new Lime(Superpixels, Perturbations, Features, Seed),
         _ => throw new BadInputException($"Unknown method '{BadInputException.Shown(name)}'."),
     };
 
@@ -85,7 +95,8 @@ public sealed record ExplainJobOptions : JobOptions
 }
 
 /// <summary>One method's map: the file it was written to (OUT.npy, or OUT.npz under the method's name) and its range.</summary>
-internal sealed record ExplainedMap(string Method, string Title, string Map, double Min, double Max, string? Layer, double? AttributionSum, double? ScoreDelta);
+internal sealed record ExplainedMap(string Method, string Title, string Map, double Min, double Max, string? Layer, double? AttributionSum, double? ScoreDelta,
+    int? Superpixels = null, double? Fit = null);
 
 /// <summary>What an explanation found.</summary>
 internal sealed record ExplainResults(string Model, TopClass Explained, string Score, IReadOnlyList<TopClass> Top, IReadOnlyList<ExplainedMap> Maps);
@@ -151,9 +162,12 @@ internal sealed class ExplainJob : Job<ExplainJobOptions>
             var ig = method as IntegratedGradients;
             if (ig is not null && Math.Abs(ig.Completeness.Sum - ig.Completeness.Delta) > 0.05 * Math.Abs(ig.Completeness.Delta))
                 c.Note($"integrated gradients' attributions sum to {ig.Completeness.Sum:G4}, not score(image) - score(baseline) = {ig.Completeness.Delta:G4}: the path is not resolved; raise --steps (512 reach 0.5% on the sample photos).");
+            var lime = method as Lime;
+            if (lime is not null && lime.Fit < 0.3)
+                c.Note($"LIME's linear model explains only R² = {lime.Fit:0.00} of the network's answers near this photo: read its map with care; more --perturbations or fewer --superpixels help.");
             maps.Add(new ExplainedMap(method.Name, method.Title, Path.GetFileName(mapsFile), map.min().item<float>(), map.max().item<float>(), (method as GradCam)?.Layer,
-                ig?.Completeness.Sum, ig?.Completeness.Delta));
-            var panel = Overlay.Draw(display, map, method.Signed, method.Title, $"{label} (class {cls}, p = {p:0.000}), {net.Name}");
+                ig?.Completeness.Sum, ig?.Completeness.Delta, lime?.Segments, lime?.Fit));
+            var panel = Overlay.Draw(display, method.ForDisplay(map), method.Signed, method.Title, $"{label} (class {cls}, p = {p:0.000}), {net.Name}");
             panels.Add(panel);
             c.Report(new JobEvent { Stage = stage, Step = done, Total = total, Preview = c.PreviewEvery > 0 ? panel : null });
         }

@@ -58,7 +58,7 @@ public class CliFuzzTests(ITestOutputHelper log) : IDisposable
             ("style", ["style", photo, photo, "-m", "textures", "--style-layers", "conv1", "--content-layers", "conv2", "--size", "32", "--steps", "1"], ["--style-weight", "--content-weight", "--tv-weight", "--style-scale", "--save-every", "--lr", "--seed"], 1, "-o"),
             ("attack", ["attack", photo, "-m", "textures", "--method", "bim", "--steps", "1"], ["--eps", "--step-size", "--seed"], 1, "-o"),
             ("classify", ["classify", photo, "-m", "textures"], ["--top"], 1, null),
-            ("explain", ["explain", photo, "-m", "textures", "--method", "gradcam,occlusion,smoothgrad,ig", "--samples", "1", "--steps", "1", "--stride", "8"], ["--steps", "--samples", "--noise", "--window", "--stride", "--top", "--seed"], 1, "-o"),
+            ("explain", ["explain", photo, "-m", "textures", "--method", "gradcam,occlusion,smoothgrad,ig,lime", "--samples", "1", "--steps", "1", "--stride", "8", "--perturbations", "10", "--superpixels", "4"], ["--steps", "--samples", "--noise", "--window", "--stride", "--superpixels", "--perturbations", "--features", "--top", "--seed"], 1, "-o"),
             ("stylize", ["stylize", photo, "--net", Path.Combine(Paths.Models, "mnist.onnx"), "--max-size", "32"], ["--tile", "--max-size"], 1, "-o"),
             ("evaluate", ["evaluate", "-m", "textures", "--data", "textures", "--limit", "1"], ["--limit"], -1, null),
             ("models add", ["models", "add", "fuzz", Path.Combine(Paths.Models, "mnist.onnx")], ["--scale", "--mean", "--std", "--size"], 3, null),

@@ -105,7 +105,7 @@ public class ExplainTests(BvlcGoogLeNet model, ITestOutputHelper output) : IClas
         using var scope = NewDisposeScope();
         var x = Input("coffee.png");
         int cls = Classifier.Classify(Net, x, 1)[0].Index;
-        var options = new ExplainJobOptions { Image = "", Samples = 8, Steps = 16, Window = 48, Stride = 24 };
+        var options = new ExplainJobOptions { Image = "", Samples = 8, Steps = 16, Window = 48, Stride = 24, Perturbations = 200 };
         string cam = options.CamLayer(Net);
         Assert.Equal(Net.ResolveLayer("inception_5b/output"), cam);
         foreach (var name in ExplainJobOptions.AllMethods)
@@ -116,6 +116,115 @@ public class ExplainTests(BvlcGoogLeNet model, ITestOutputHelper output) : IClas
             double whole = map.mean().item<float>(), border = (whole * 224 * 224 - centre * 112 * 112) / (224 * 224 - 112 * 112);
             output.WriteLine($"{name}: mean |map| centre {centre:G3}, border {border:G3} (ratio {centre / border:0.00})");
             Assert.True(centre > border, $"{name} puts more mass on the border than on the cup");
+        }
+    }
+
+    /// <summary>
+    /// LIME is faithful where it matters: hiding the five superpixels it ranks highest (filled with
+    /// their mean colour, as its samples were) lowers the class's probability far more than hiding
+    /// five random superpixels, and more than hiding the five it ranks lowest.
+    /// </summary>
+    [Fact]
+    public void HidingLimesTopSuperpixelsHurtsMoreThanHidingRandomOnes()
+    {
+        using var scope = NewDisposeScope();
+        var x = Input("chelsea.png");
+        int cls = Classifier.Classify(Net, x, 1)[0].Index;
+        var lime = new Lime(superpixels: 50, samples: 300, features: 5, seed: 7);
+        var map = lime.Explain(Net, x, cls);
+        var (coef, _) = lime.Model;
+        int k = lime.Segments;
+        Assert.InRange(k, 25, 80);
+        Assert.Equal(k, coef.Length);
+        // The map paints each superpixel with its coefficient.
+        var flat = map.flatten().data<float>().ToArray();
+        for (int i = 0; i < flat.Length; i += 97) Assert.Equal((float)coef[lime.Labels[i]], flat[i]);
+
+        var segments = tensor(lime.Labels, [224, 224]).to(ScalarType.Int64);
+        var sums = zeros(3, k).index_add_(1, segments.flatten(), x[0].reshape(3, -1), 1);
+        var counts = zeros(k).index_add_(0, segments.flatten(), ones(224 * 224), 1);
+        var fill = (sums / counts).index_select(1, segments.flatten()).reshape(1, 3, 224, 224);
+        double P(IEnumerable<int> hidden)
+        {
+            var hide = new float[k];
+            foreach (int j in hidden) hide[j] = 1;
+            var mask = tensor(hide).index_select(0, segments.flatten()).reshape(1, 1, 224, 224);
+            using var _ = no_grad();
+            return Net.Probabilities(x * (1 - mask) + fill * mask)[0][cls].item<float>();
+        }
+        var order = Enumerable.Range(0, k).OrderByDescending(j => coef[j]).ToList();
+        double clean = P([]), top = P(order.Take(5)), bottom = P(order.TakeLast(5));
+        var rng = new Random(3);
+        double random = Enumerable.Range(0, 10).Average(_ => P(Enumerable.Range(0, k).OrderBy(_ => rng.Next()).Take(5)));
+        output.WriteLine($"LIME on chelsea ({Net.Labels![cls]}): {k} superpixels, R² {lime.Fit:0.000}; p = {clean:0.000}; hiding the top 5: {top:0.000}, 5 random (mean of 10): {random:0.000}, the bottom 5: {bottom:0.000}");
+        Assert.True(clean - top > 2 * (clean - random), $"hiding LIME's top superpixels: p {clean:0.000} -> {top:0.000}; random ones: -> {random:0.000}");
+        Assert.True(top < bottom, $"top 5 hidden: {top:0.000}; bottom 5 hidden: {bottom:0.000}");
+        Assert.InRange(lime.Fit, 0.3, 1.0);
+    }
+
+    /// <summary>LIME's regression, checked by its optimality conditions: Σ wᵢrᵢ = 0 and Σ wᵢrᵢxᵢⱼ = αβⱼ for the residuals r.</summary>
+    [Fact]
+    public void WeightedRidgeMeetsItsOptimalityConditions()
+    {
+        var rng = new Random(11);
+        int n = 300, k = 12;
+        var xs = new double[n, k];
+        var y = new double[n];
+        var w = new double[n];
+        for (int i = 0; i < n; i++)
+        {
+            for (int j = 0; j < k; j++) xs[i, j] = rng.Next(2);
+            y[i] = 0.3 + Enumerable.Range(0, k).Sum(j => (j - 5) * 0.1 * xs[i, j]) + 0.05 * (rng.NextDouble() - 0.5);
+            w[i] = 0.1 + rng.NextDouble();
+        }
+        foreach (double alpha in new[] { 1.0, 1e-9 })
+        {
+            var (beta, b, r2) = Lime.WeightedRidge(xs, y, w, alpha);
+            var r = Enumerable.Range(0, n).Select(i => y[i] - b - Enumerable.Range(0, k).Sum(j => beta[j] * xs[i, j])).ToArray();
+            Assert.True(Math.Abs(Enumerable.Range(0, n).Sum(i => w[i] * r[i])) < 1e-9);
+            for (int j = 0; j < k; j++)
+                Assert.True(Math.Abs(Enumerable.Range(0, n).Sum(i => w[i] * r[i] * xs[i, j]) - alpha * beta[j]) < 1e-8, $"α {alpha}: condition {j}");
+            Assert.InRange(r2, 0.9, 1.0);
+            if (alpha < 1e-6)
+                for (int j = 0; j < k; j++) Assert.True(Math.Abs(beta[j] - (j - 5) * 0.1) < 0.01, $"β{j} = {beta[j]:0.0000}");
+        }
+    }
+
+    /// <summary>SLIC: every superpixel is one connected region, and on four flat quadrants no superpixel crosses an edge.</summary>
+    [Fact]
+    public void SuperpixelsAreConnectedAndFollowEdges()
+    {
+        using var scope = NewDisposeScope();
+        var quads = zeros(1, 3, 96, 128);
+        quads[0, 0].narrow(0, 0, 48).fill_(0.9);
+        quads[0, 1].narrow(1, 64, 64).fill_(0.8);
+        quads[0, 2].narrow(0, 48, 48).narrow(1, 0, 64).fill_(0.7);
+        var (labels, k) = Superpixels.Slic(quads, 24);
+        Assert.InRange(k, 12, 40);
+        int Quadrant(int i) => (i / 128 < 48 ? 0 : 2) + (i % 128 < 64 ? 0 : 1);
+        foreach (var group in Enumerable.Range(0, labels.Length).GroupBy(i => labels[i]))
+            Assert.Single(group.Select(Quadrant).Distinct());
+        foreach (var (image, h, w, ask) in new[] { (quads, 96, 128, 24), (Input("chelsea.png"), 224, 224, 50) })
+        {
+            var (l, count) = Superpixels.Slic(image, ask);
+            Assert.Equal(Enumerable.Range(0, count), l.Distinct().Order());
+            // One region each: a flood fill from a label's first pixel reaches all of its pixels.
+            var seen = new bool[l.Length];
+            for (int start = 0; start < l.Length; start++)
+            {
+                if (seen[start]) continue;
+                int reached = 0, label = l[start];
+                var stack = new Stack<int>([start]);
+                seen[start] = true;
+                while (stack.Count > 0)
+                {
+                    int i = stack.Pop(); reached++;
+                    int y = i / w, x = i % w;
+                    foreach (int j in new[] { x > 0 ? i - 1 : -1, x < w - 1 ? i + 1 : -1, y > 0 ? i - w : -1, y < h - 1 ? i + w : -1 })
+                        if (j >= 0 && !seen[j] && l[j] == label) { seen[j] = true; stack.Push(j); }
+                }
+                Assert.Equal(l.Count(v => v == label), reached);
+            }
         }
     }
 

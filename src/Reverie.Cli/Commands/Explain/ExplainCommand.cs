@@ -20,9 +20,12 @@ internal static class ExplainCommand
         var noise = new Option<double>("--noise") { Description = "SmoothGrad: the noise's σ as a fraction of the image's range.", DefaultValueFactory = _ => d.Noise };
         var window = new Option<int>("--window") { Description = "Occlusion: the gray square's side, in pixels of the network's input.", DefaultValueFactory = _ => d.Window };
         var stride = new Option<int>("--stride") { Description = "Occlusion: the step between squares.", DefaultValueFactory = _ => d.Stride };
+        var superpixels = new Option<int>("--superpixels") { Description = "LIME: about how many superpixels (SLIC) the photo is cut into.", DefaultValueFactory = _ => d.Superpixels };
+        var perturbations = new Option<int>("--perturbations") { Description = "LIME: samples with a random half of the superpixels hidden.", DefaultValueFactory = _ => d.Perturbations };
+        var features = new Option<int>("--features") { Description = "LIME: how many superpixels (largest positive weights) the picture shows.", DefaultValueFactory = _ => d.Features };
         var top = new Option<int>("--top", "-k") { Description = "How many top classes to show.", DefaultValueFactory = _ => d.Top };
-        var cmd = new Command("explain", "Why the network answered what it did: attribution maps (gradients, integrated gradients, Grad-CAM, occlusion) over the photo.")
-            { image, output, cls, methods, layer, steps, baseline, samples, noise, window, stride, top, CommonOptions.Force };
+        var cmd = new Command("explain", "Why the network answered what it did: attribution maps (gradients, integrated gradients, Grad-CAM, occlusion, LIME) over the photo.")
+            { image, output, cls, methods, layer, steps, baseline, samples, noise, window, stride, superpixels, perturbations, features, top, CommonOptions.Force };
         common.AddTo(cmd);
         cmd.SetAction(inv =>
         {
@@ -36,6 +39,7 @@ internal static class ExplainCommand
                 Layer = p.GetValue(layer),
                 Steps = p.GetValue(steps), Baseline = p.GetValue(baseline)!, Samples = p.GetValue(samples), Noise = p.GetValue(noise),
                 Window = p.GetValue(window), Stride = p.GetValue(stride), Top = p.GetValue(top),
+                Superpixels = p.GetValue(superpixels), Perturbations = p.GetValue(perturbations), Features = p.GetValue(features),
             });
             return CliRun.RunJob(inv, new ExplainJob(), options, p.GetValue(output)!, show: r =>
             {
@@ -47,6 +51,8 @@ internal static class ExplainCommand
                 inv.Results.Write(table);
                 foreach (var m in results.Maps.Where(m => m.AttributionSum is not null))
                     inv.Out.WriteLine($"integrated gradients: attributions sum to {m.AttributionSum:G5}; score(image) - score(baseline) = {m.ScoreDelta:G5}");
+                foreach (var m in results.Maps.Where(m => m.Fit is not null))
+                    inv.Out.WriteLine($"LIME: {m.Superpixels} superpixels; the weighted linear model's R² on its samples is {m.Fit:0.000}");
             });
         });
         return cmd;
