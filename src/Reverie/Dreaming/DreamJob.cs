@@ -20,6 +20,14 @@ public sealed record DreamJobOptions : JobOptions
     public string? Objective { get; init; }
     /// <summary>A guide image: dream toward its features at the first layer, instead of the layers' L2.</summary>
     public string? Guide { get; init; }
+    /// <summary>
+    /// An image whose most active channels the dream amplifies: the <see cref="NodesTop"/> channels of
+    /// the first layer with the largest mean activation on this image, in any photo (the L2 of those
+    /// channels only). Unlike <see cref="Guide"/>, positions do not matter.
+    /// </summary>
+    public string? NodesOf { get; init; }
+    /// <summary>How many channels <see cref="NodesOf"/> picks.</summary>
+    public int NodesTop { get; init; } = 8;
     /// <summary>Shrink the photo first so that its longer side is at most this many pixels.</summary>
     public int? MaxSize { get; init; }
     /// <summary>Frames of a zoom animation (0: a still dream).</summary>
@@ -35,7 +43,7 @@ public sealed record DreamJobOptions : JobOptions
     public const long MaxUntiledPixels = 2048L * 2048;
 
     /// <inheritdoc/>
-    public override IEnumerable<string> InputFiles() => [.. base.InputFiles(), Input, .. Guide is null ? Array.Empty<string>() : [Guide]];
+    public override IEnumerable<string> InputFiles() => [.. base.InputFiles(), Input, .. Guide is null ? Array.Empty<string>() : [Guide], .. NodesOf is null ? Array.Empty<string>() : [NodesOf]];
 
     /// <summary>The dream settings with the job's seed and precision.</summary>
     [System.Text.Json.Serialization.JsonIgnore]
@@ -51,6 +59,8 @@ public sealed record DreamJobOptions : JobOptions
         if (ZoomScale < 0 || ZoomScale >= 0.5) throw new BadInputException($"--zoom-scale must be from 0 to 0.5; got {ZoomScale}.");
         if (MaxSize is < 32 or > 16384) throw new BadInputException($"--max-size must be from 32 to 16384; got {MaxSize}.");
         if (Guide is not null && Objective is not null) throw new BadInputException("--guide dreams toward the guide's features at the first --layer; it cannot be combined with --objective.");
+        if (NodesOf is not null && Guide is not null) throw new BadInputException("--nodes-of and --guide are two ways to follow an image; give one.");
+        if (NodesTop is < 1 or > 4096) throw new BadInputException($"--top must be from 1 to 4096 channels; got {NodesTop}.");
     }
 }
 
@@ -153,6 +163,23 @@ internal sealed class DreamJob : Job<DreamJobOptions>
         : net.HasLayer("layer3.1") ? "layer3.1"
         : "inception_4c/output"; // named in the sentence that says the model lacks it
 
+    /// <summary>
+    /// The <paramref name="top"/> channels of <paramref name="layer"/> with the largest mean activation
+    /// on <paramref name="image"/> (resized to the network's input, as <c>classify</c> sees it), in
+    /// decreasing order.
+    /// </summary>
+    public static IReadOnlyList<int> MostActiveChannels(INetwork net, string layer, Tensor image, int top, string? layerName = null)
+    {
+        using var scope = NewDisposeScope();
+        Tensor acts;
+        using (no_grad()) acts = Capture.Features(net, ImageIO.Resize(image, net.Input.Height, net.Input.Width), [layer])[layer];
+        if (acts.dim() != 4) throw new BadInputException($"--nodes-of needs a layer with channels and positions; '{BadInputException.Shown(layerName ?? layer)}' has shape [{string.Join(",", acts.shape)}].");
+        long channels = acts.shape[1];
+        if (top > channels) throw new BadInputException($"--top {top} is more than the {channels} channels of the layer.");
+        var mean = acts[0].to(ScalarType.Float32).flatten(1).mean([1]);
+        return mean.argsort(descending: true).narrow(0, 0, top).cpu().data<long>().Select(i => (int)i).ToList();
+    }
+
     /// <summary>The dream's objective: the guide's, or the sum of the layers' terms plus the objective expression.</summary>
     public static Objective BuildObjective(INetwork net, DreamJobOptions o)
     {
@@ -166,6 +193,15 @@ internal sealed class DreamJob : Job<DreamJobOptions>
             if (!net.HasLayer(first)) throw new BadInputException($"--guide needs a plain layer name as the first --layer; got '{BadInputException.Shown(first)}'.");
             using var guideImage = ImageIO.Load(guidePath);
             return GuideObjective.Of(net, net.ResolveLayer(first), guideImage);
+        }
+        if (o.NodesOf is { } nodesPath)
+        {
+            string first = layers.Count > 0 ? layers[0] : defaultLayer;
+            if (!net.HasLayer(first)) language.ParseDreamLayer(first); // one sentence for a bad layer
+            if (!net.HasLayer(first)) throw new BadInputException($"--nodes-of needs a plain layer name as the first --layer; got '{BadInputException.Shown(first)}'.");
+            using var nodesImage = ImageIO.Load(nodesPath, 2 * Math.Max(net.Input.Width, net.Input.Height));
+            var channels = MostActiveChannels(net, net.ResolveLayer(first), nodesImage, o.NodesTop, first);
+            layers = [$"l2({first}:{ObjectiveLanguage.FormatChannels(channels)})", .. layers.Skip(1)];
         }
         var terms = layers.Select(language.ParseDreamLayer).ToList();
         if (o.Objective is { } expr) terms.Add(language.Parse(expr));

@@ -50,7 +50,7 @@ public class CliFuzzTests(ITestOutputHelper log) : IDisposable
         // Each command: its cheap, legal base arguments; its numeric options; its input and output positions.
         var commands = new (string Name, string[] Base, string[] Numeric, int InputAt, string? OutputOption)[]
         {
-            ("dream", ["dream", photo, "-m", "textures", "--octaves", "1", "--steps", "1", "--max-size", "48"], ["--octave-scale", "--step-size", "--jitter", "--smooth", "--seed", "--tile", "--zoom-rotate"], 1, "-o"),
+            ("dream", ["dream", photo, "-m", "textures", "--octaves", "1", "--steps", "1", "--max-size", "48"], ["--octave-scale", "--step-size", "--jitter", "--smooth", "--seed", "--tile", "--zoom-rotate", "--top"], 1, "-o"),
             ("visualize", ["visualize", "-m", "textures", "-O", "conv3:1", "--size", "32", "--steps", "1"], ["--lr", "--diversity", "--batch", "--seed"], -1, "-o"),
             ("atlas", ["atlas", "-m", "textures", "--layer", "conv3", "--channels", "0..1", "--size", "32", "--steps", "1"], ["--per-batch", "--lr", "--seed"], -1, "-o"),
             ("invert", ["invert", photo, "-m", "textures", "--layer", "conv3", "--steps", "1", "--size", "32"], ["--lr", "--seed"], 1, "-o"),

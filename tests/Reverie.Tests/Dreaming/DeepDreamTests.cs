@@ -103,4 +103,33 @@ public class DeepDreamTests(BvlcGoogLeNet model, ITestOutputHelper output) : ICl
         Assert.True(after > 2 * before, "the guide objective did not rise");
         Assert.True(diff < 25, "the guided dream looks like the unguided one");
     }
+
+    /// <summary>
+    /// <c>dream --nodes-of</c> (issue 18): the channels a guide image (the cat) activates most are
+    /// the ones that rise in another photo, at least three times more (mean activation) than the
+    /// layer's other channels, on two photos.
+    /// </summary>
+    [Theory]
+    [InlineData("coffee.png")]
+    [InlineData("rocket.jpg")]
+    public void NodesOfRaisesTheGuidesChannelsMoreThanTheRest(string photoName)
+    {
+        using var scope = NewDisposeScope();
+        var full = ImageIO.Load(Paths.Sample(photoName));
+        var photo = Capture.Shrink(full, 320);
+        string layer = Net.ResolveLayer("inception_4c/output");
+        var options = new DreamJobOptions { Input = Paths.Sample(photoName), NodesOf = Paths.Sample("chelsea.png"), NodesTop = 8, Dream = new DreamOptions { Octaves = 3, Seed = 1 } };
+        var objective = DreamJob.BuildObjective(Net, options);
+        var chosen = ((LayerL2)objective).Channels!;
+        using (var cat = ImageIO.Load(Paths.Sample("chelsea.png")))
+            Assert.Equal(DreamJob.MostActiveChannels(Net, layer, cat, 8), chosen);
+        var result = new DeepDream(Net, objective, options.Effective).Run(photo);
+        Tensor Means(Tensor img) { using var ng = no_grad(); return Net.Forward(img, [layer])[layer][0].flatten(1).mean([1]); }
+        var rise = Means(result) - Means(photo);
+        var mask = zeros(rise.shape[0], dtype: ScalarType.Bool);
+        foreach (int ch in chosen) mask[ch] = true;
+        double inChosen = rise.masked_select(mask).mean().item<float>(), others = rise.masked_select(mask.logical_not()).mean().item<float>();
+        output.WriteLine($"{photoName}: channels {string.Join(",", chosen)} of inception_4c/output rose {inChosen:G4} on average, the other {rise.shape[0] - chosen.Count} {others:G4} ({inChosen / others:0.0}x)");
+        Assert.True(inChosen > 0 && inChosen >= 3 * Math.Max(others, 0), $"chosen channels rose {inChosen:G4}, the others {others:G4}");
+    }
 }

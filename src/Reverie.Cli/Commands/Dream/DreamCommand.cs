@@ -21,6 +21,8 @@ internal static class DreamCommand
         var jitter = new Option<int>("--jitter") { Description = "Largest random roll in pixels.", DefaultValueFactory = _ => d.Jitter };
         var tile = new Option<string>("--tile") { Description = $"Tile size for the gradient: auto (tiles of {DreamOptions.AutoTileSize} px only for photos over {DreamOptions.AutoTilePixels / 1e6:0.#} megapixels), 0 (never) or PX (always).", DefaultValueFactory = _ => "auto" };
         var guide = new Option<string?>("--guide") { Description = "Guide image: dream toward its features at the (first) layer." };
+        var nodesOf = new Option<string?>("--nodes-of") { Description = "Amplify only the channels of the (first) layer that this image activates most, in any photo." };
+        var nodesTop = new Option<int>("--top") { Description = "How many channels --nodes-of picks.", DefaultValueFactory = _ => 8 };
         var smooth = new Option<double>("--smooth") { Description = "Gaussian smoothing of the gradient (sigma in pixels at the first octave, shrinking per octave)." };
         var keepColors = new Option<bool>("--keep-colors") { Description = "Keep the photo's colours; transfer only luminance (YCbCr)." };
         var maxSize = new Option<int?>("--max-size") { Description = "Shrink the photo first so that its longer side is at most PX." };
@@ -30,7 +32,7 @@ internal static class DreamCommand
         var zoomRotate = new Option<double>("--zoom-rotate") { Description = "Rotation per frame in degrees." };
 
         var cmd = new Command("dream", "DeepDream: amplify what a layer of the network detects in a photo.")
-        { image, output, layers, objective, octaves, octaveScale, steps, stepSize, jitter, tile, guide, smooth, keepColors, maxSize, snapshots, zoom, zoomScale, zoomRotate };
+        { image, output, layers, objective, octaves, octaveScale, steps, stepSize, jitter, tile, guide, nodesOf, nodesTop, smooth, keepColors, maxSize, snapshots, zoom, zoomScale, zoomRotate };
         common.AddTo(cmd);
 
         cmd.SetAction(async inv =>
@@ -42,6 +44,8 @@ internal static class DreamCommand
                 Layers = p.GetValue(layers) ?? [],
                 Objective = p.GetValue(objective),
                 Guide = p.GetValue(guide) is { } g ? CommonOptions.InputFile(g, "guide image") : null,
+                NodesOf = p.GetValue(nodesOf) is { } n ? CommonOptions.InputFile(n, "--nodes-of image") : null,
+                NodesTop = p.GetValue(nodesTop),
                 MaxSize = p.GetValue(maxSize),
                 Zoom = p.GetValue(zoom),
                 ZoomScale = p.GetValue(zoomScale),
