@@ -42,6 +42,11 @@ public sealed record ExplainJobOptions : JobOptions
     public int Perturbations { get; init; } = 1000;
     /// <summary>LIME: how many superpixels (largest positive weights) the picture shows.</summary>
     public int Features { get; init; } = 5;
+    /// <summary>
+    /// Deletion and insertion curves for every map, and for a random order (Petsiuk et al. 2018):
+    /// their areas in the results and a plot beside the picture (OUT-curves.png).
+    /// </summary>
+    public bool Curves { get; init; }
     /// <summary>How many of the top classes to report.</summary>
     public int Top { get; init; } = 5;
 
@@ -96,10 +101,14 @@ public sealed record ExplainJobOptions : JobOptions
 
 /// <summary>One method's map: the file it was written to (OUT.npy, or OUT.npz under the method's name) and its range.</summary>
 internal sealed record ExplainedMap(string Method, string Title, string Map, double Min, double Max, string? Layer, double? AttributionSum, double? ScoreDelta,
-    int? Superpixels = null, double? Fit = null);
+    int? Superpixels = null, double? Fit = null, double? DeletionAuc = null, double? InsertionAuc = null);
 
 /// <summary>What an explanation found.</summary>
-internal sealed record ExplainResults(string Model, TopClass Explained, string Score, IReadOnlyList<TopClass> Top, IReadOnlyList<ExplainedMap> Maps);
+internal sealed record ExplainResults(string Model, TopClass Explained, string Score, IReadOnlyList<TopClass> Top, IReadOnlyList<ExplainedMap> Maps)
+{
+    /// <summary>The deletion and insertion areas of a random pixel order, with <c>--curves</c>.</summary>
+    public (double Deletion, double Insertion)? Random { get; init; }
+}
 
 /// <summary>
 /// <c>reverie explain</c> as a job: the photo with each method's map over it (one picture, or a
@@ -135,10 +144,13 @@ internal sealed class ExplainJob : Job<ExplainJobOptions>
         string camName = camLayer.Length > 0 ? ClassScore.Readable(net, camLayer) : "";
         c.Resolved(o with { Layer = camLayer.Length > 0 ? camName : o.Layer });
         var methods = o.Methods.Select(m => o.Method(m, camLayer, camName)).ToList();
-        long total = methods.Sum(m => (long)m.Passes(x.shape[2], x.shape[3]));
+        long total = methods.Sum(m => (long)m.Passes(x.shape[2], x.shape[3])) + (o.Curves ? (methods.Count + 1L) * Curves.Passes : 0);
         // The raw maps: OUT.npy for one method, OUT.npz (an array per method) for several; checked before any work.
         string mapsFile = c.Beside("", methods.Count == 1 ? ".npy" : ".npz");
         c.CheckOutput(mapsFile, sidecar: false);
+        string curvesFile = c.Beside("-curves", ".png");
+        if (o.Curves) c.CheckOutput(curvesFile, sidecar: false);
+        var curves = new List<(string Title, Curves.Pair Pair)>();
 
         var display = Math.Max(photo.shape[2], photo.shape[3]) > DisplaySide ? Optimization.Capture.Shrink(photo, DisplaySide) : photo;
         var panels = new List<Tensor>();
@@ -158,6 +170,15 @@ internal sealed class ExplainJob : Job<ExplainJobOptions>
             try { map = method.Explain(net, x, cls, progress, c.Cancel); }
             catch (OperationCanceledException) { break; }
             done += method.Passes(x.shape[2], x.shape[3]);
+            Curves.Pair? pair = null;
+            if (o.Curves)
+            {
+                long before = done;
+                try { pair = Explaining.Curves.ForMap(net, x, cls, map, new SyncProgress(n => c.Report(new JobEvent { Stage = stage + ": deletion and insertion", Step = before + n, Total = total })), c.Cancel); }
+                catch (OperationCanceledException) { break; }
+                done += Explaining.Curves.Passes;
+                curves.Add((method.Name, pair));
+            }
             rawMaps.Add((method.Name, Npy.Encode(map)));
             var ig = method as IntegratedGradients;
             if (ig is not null && Math.Abs(ig.Completeness.Sum - ig.Completeness.Delta) > 0.05 * Math.Abs(ig.Completeness.Delta))
@@ -166,13 +187,21 @@ internal sealed class ExplainJob : Job<ExplainJobOptions>
             if (lime is not null && lime.Fit < 0.3)
                 c.Note($"LIME's linear model explains only R² = {lime.Fit:0.00} of the network's answers near this photo: read its map with care; more --perturbations or fewer --superpixels help.");
             maps.Add(new ExplainedMap(method.Name, method.Title, Path.GetFileName(mapsFile), map.min().item<float>(), map.max().item<float>(), (method as GradCam)?.Layer,
-                ig?.Completeness.Sum, ig?.Completeness.Delta, lime?.Segments, lime?.Fit));
+                ig?.Completeness.Sum, ig?.Completeness.Delta, lime?.Segments, lime?.Fit, pair?.DeletionAuc, pair?.InsertionAuc));
             var panel = Overlay.Draw(display, method.ForDisplay(map), method.Signed, method.Title, $"{label} (class {cls}, p = {p:0.000}), {net.Name}");
             panels.Add(panel);
             c.Report(new JobEvent { Stage = stage, Step = done, Total = total, Preview = c.PreviewEvery > 0 ? panel : null });
         }
-        bool interrupted = panels.Count < methods.Count;
-        var results = new ExplainResults(net.Name, new TopClass(label, cls, p), score, top.Select(t => new TopClass(t.Label, t.Index, t.Probability)).ToList(), maps);
+        Curves.Pair? random = null;
+        if (o.Curves && panels.Count == methods.Count)
+        {
+            long before = done;
+            try { random = Explaining.Curves.Random(net, x, cls, o.Seed, new SyncProgress(n => c.Report(new JobEvent { Stage = "random order: deletion and insertion", Step = before + n, Total = total })), c.Cancel); }
+            catch (OperationCanceledException) { }
+        }
+        bool interrupted = panels.Count < methods.Count || (o.Curves && random is null);
+        var results = new ExplainResults(net.Name, new TopClass(label, cls, p), score, top.Select(t => new TopClass(t.Label, t.Index, t.Probability)).ToList(), maps)
+            { Random = random is null ? null : (random.DeletionAuc, random.InsertionAuc) };
         if (panels.Count == 0)
         {
             c.Save(display, c.Output, results, 0, interrupted: true); // nothing done: nothing saved
@@ -181,8 +210,23 @@ internal sealed class ExplainJob : Job<ExplainJobOptions>
         var picture = panels.Count == 1 ? panels[0] : Grid.Make(panels, Math.Min(4, panels.Count), gap: 6);
         c.Save(picture, c.Output, results, panels.Count, interrupted);
         c.SaveExtraFile(methods.Count == 1 ? rawMaps[0].Npy : Npy.EncodeArchive(rawMaps), mapsFile); // after the picture, whose recipe names it
+        if (random is not null)
+            c.SaveExtraFile(CurvesPlot(curves, random, $"{label} (class {cls}), {net.Name}"), curvesFile);
         string summary = $"{c.Output} ({string.Join(", ", maps.Select(m => m.Method))} for '{label}', p = {p:0.000}; raw {(methods.Count == 1 ? "map" : "maps")}: {mapsFile})";
-        return new JobResult([c.Output, mapsFile], interrupted ? "interrupted: " + summary : summary, interrupted, results);
+        return new JobResult(random is null ? [c.Output, mapsFile] : [c.Output, mapsFile, curvesFile], interrupted ? "interrupted: " + summary : summary, interrupted, results);
+    }
+
+    /// <summary>The deletion and insertion curves of every method and of a random order, as a PNG.</summary>
+    static byte[] CurvesPlot(IReadOnlyList<(string Title, Curves.Pair Pair)> curves, Curves.Pair random, string subtitle)
+    {
+        var xs = Enumerable.Range(0, Explaining.Curves.Portions + 1).Select(i => (double)i / Explaining.Curves.Portions).ToArray();
+        LineChart Chart(string name, Func<Curves.Pair, double[]> pick, Func<Curves.Pair, double> auc) => new(
+            $"{name} ({subtitle})", name == "Deletion" ? "fraction of pixels deleted (highest ranked first)" : "fraction of pixels inserted into the blurred photo",
+            "probability of the class",
+            [.. curves.Select((m, i) => new Series($"{m.Title}: {auc(m.Pair):0.000}", xs, pick(m.Pair), Plot.Palette[i % Plot.Palette.Length])),
+             new Series($"random order: {auc(random):0.000}", xs, pick(random), SkiaSharp.SKColors.Gray)]) { YRange = (0, 1) };
+        return Plot.Render([Chart("Deletion", q => q.Deletion, q => q.DeletionAuc), Chart("Insertion", q => q.Insertion, q => q.InsertionAuc)], 2, 640, 480,
+            "Deletion and insertion curves (area in the legend; deletion lower and insertion higher is more faithful)");
     }
 
     sealed class SyncProgress(Action<int> report) : IProgress<int>

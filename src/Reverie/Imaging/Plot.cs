@@ -47,7 +47,11 @@ internal static class Plot
     });
 
     /// <summary>Draws panels in a grid of <paramref name="columns"/> columns, each <paramref name="panelWidth"/> x <paramref name="panelHeight"/>, and saves a PNG.</summary>
-    public static void Save(string path, IReadOnlyList<IPanel> panels, int columns, int panelWidth = 520, int panelHeight = 400, string? title = null)
+    public static void Save(string path, IReadOnlyList<IPanel> panels, int columns, int panelWidth = 520, int panelHeight = 400, string? title = null) =>
+        AtomicFile.WriteAllBytes(path, Render(panels, columns, panelWidth, panelHeight, title));
+
+    /// <summary>Draws panels in a grid as <see cref="Save"/> does, and returns the PNG's bytes.</summary>
+    public static byte[] Render(IReadOnlyList<IPanel> panels, int columns, int panelWidth = 520, int panelHeight = 400, string? title = null)
     {
         int rows = (panels.Count + columns - 1) / columns, top = title is null ? 0 : 40;
         var info = new SKImageInfo(columns * panelWidth, rows * panelHeight + top);
@@ -67,7 +71,7 @@ internal static class Plot
         }
         using var image = surface.Snapshot();
         using var data = image.Encode(SKEncodedImageFormat.Png, 100);
-        AtomicFile.WriteAllBytes(path, data.ToArray());
+        return data.ToArray();
     }
 
     internal static void Text(SKCanvas canvas, string text, float x, float y, float size, SKTextAlign align = SKTextAlign.Left, bool bold = false, float rotate = 0, SKColor? color = null)

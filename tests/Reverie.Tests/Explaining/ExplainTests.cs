@@ -162,6 +162,48 @@ public class ExplainTests(BvlcGoogLeNet model, ITestOutputHelper output) : IClas
         Assert.InRange(lime.Fit, 0.3, 1.0);
     }
 
+    /// <summary>
+    /// Deletion curves (Petsiuk et al. 2018, by regions): deleting the regions Grad-CAM and integrated
+    /// gradients rank highest lowers the class's probability faster than deleting them in a random order (a
+    /// lower area), on three sample photos. Insertion is printed, not asserted (see docs/explain.md).
+    /// </summary>
+    /// <remarks>
+    /// On chelsea.png Grad-CAM does not beat the random order (deletion area 0.131 against 0.087):
+    /// the cat fills the frame, Grad-CAM's coarse 7x7 map ranks the face first, and blacking out the
+    /// face leaves a cat's fur everywhere else, while random regions damage the whole cat. The test
+    /// prints that case and asserts the rest (docs/explain.md has the table).
+    /// </remarks>
+    [Theory]
+    [InlineData("coffee.png", true)]
+    [InlineData("chelsea.png", false)]
+    [InlineData("rocket.jpg", true)]
+    public void DeletingWhatGradCamAndIgRankHighestIsFasterThanRandom(string photo, bool gradCamBeatsRandom)
+    {
+        using var scope = NewDisposeScope();
+        var x = Input(photo);
+        int cls = Classifier.Classify(Net, x, 1)[0].Index;
+        var options = new ExplainJobOptions { Image = "" };
+        var random = Curves.Random(Net, x, cls, seed: 5);
+        Assert.Equal(Curves.Portions + 1, random.Deletion.Length);
+        // Deletion goes from the photo to black, insertion from the blurred photo to the photo.
+        using (no_grad())
+        {
+            double clean = Net.Probabilities(x)[0][cls].item<float>(), blurred = Net.Probabilities(Filters.GaussianBlur(x, Curves.InsertionBlur))[0][cls].item<float>();
+            Assert.Equal(clean, random.Deletion[0], 4);
+            Assert.Equal(clean, random.Insertion[^1], 4);
+            Assert.Equal(Net.Probabilities(zeros_like(x))[0][cls].item<float>(), random.Deletion[^1], 4);
+            Assert.Equal(blurred, random.Insertion[0], 4);
+        }
+        foreach (var name in new[] { "gradcam", "ig" })
+        {
+            var map = options.Method(name, options.CamLayer(Net)).Explain(Net, x, cls);
+            var pair = Curves.ForMap(Net, x, cls, map);
+            output.WriteLine($"{photo} ({Net.Labels![cls]}), {name}: deletion area {pair.DeletionAuc:0.000} (random {random.DeletionAuc:0.000}), insertion area {pair.InsertionAuc:0.000} (random {random.InsertionAuc:0.000})");
+            if (name == "ig" || gradCamBeatsRandom)
+                Assert.True(pair.DeletionAuc < random.DeletionAuc, $"{name}: deletion area {pair.DeletionAuc:0.000}, random order {random.DeletionAuc:0.000}");
+        }
+    }
+
     /// <summary>LIME's regression, checked by its optimality conditions: Σ wᵢrᵢ = 0 and Σ wᵢrᵢxᵢⱼ = αβⱼ for the residuals r.</summary>
     [Fact]
     public void WeightedRidgeMeetsItsOptimalityConditions()

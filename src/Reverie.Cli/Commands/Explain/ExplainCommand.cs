@@ -23,9 +23,10 @@ internal static class ExplainCommand
         var superpixels = new Option<int>("--superpixels") { Description = "LIME: about how many superpixels (SLIC) the photo is cut into.", DefaultValueFactory = _ => d.Superpixels };
         var perturbations = new Option<int>("--perturbations") { Description = "LIME: samples with a random half of the superpixels hidden.", DefaultValueFactory = _ => d.Perturbations };
         var features = new Option<int>("--features") { Description = "LIME: how many superpixels (largest positive weights) the picture shows.", DefaultValueFactory = _ => d.Features };
+        var curves = new Option<bool>("--curves") { Description = "Deletion and insertion curves of every map and of a random order: their areas, and a plot beside the picture (OUT-curves.png)." };
         var top = new Option<int>("--top", "-k") { Description = "How many top classes to show.", DefaultValueFactory = _ => d.Top };
         var cmd = new Command("explain", "Why the network answered what it did: attribution maps (gradients, integrated gradients, Grad-CAM, occlusion, LIME) over the photo.")
-            { image, output, cls, methods, layer, steps, baseline, samples, noise, window, stride, superpixels, perturbations, features, top, CommonOptions.Force };
+            { image, output, cls, methods, layer, steps, baseline, samples, noise, window, stride, superpixels, perturbations, features, curves, top, CommonOptions.Force };
         common.AddTo(cmd);
         cmd.SetAction(inv =>
         {
@@ -40,6 +41,7 @@ internal static class ExplainCommand
                 Steps = p.GetValue(steps), Baseline = p.GetValue(baseline)!, Samples = p.GetValue(samples), Noise = p.GetValue(noise),
                 Window = p.GetValue(window), Stride = p.GetValue(stride), Top = p.GetValue(top),
                 Superpixels = p.GetValue(superpixels), Perturbations = p.GetValue(perturbations), Features = p.GetValue(features),
+                Curves = p.GetValue(curves),
             });
             return CliRun.RunJob(inv, new ExplainJob(), options, p.GetValue(output)!, show: r =>
             {
@@ -51,6 +53,15 @@ internal static class ExplainCommand
                 inv.Results.Write(table);
                 foreach (var m in results.Maps.Where(m => m.AttributionSum is not null))
                     inv.Out.WriteLine($"integrated gradients: attributions sum to {m.AttributionSum:G5}; score(image) - score(baseline) = {m.ScoreDelta:G5}");
+                if (results.Random is { } random)
+                {
+                    var auc = new Table().Title($"deletion and insertion ({Curves.Portions + 1} points each; probability of '{Markup.Escape(results.Explained.Label)}')")
+                        .AddColumn("order").AddColumn(new TableColumn("deletion area (lower: more faithful)").RightAligned()).AddColumn(new TableColumn("insertion area (higher: more faithful)").RightAligned());
+                    foreach (var m in results.Maps.Where(m => m.DeletionAuc is not null))
+                        auc.AddRow(Markup.Escape(m.Title), m.DeletionAuc!.Value.ToString("0.000"), m.InsertionAuc!.Value.ToString("0.000"));
+                    auc.AddRow("random order", random.Deletion.ToString("0.000"), random.Insertion.ToString("0.000"));
+                    inv.Results.Write(auc);
+                }
                 foreach (var m in results.Maps.Where(m => m.Fit is not null))
                     inv.Out.WriteLine($"LIME: {m.Superpixels} superpixels; the weighted linear model's R² on its samples is {m.Fit:0.000}");
             });
