@@ -106,9 +106,12 @@ internal sealed record ExplainedMap(string Method, string Title, string Map, dou
 /// <summary>What an explanation found.</summary>
 internal sealed record ExplainResults(string Model, TopClass Explained, string Score, IReadOnlyList<TopClass> Top, IReadOnlyList<ExplainedMap> Maps)
 {
-    /// <summary>The deletion and insertion areas of a random pixel order, with <c>--curves</c>.</summary>
-    public (double Deletion, double Insertion)? Random { get; init; }
+    /// <summary>The deletion and insertion areas of a random region order, with <c>--curves</c>.</summary>
+    public CurveAreas? Random { get; init; }
 }
+
+/// <summary>The areas under a deletion and an insertion curve.</summary>
+internal sealed record CurveAreas(double Deletion, double Insertion);
 
 /// <summary>
 /// <c>reverie explain</c> as a job: the photo with each method's map over it (one picture, or a
@@ -201,7 +204,7 @@ internal sealed class ExplainJob : Job<ExplainJobOptions>
         }
         bool interrupted = panels.Count < methods.Count || (o.Curves && random is null);
         var results = new ExplainResults(net.Name, new TopClass(label, cls, p), score, top.Select(t => new TopClass(t.Label, t.Index, t.Probability)).ToList(), maps)
-            { Random = random is null ? null : (random.DeletionAuc, random.InsertionAuc) };
+            { Random = random is null ? null : new CurveAreas(random.DeletionAuc, random.InsertionAuc) };
         if (panels.Count == 0)
         {
             c.Save(display, c.Output, results, 0, interrupted: true); // nothing done: nothing saved
@@ -211,7 +214,7 @@ internal sealed class ExplainJob : Job<ExplainJobOptions>
         c.Save(picture, c.Output, results, panels.Count, interrupted);
         c.SaveExtraFile(methods.Count == 1 ? rawMaps[0].Npy : Npy.EncodeArchive(rawMaps), mapsFile); // after the picture, whose recipe names it
         if (random is not null)
-            c.SaveExtraFile(CurvesPlot(curves, random, $"{label} (class {cls}), {net.Name}"), curvesFile);
+            c.SaveExtraPng(CurvesPlot(curves, random, $"{label} (class {cls}), {net.Name}"), curvesFile);
         string summary = $"{c.Output} ({string.Join(", ", maps.Select(m => m.Method))} for '{label}', p = {p:0.000}; raw {(methods.Count == 1 ? "map" : "maps")}: {mapsFile})";
         return new JobResult(random is null ? [c.Output, mapsFile] : [c.Output, mapsFile, curvesFile], interrupted ? "interrupted: " + summary : summary, interrupted, results);
     }

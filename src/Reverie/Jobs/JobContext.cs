@@ -114,6 +114,13 @@ public sealed class JobContext
         AtomicFile.WriteAllBytes(path, contents);
     }
 
+    /// <summary>A further PNG of the run that is not a tensor (a plot), with the run's recipe in its chunk, under the output policy.</summary>
+    internal void SaveExtraPng(byte[] png, string path)
+    {
+        if (NothingSaved) return;
+        SaveExtraFile(Recipes.PngText.Insert(png, Recipe.Keyword, Finished().ToJson()), path);
+    }
+
     /// <summary>
     /// Writes a further image of the run (a perturbation, a snapshot) under the same policy: a PNG
     /// carries the recipe in its chunk (no sidecar), other formats get one.

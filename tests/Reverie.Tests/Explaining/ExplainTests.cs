@@ -336,6 +336,25 @@ public class ExplainCliTests(GoogLeNetCli cli, ITestOutputHelper output) : IClas
         Assert.Equal(0f, (a - b).abs().max().item<float>());
     }
 
+    [Fact]
+    public void CurvesPrintTheirAreasAndPlotThem()
+    {
+        string outPath = Path.Combine(cli.Host.Home.Path, "curves.png"), plot = Path.Combine(cli.Host.Home.Path, "curves-curves.png");
+        for (int run = 0; run < 2; run++) // the second run replaces its own files
+        {
+            var (code, stdout, stderr) = cli.Host.Run("explain", Paths.Sample("coffee.png"), "--method", "gradcam", "--curves", "-o", outPath);
+            Assert.True(code == 0, stdout + stderr);
+            Assert.Contains("random order", stdout);
+            Assert.Matches(@"Grad-CAM at inception_5b/output\s*│\s*0\.\d{3}\s*│\s*0\.\d{3}", stdout);
+        }
+        using (var png = ImageIO.Load(plot)) Assert.Equal(1280, png.shape[3]);
+        var recipe = Recipe.Load(outPath);
+        var map = recipe.Results!["maps"]![0]!;
+        double deletion = (double)map["deletionAuc"]!, random = (double)recipe.Results!["random"]!["deletion"]!;
+        output.WriteLine($"coffee.png, Grad-CAM: deletion area {deletion:0.000}, random order {random:0.000}");
+        Assert.True(deletion < random);
+    }
+
     [Theory]
     [InlineData("--class", "no_such_class", "no_such_class")]
     [InlineData("--layer", "inception_5b/output/averagepool", "spatial extent")]
