@@ -304,4 +304,32 @@ internal sealed class OnnxGraph : nn.Module<Tensor, Tensor>
 
     /// <summary>The current device of the weights.</summary>
     public Device Device => _constants.Values.FirstOrDefault()?.device ?? CPU;
+
+    /// <summary>
+    /// Cascading randomization (Adebayo et al. 2018, "Sanity checks for saliency maps"): the weights
+    /// (initializers of rank 2 or more) of the last <paramref name="layers"/> nodes that have weights,
+    /// counted from the output, are replaced in place by seeded normal values with each tensor's own
+    /// standard deviation; biases are kept. Returns the nodes changed, from the top. Irreversible:
+    /// load the model again for the trained weights.
+    /// </summary>
+    internal IReadOnlyList<string> RandomizeTop(int layers, int seed)
+    {
+        var changed = new List<string>();
+        using var noGrad = no_grad();
+        using var generator = new Generator((ulong)seed);
+        for (int i = _nodes.Count - 1; i >= 0 && changed.Count < layers; i--)
+        {
+            var node = _nodes[i].Node;
+            var weights = node.Inputs.Where(n => _constants.TryGetValue(n, out var t) && t.dim() >= 2 && t.is_floating_point()).Distinct().ToList();
+            if (weights.Count == 0) continue;
+            foreach (var w in weights)
+            {
+                var t = _constants[w];
+                double std = t.to(ScalarType.Float32).std().item<float>();
+                t.copy_(normal(0, std, t.shape, generator: generator).to(t.dtype));
+            }
+            changed.Add(node.Name);
+        }
+        return changed;
+    }
 }
