@@ -9,7 +9,7 @@ namespace Reverie.Explaining;
 /// probability falls when the regions a map ranks highest are deleted first (set to black), and how
 /// fast it rises when they are inserted first into a blurred copy of the photo (Gaussian, σ = 5 px).
 /// A faithful map gives a low deletion area and a high insertion area; a random order of the same
-/// regions is the yardstick. Each curve has <see cref="Portions"/> + 1 points.
+/// regions (the mean of five) is the yardstick. Each curve has <see cref="Portions"/> + 1 points.
 /// <para>
 /// The unit is a square region (1/14 of the shorter side: 16 px at 224), ranked by the map's mean
 /// over it, as in Samek et al. 2017's region perturbation, not a pixel as in the paper. Pixel by
@@ -35,7 +35,7 @@ internal static class Curves
         public double InsertionAuc => Auc(Insertion);
     }
 
-    /// <summary>The network passes one pair of curves takes.</summary>
+    /// <summary>The network passes one pair of curves takes (<see cref="Random"/> takes <see cref="RandomOrders"/> times as many).</summary>
     public static int Passes => 2 * (Portions + 1);
 
     /// <summary>The side of a region for an image of <paramref name="height"/> x <paramref name="width"/>.</summary>
@@ -51,14 +51,31 @@ internal static class Curves
         return ForOrder(net, image, cls, means.flatten().argsort(descending: true), means.shape[0], means.shape[1], side, progress, cancel);
     }
 
-    /// <summary>The curves for a seeded random order of the regions.</summary>
+    /// <summary>How many random orders the yardstick averages: one order's area varies by a third from seed to seed.</summary>
+    public const int RandomOrders = 5;
+
+    /// <summary>The mean curves of <see cref="RandomOrders"/> seeded random orders of the regions.</summary>
     public static Pair Random(INetwork net, Tensor image, int cls, int seed, IProgress<int>? progress = null, CancellationToken cancel = default)
     {
         using var scope = NewDisposeScope();
         int side = RegionSide(image.shape[2], image.shape[3]);
         long rows = (image.shape[2] + side - 1) / side, cols = (image.shape[3] + side - 1) / side;
-        using var g = new TorchSharp.torch.Generator((ulong)seed);
-        return ForOrder(net, image, cls, randperm(rows * cols, generator: g).to(image.device), rows, cols, side, progress, cancel);
+        var deletion = new double[Portions + 1];
+        var insertion = new double[Portions + 1];
+        for (int r = 0; r < RandomOrders; r++)
+        {
+            using var g = new TorchSharp.torch.Generator((ulong)seed + (ulong)r);
+            int offset = r * Passes;
+            var pair = ForOrder(net, image, cls, randperm(rows * cols, generator: g).to(image.device), rows, cols, side,
+                progress is null ? null : new Offset(progress, offset), cancel);
+            for (int i = 0; i <= Portions; i++) { deletion[i] += pair.Deletion[i] / RandomOrders; insertion[i] += pair.Insertion[i] / RandomOrders; }
+        }
+        return new Pair(deletion, insertion);
+    }
+
+    sealed class Offset(IProgress<int> inner, int offset) : IProgress<int>
+    {
+        public void Report(int value) => inner.Report(offset + value);
     }
 
     /// <summary>The mean of a curve over [0,1] by the trapezoidal rule.</summary>

@@ -147,7 +147,7 @@ internal sealed class ExplainJob : Job<ExplainJobOptions>
         string camName = camLayer.Length > 0 ? ClassScore.Readable(net, camLayer) : "";
         c.Resolved(o with { Layer = camLayer.Length > 0 ? camName : o.Layer });
         var methods = o.Methods.Select(m => o.Method(m, camLayer, camName)).ToList();
-        long total = methods.Sum(m => (long)m.Passes(x.shape[2], x.shape[3])) + (o.Curves ? (methods.Count + 1L) * Curves.Passes : 0);
+        long total = methods.Sum(m => (long)m.Passes(x.shape[2], x.shape[3])) + (o.Curves ? (methods.Count + (long)Explaining.Curves.RandomOrders) * Explaining.Curves.Passes : 0);
         // The raw maps: OUT.npy for one method, OUT.npz (an array per method) for several; checked before any work.
         string mapsFile = c.Beside("", methods.Count == 1 ? ".npy" : ".npz");
         c.CheckOutput(mapsFile, sidecar: false);
@@ -224,10 +224,10 @@ internal sealed class ExplainJob : Job<ExplainJobOptions>
     {
         var xs = Enumerable.Range(0, Explaining.Curves.Portions + 1).Select(i => (double)i / Explaining.Curves.Portions).ToArray();
         LineChart Chart(string name, Func<Curves.Pair, double[]> pick, Func<Curves.Pair, double> auc) => new(
-            $"{name} ({subtitle})", name == "Deletion" ? "fraction of pixels deleted (highest ranked first)" : "fraction of pixels inserted into the blurred photo",
+            $"{name} ({subtitle})", name == "Deletion" ? "fraction of the photo deleted (highest-ranked regions first)" : "fraction of the photo inserted into its blurred copy",
             "probability of the class",
             [.. curves.Select((m, i) => new Series($"{m.Title}: {auc(m.Pair):0.000}", xs, pick(m.Pair), Plot.Palette[i % Plot.Palette.Length])),
-             new Series($"random order: {auc(random):0.000}", xs, pick(random), SkiaSharp.SKColors.Gray)]) { YRange = (0, 1) };
+             new Series($"random orders (mean of {Explaining.Curves.RandomOrders}): {auc(random):0.000}", xs, pick(random), SkiaSharp.SKColors.Gray)]) { YRange = (0, 1) };
         return Plot.Render([Chart("Deletion", q => q.Deletion, q => q.DeletionAuc), Chart("Insertion", q => q.Insertion, q => q.InsertionAuc)], 2, 640, 480,
             "Deletion and insertion curves (area in the legend; deletion lower and insertion higher is more faithful)");
     }

@@ -168,15 +168,17 @@ public class ExplainTests(BvlcGoogLeNet model, ITestOutputHelper output) : IClas
     /// lower area), on three sample photos. Insertion is printed, not asserted (see docs/explain.md).
     /// </summary>
     /// <remarks>
-    /// On chelsea.png Grad-CAM does not beat the random order (deletion area 0.131 against 0.087):
-    /// the cat fills the frame, Grad-CAM's coarse 7x7 map ranks the face first, and blacking out the
-    /// face leaves a cat's fur everywhere else, while random regions damage the whole cat. The test
-    /// prints that case and asserts the rest (docs/explain.md has the table).
+    /// On chelsea.png Grad-CAM does not beat the random orders (deletion area 0.131 against 0.087 for
+    /// one order): the cat fills the frame, Grad-CAM's coarse 7x7 map ranks the face first, and
+    /// blacking out the face leaves a cat's fur everywhere else, while random regions damage the
+    /// whole cat. On rocket.jpg p(missile) is 0.52 and every order drives it to zero within a tenth of
+    /// the photo: all areas are 0.008-0.03 and Grad-CAM's (0.016) lies within the spread of single
+    /// random orders (0.011-0.027). The test prints those cases and asserts the rest.
     /// </remarks>
     [Theory]
     [InlineData("coffee.png", true)]
     [InlineData("chelsea.png", false)]
-    [InlineData("rocket.jpg", true)]
+    [InlineData("rocket.jpg", false)]
     public void DeletingWhatGradCamAndIgRankHighestIsFasterThanRandom(string photo, bool gradCamBeatsRandom)
     {
         using var scope = NewDisposeScope();
@@ -384,20 +386,21 @@ public class ExplainCliTests(GoogLeNetCli cli, ITestOutputHelper output) : IClas
     [Fact]
     public void CurvesPrintTheirAreasAndPlotThem()
     {
+        // The small built-in model keeps this cheap; ExplainTests.DeletingWhatGradCamAndIgRankHighestIsFasterThanRandom checks the areas on GoogLeNet.
         string outPath = Path.Combine(cli.Host.Home.Path, "curves.png"), plot = Path.Combine(cli.Host.Home.Path, "curves-curves.png");
         for (int run = 0; run < 2; run++) // the second run replaces its own files
         {
-            var (code, stdout, stderr) = cli.Host.Run("explain", Paths.Sample("coffee.png"), "--method", "gradcam", "--curves", "-o", outPath);
+            var (code, stdout, stderr) = cli.Host.Run("explain", Paths.Sample("coffee.png"), "-m", "textures", "--method", "gradcam,saliency", "--curves", "-o", outPath);
             Assert.True(code == 0, stdout + stderr);
-            Assert.Contains("random order", stdout);
-            Assert.Matches(@"Grad-CAM at inception_5b/output\s*│\s*0\.\d{3}\s*│\s*0\.\d{3}", stdout);
+            Assert.Contains("random order (mean of 5)", stdout);
+            Assert.Matches(@"Saliency \(gradient\)\s*│\s*0\.\d{3}\s*│\s*[01]\.\d{3}", stdout);
         }
         using (var png = ImageIO.Load(plot)) Assert.Equal(1280, png.shape[3]);
+        Assert.Equal("explain", Recipe.Load(plot).Command); // the plot carries the run's recipe
         var recipe = Recipe.Load(outPath);
-        var map = recipe.Results!["maps"]![0]!;
-        double deletion = (double)map["deletionAuc"]!, random = (double)recipe.Results!["random"]!["deletion"]!;
-        output.WriteLine($"coffee.png, Grad-CAM: deletion area {deletion:0.000}, random order {random:0.000}");
-        Assert.True(deletion < random);
+        foreach (var map in recipe.Results!["maps"]!.AsArray())
+            Assert.InRange((double)map!["deletionAuc"]!, 0, 1);
+        Assert.InRange((double)recipe.Results!["random"]!["insertion"]!, 0, 1);
     }
 
     [Theory]

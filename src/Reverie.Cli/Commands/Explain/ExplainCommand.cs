@@ -59,7 +59,7 @@ internal static class ExplainCommand
                         .AddColumn("order").AddColumn(new TableColumn("deletion area (lower: more faithful)").RightAligned()).AddColumn(new TableColumn("insertion area (higher: more faithful)").RightAligned());
                     foreach (var m in results.Maps.Where(m => m.DeletionAuc is not null))
                         auc.AddRow(Markup.Escape(m.Title), m.DeletionAuc!.Value.ToString("0.000"), m.InsertionAuc!.Value.ToString("0.000"));
-                    auc.AddRow("random order", random.Deletion.ToString("0.000"), random.Insertion.ToString("0.000"));
+                    auc.AddRow($"random order (mean of {Curves.RandomOrders})", random.Deletion.ToString("0.000"), random.Insertion.ToString("0.000"));
                     inv.Results.Write(auc);
                 }
                 foreach (var m in results.Maps.Where(m => m.Fit is not null))
