@@ -31,7 +31,7 @@ internal static class ForwardBenchmark
         var x = rand(1, 3, size, size).requires_grad_(true);
         var sw = Stopwatch.StartNew();
         var act = net.Forward(x, [layer]).Values.Single();
-        act.pow(2).sum().backward();
+        act.pow(S(2)).sum().backward();
         _ = x.grad!.sum().item<float>();
         return sw.Elapsed.TotalSeconds;
     }

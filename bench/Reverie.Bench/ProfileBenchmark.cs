@@ -101,7 +101,7 @@ internal static class ProfileBenchmark
         foreach (bool channelsLast in new[] { false, true })
         {
             using var scope = NewDisposeScope();
-            var w = randn(256, 256, 3, 3) * 0.02;
+            var w = randn(256, 256, 3, 3) * S(0.02);
             var x0 = rand(1, 256, 56, 56);
             if (channelsLast) { x0 = x0.permute(0, 2, 3, 1).contiguous().permute(0, 3, 1, 2); w = w.permute(0, 2, 3, 1).contiguous().permute(0, 3, 1, 2); }
             double flop = 2.0 * 256 * 256 * 9 * 56 * 56 * 2;

@@ -86,18 +86,26 @@ internal static class CliRun
         return result.Interrupted ? Interrupted : ReverieCli.Ok;
     }
 
-    /// <summary>Runs <paramref name="work"/> under one progress display fed by its job events.</summary>
+    /// <summary>
+    /// Runs <paramref name="work"/> under one progress display fed by its job events. The display is
+    /// redrawn by the job's own thread when it reports (at most ten times a second), never by a
+    /// refresh thread of Spectre's: a thread that allocates while the job is inside libtorch can
+    /// start a garbage collection whose finalizers free a TorchSharp Scalar libtorch is still
+    /// reading (see Reverie's Scalars class); the job's own collections cannot.
+    /// </summary>
     public static async Task<T> WithProgress<T>(TextWriter err, Func<IProgress<JobEvent>, Task<T>> work)
     {
         var console = ReverieCli.StatusConsole(err);
         T result = default!;
         await console.Progress()
+            .AutoRefresh(false)
             .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn(), new RemainingTimeColumn())
             .StartAsync(async ctx =>
             {
                 var renderer = new Renderer(ctx, console, err);
                 result = await Task.Run(() => work(renderer));
                 renderer.Finish();
+                ctx.Refresh();
             });
         return result;
     }
@@ -116,10 +124,23 @@ internal static class CliRun
         ProgressTask? _work;
         readonly Dictionary<string, ProgressTask> _downloads = new();
         readonly Lock _lock = new();
+        readonly System.Diagnostics.Stopwatch _sinceRefresh = System.Diagnostics.Stopwatch.StartNew();
 
         public void Report(JobEvent e)
         {
             lock (_lock)
+            {
+                Update(e);
+                if (e.Kind != JobEventKind.Progress || _sinceRefresh.ElapsedMilliseconds >= 100)
+                {
+                    ctx.Refresh();
+                    _sinceRefresh.Restart();
+                }
+            }
+        }
+
+        void Update(JobEvent e)
+        {
             {
                 switch (e.Kind)
                 {

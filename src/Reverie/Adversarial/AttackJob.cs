@@ -69,7 +69,7 @@ internal sealed class AttackJob : Job<AttackJobOptions>
         double linf, psnr;
         using (no_grad()) { linf = (adv - x0).abs().max().item<float>(); psnr = Filters.Psnr(adv, x0); }
         double? smallest = o.MinEps && !run.Cancelled ? Attack.SmallestFgsmEps(crafter, x0, crafterLabel) : null;
-        var perturbation = options.Eps > 0 ? ((adv - x0) * (0.5 / options.Eps) + 0.5).clamp(0, 1) : full_like(x0, 0.5);
+        var perturbation = options.Eps > 0 ? ((adv - x0) * S((0.5 / options.Eps)) + S(0.5)).clamp(S(0), S(1)) : full_like(x0, S(0.5));
         string pertPath = c.Beside("-perturbation", ".png");
         var results = new AttackResults(net.Name, craft?.Name, options.Method.ToString().ToLowerInvariant(), options.Eps, options.EffectiveSteps, options.EffectiveStepSize,
             target, options.RandomStart ?? options.Method == AttackMethod.Pgd,

@@ -72,7 +72,7 @@ public static class Attack
 
     /// <summary>The objective an attack maximizes: the cross-entropy of the true labels, or minus that of the target.</summary>
     public static Objective Objective(INetwork net, Tensor labels, int? target) => target is { } t
-        ? -1.0 * new CrossEntropy(net, full(labels.shape, t, ScalarType.Int64))
+        ? -1.0 * new CrossEntropy(net, full(labels.shape, S(t), ScalarType.Int64))
         : new CrossEntropy(net, labels);
 
     /// <summary>
@@ -106,8 +106,8 @@ public static class Attack
     {
         using var noGrad = no_grad();
         var g = new Generator((ulong)seed);
-        var s = (rand(images.shape, generator: g) * 2 - 1).sign().to(images.device);
-        return (images + eps * s).clamp(0, 1);
+        var s = (rand(images.shape, generator: g) * S(2) - S(1)).sign().to(images.device);
+        return (images + S(eps) * s).clamp(S(0), S(1));
     }
 
     /// <summary>
@@ -127,7 +127,7 @@ public static class Attack
         {
             using var inner = NewDisposeScope();
             double eps = k * step;
-            var adv = Project(x0 + eps * sign, x0, eps);
+            var adv = Project(x0 + S(eps) * sign, x0, eps);
             if (LogProbabilities(net, adv).argmax(1).item<long>() != label) return eps;
         }
         return null;

@@ -72,7 +72,7 @@ internal static class Robustness
             var okBefore = before.argmax(1).eq(yTarget);
             var predAfter = after.argmax(1);
             var okAfter = predAfter.eq(yTarget);
-            var success = options.Target is { } t ? predAfter.eq(t) : okAfter.logical_not(); // a target index is in the target's label space
+            var success = options.Target is { } t ? predAfter.eq(S(t)) : okAfter.logical_not(); // a target index is in the target's label space
             correctBefore += okBefore.sum().item<long>();
             correctAfter += okAfter.sum().item<long>();
             flipped += (okBefore & success).sum().item<long>();

@@ -57,7 +57,7 @@ internal static class ClassScore
         var (source, probabilities) = Source(net);
         var acts = Capture.Forward(net, images, layer is null ? [source] : [source, layer]);
         var y = acts[source].flatten(1).to(ScalarType.Float32);
-        if (probabilities) y = y.clamp_min(1e-30).log();
+        if (probabilities) y = y.clamp_min(S(1e-30)).log();
         return (y.select(1, cls), layer is null ? null : acts[layer]);
     }
 
@@ -123,13 +123,13 @@ internal sealed class SmoothGrad(int samples, double noise, int seed, int batch 
             cancel.ThrowIfCancellationRequested();
             using var scope = NewDisposeScope();
             int n = Math.Min(batch, samples - done);
-            var x = image.expand(n, -1, -1, -1) + randn([n, 3, image.shape[2], image.shape[3]], generator: gen, device: image.device) * sigma;
+            var x = image.expand(n, -1, -1, -1) + randn([n, 3, image.shape[2], image.shape[3]], generator: gen, device: image.device) * S(sigma);
             var (g, _) = ClassScore.Gradient(net, x, cls);
             sum.add_(g.sum([0]));
             done += n;
             progress?.Report(done);
         }
-        return (sum / samples).abs().amax([0]);
+        return (sum / S(samples)).abs().amax([0]);
     }
 }
 
@@ -311,8 +311,8 @@ internal sealed class GradCam(string layer, bool plusPlus = false, string? layer
             var g2 = g.square();
             var g3 = g2 * g;
             var sumA = av.sum([2, 3], keepdim: true);
-            var denominator = 2 * g2 + sumA * g3;
-            var alpha = g2 / where(denominator != 0, denominator, ones_like(denominator));
+            var denominator = S(2) * g2 + sumA * g3;
+            var alpha = g2 / where(denominator != S(0), denominator, ones_like(denominator));
             weights = (alpha * F.relu(g)).sum([2, 3], keepdim: true);
         }
         return F.relu((weights * av).sum(1))[0];
@@ -366,18 +366,18 @@ internal sealed class Occlusion(int window, int stride, int batch = ClassScore.B
             for (int i = 0; i < n; i++)
             {
                 var (py, px) = positions[start + i];
-                x[i].narrow(1, py, window).narrow(2, px, window).fill_(0.5);
+                x[i].narrow(1, py, window).narrow(2, px, window).fill_(S(0.5));
             }
             var scores = ClassScore.Run(net, x, cls).Score.cpu().data<float>().ToArray();
             for (int i = 0; i < n; i++)
             {
                 var (py, px) = positions[start + i];
-                drop.narrow(0, py, window).narrow(1, px, window).add_(clean - scores[i]);
-                count.narrow(0, py, window).narrow(1, px, window).add_(1);
+                drop.narrow(0, py, window).narrow(1, px, window).add_(S(clean - scores[i]));
+                count.narrow(0, py, window).narrow(1, px, window).add_(S(1));
             }
             start += n;
             progress?.Report(start);
         }
-        return drop / count.clamp_min(1);
+        return drop / count.clamp_min(S(1));
     }
 }

@@ -17,7 +17,7 @@ internal static class SanityChecks
         {
             var flat = t.detach().flatten().to(ScalarType.Float64).cpu();
             var order = flat.argsort();
-            return empty_like(flat).scatter_(0, order, arange(flat.shape[0], dtype: ScalarType.Float64));
+            return empty_like(flat).scatter_(0, order, arange(S(flat.shape[0]), dtype: ScalarType.Float64));
         }
         var x = Ranks(a);
         var y = Ranks(b);

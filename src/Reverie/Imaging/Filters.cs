@@ -31,19 +31,19 @@ internal static class Filters
     public static Tensor RgbToYCbCr(Tensor rgb)
     {
         var r = rgb[.., 0..1]; var g = rgb[.., 1..2]; var b = rgb[.., 2..3];
-        var y = r * 0.299 + g * 0.587 + b * 0.114;
-        var cb = (b - y) * 0.564 + 0.5;
-        var cr = (r - y) * 0.713 + 0.5;
+        var y = r * S(0.299) + g * S(0.587) + b * S(0.114);
+        var cb = (b - y) * S(0.564) + S(0.5);
+        var cr = (r - y) * S(0.713) + S(0.5);
         return cat([y, cb, cr], 1);
     }
 
     /// <summary>YCbCr (as produced by <see cref="RgbToYCbCr"/>) back to RGB.</summary>
     public static Tensor YCbCrToRgb(Tensor ycc)
     {
-        var y = ycc[.., 0..1]; var cb = ycc[.., 1..2] - 0.5; var cr = ycc[.., 2..3] - 0.5;
-        var r = y + cr * 1.403;
-        var b = y + cb * 1.773;
-        var g = (y - r * 0.299 - b * 0.114) / 0.587;
+        var y = ycc[.., 0..1]; var cb = ycc[.., 1..2] - S(0.5); var cr = ycc[.., 2..3] - S(0.5);
+        var r = y + cr * S(1.403);
+        var b = y + cb * S(1.773);
+        var g = (y - r * S(0.299) - b * S(0.114)) / S(0.587);
         return cat([r, g, b], 1);
     }
 
@@ -53,14 +53,14 @@ internal static class Filters
         using var scope = NewDisposeScope();
         var r = RgbToYCbCr(result);
         var o = RgbToYCbCr(original);
-        return YCbCrToRgb(cat([r[.., 0..1], o[.., 1..3]], 1)).clamp(0, 1).MoveToOuterDisposeScope();
+        return YCbCrToRgb(cat([r[.., 0..1], o[.., 1..3]], 1)).clamp(S(0), S(1)).MoveToOuterDisposeScope();
     }
 
     /// <summary>Peak signal-to-noise ratio in dB between two images in 0..1.</summary>
     public static double Psnr(Tensor a, Tensor b)
     {
         using var scope = NewDisposeScope();
-        double mse = (a.to(ScalarType.Float64) - b.to(ScalarType.Float64)).pow(2).mean().item<double>();
+        double mse = (a.to(ScalarType.Float64) - b.to(ScalarType.Float64)).pow(S(2)).mean().item<double>();
         return mse == 0 ? double.PositiveInfinity : 10 * Math.Log10(1 / mse);
     }
 }

@@ -45,7 +45,7 @@ internal static class Grid
             for (int r = 0; r < 5; r++)
                 for (int c = 0; c < 3; c++)
                     if (glyph[r][c] == '1' && x + (c + 1) * scale <= maxX)
-                        canvas.narrow(2, y + r * scale, scale).narrow(3, x + c * scale, scale).fill_(0.0);
+                        canvas.narrow(2, y + r * scale, scale).narrow(3, x + c * scale, scale).fill_(S(0.0));
             x += 4 * scale;
         }
     }

@@ -154,10 +154,10 @@ public static class ImageIO
     public static Tensor FromRgba(byte[] rgba, int width, int height)
     {
         using var scope = NewDisposeScope();
-        var t = tensor(rgba, dtype: ScalarType.Byte).reshape(height, width, 4).to(ScalarType.Float32).div_(255f);
+        var t = tensor(rgba, dtype: ScalarType.Byte).reshape(height, width, 4).to(ScalarType.Float32).div_(S(255f));
         var rgb = t.narrow(2, 0, 3);
         var a = t.narrow(2, 3, 1);
-        var composited = rgb * a + (1 - a);
+        var composited = rgb * a + (S(1) - a);
         return composited.permute(2, 0, 1).unsqueeze(0).contiguous().MoveToOuterDisposeScope();
     }
 
@@ -173,8 +173,8 @@ public static class ImageIO
         }
         if (x.dim() != 3 || x.shape[0] != 3) throw new ArgumentException($"Expected an RGB image [1,3,H,W]; got [{string.Join(",", image.shape)}].");
         int h = (int)x.shape[1], w = (int)x.shape[2];
-        var bytes = x.clamp(0, 1).mul(255).round().to(ScalarType.Byte).permute(1, 2, 0);
-        var alpha = full(new long[] { h, w, 1 }, 255, dtype: ScalarType.Byte);
+        var bytes = x.clamp(S(0), S(1)).mul(S(255)).round().to(ScalarType.Byte).permute(1, 2, 0);
+        var alpha = full(new long[] { h, w, 1 }, S(255), dtype: ScalarType.Byte);
         var rgba = cat(new[] { bytes, alpha }, 2).contiguous();
         return (rgba.data<byte>().ToArray(), w, h);
     }

@@ -54,13 +54,13 @@ public sealed record InputSpec
         if (rgb.dim() != 4 || rgb.shape[1] != 3)
             throw new ArgumentException($"Expected RGB images [N,3,H,W]; got [{string.Join(",", rgb.shape)}].");
         Tensor x = Channels == ChannelOrder.Gray
-            ? (rgb[.., 0..1] * 0.299f + rgb[.., 1..2] * 0.587f + rgb[.., 2..3] * 0.114f)
+            ? (rgb[.., 0..1] * S(0.299f) + rgb[.., 1..2] * S(0.587f) + rgb[.., 2..3] * S(0.114f))
             : rgb;
         int c = (int)x.shape[1];
         float[] mean = Fit(Mean, c), std = Fit(Std, c);
         var m = tensor(mean, device: rgb.device).to(rgb.dtype).reshape(1, c, 1, 1);
         var s = tensor(std, device: rgb.device).to(rgb.dtype).reshape(1, c, 1, 1);
-        x = (x * Scale - m) / s;
+        x = (x * S(Scale) - m) / s;
         if (Channels == ChannelOrder.Bgr) x = x.flip(1);
         return x;
     }

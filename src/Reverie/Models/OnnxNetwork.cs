@@ -100,7 +100,7 @@ internal sealed class OnnxNetwork : INetwork
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
         var outputs = nodes.Select(n => n.Outputs[0]).ToList();
-        var image = full(new long[] { 1, 3, Input.Height, Input.Width }, 0.5f, device: Device);
+        var image = full(new long[] { 1, 3, Input.Height, Input.Width }, S(0.5f), device: Device);
         var values = _graph.Run(new Dictionary<string, Tensor> { [_graph.InputNames[0]] = Input.Preprocess(image) }, outputs);
         var result = new List<LayerInfo>();
         foreach (var n in nodes)

@@ -15,7 +15,7 @@ internal sealed class AlphaNorm(double alpha = 6, double bound = 0.5) : Objectiv
     public override bool Tileable => false;
 
     /// <inheritdoc/>
-    public override Tensor Evaluate(Features features) => ((features.Image - 0.5).abs() / bound).pow(alpha).mean();
+    public override Tensor Evaluate(Features features) => ((features.Image - S(0.5)).abs() / S(bound)).pow(S(alpha)).mean();
 
     internal static Objective Parse(string? argument, ObjectiveLanguage.Context _)
     {

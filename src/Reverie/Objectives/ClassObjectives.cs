@@ -52,7 +52,7 @@ internal sealed class CrossEntropy : Objective
     public Tensor LogProbabilities(Features features)
     {
         var y = features.AtInputSize(_layer).flatten(1);
-        return _fromProbabilities ? y.clamp_min(1e-30).log() : y.log_softmax(1);
+        return _fromProbabilities ? y.clamp_min(S(1e-30)).log() : y.log_softmax(1);
     }
 
     /// <inheritdoc/>
@@ -101,9 +101,9 @@ internal sealed class TargetDistance : Objective
     {
         var probs = Probabilities(features);
         long k = probs.shape[1];
-        var target = full(new long[] { 1, k }, (1 - _p) / Math.Max(1, k - 1), device: probs.device, dtype: probs.dtype);
+        var target = full(new long[] { 1, k }, S((1 - _p) / Math.Max(1, k - 1)), device: probs.device, dtype: probs.dtype);
         target[0, _class] = tensor(_p);
-        return -(probs - target).pow(2).sum();
+        return -(probs - target).pow(S(2)).sum();
     }
 
     /// <summary>The target class's probability, as an objective (for reporting).</summary>

@@ -18,7 +18,7 @@ internal sealed class FeatureDistance : Objective
         _layer = layer;
         _display = display ?? layer;
         _target = target.detach().to(ScalarType.Float32).clone();
-        _norm = _target.pow(2).sum().to(ScalarType.Float64).item<double>() + 1e-12;
+        _norm = _target.pow(S(2)).sum().to(ScalarType.Float64).item<double>() + 1e-12;
     }
 
     /// <inheritdoc/>
@@ -30,7 +30,7 @@ internal sealed class FeatureDistance : Objective
     public override Tensor Evaluate(Features features)
     {
         var phi = features[_layer];
-        return (phi - _target.to(phi.device).to(phi.dtype)).pow(2).sum() / _norm;
+        return (phi - _target.to(phi.device).to(phi.dtype)).pow(S(2)).sum() / S(_norm);
     }
 
     /// <inheritdoc/>

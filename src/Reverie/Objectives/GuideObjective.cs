@@ -50,7 +50,7 @@ internal sealed class GuideObjective : Objective
             best = scores.argmax(2);                          // [N,P]
         }
         var matched = guide.index_select(1, best.flatten()).reshape(c, n, -1).transpose(0, 1); // [N,C,P]
-        return (flat * matched).sum() / flat.shape[2];
+        return (flat * matched).sum() / S(flat.shape[2]);
     }
 
     /// <summary>The guide's features, [C, M].</summary>

@@ -28,7 +28,7 @@ internal sealed class LayerL2(string layer, IReadOnlyList<int>? channels = null,
             using var idx = tensor(Channels.Select(c => (long)c).ToArray(), device: a.device);
             a = a.index_select(1, idx);
         }
-        return a.pow(2).mean() * 0.5;
+        return a.pow(S(2)).mean() * S(0.5);
     }
 
     /// <inheritdoc/>
@@ -110,9 +110,9 @@ internal sealed class DiversityObjective(string layer, string display) : Objecti
         long n = t.shape[0];
         var f = t.reshape(n, t.shape[1], -1);
         var grams = matmul(f, f.transpose(1, 2)).reshape(n, -1);
-        grams = grams / (grams.norm(1, keepdim: true) + 1e-10);
+        grams = grams / (grams.norm(1, keepdim: true) + S(1e-10));
         var sim = matmul(grams, grams.t());
-        return (sim.sum() - sim.diagonal().sum()) / Math.Max(1, n * (n - 1));
+        return (sim.sum() - sim.diagonal().sum()) / S(Math.Max(1, n * (n - 1)));
     }
 
     /// <inheritdoc/>

@@ -111,7 +111,7 @@ public abstract class Objective
             foreach (var (w, term) in Terms)
             {
                 var v = term.Evaluate(features);
-                if (w != 1) v = v * w;
+                if (w != 1) v = v * S(w);
                 total = total is null ? v : total + v;
             }
             return total ?? throw new InvalidOperationException("An empty objective.");

@@ -10,7 +10,7 @@ internal static class Gram
     {
         long n = features.shape[0], c = features.shape[1];
         var f = features.reshape(n, c, -1);
-        return matmul(f, f.transpose(1, 2)) / (c * f.shape[2]);
+        return matmul(f, f.transpose(1, 2)) / S((c * f.shape[2]));
     }
 }
 
@@ -23,7 +23,7 @@ internal sealed class ContentLoss(string layer, Tensor target, string display) :
     /// <inheritdoc/>
     public override bool Tileable => false;
     /// <inheritdoc/>
-    public override Tensor Evaluate(Features a) => (a[layer].to(ScalarType.Float32) - _target.to(a[layer].device)).pow(2).mean();
+    public override Tensor Evaluate(Features a) => (a[layer].to(ScalarType.Float32) - _target.to(a[layer].device)).pow(S(2)).mean();
     /// <inheritdoc/>
     public override string Describe() => $"content({display})";
 }
@@ -37,7 +37,7 @@ internal sealed class StyleLoss(string layer, Tensor targetGram, string display)
     /// <inheritdoc/>
     public override bool Tileable => false;
     /// <inheritdoc/>
-    public override Tensor Evaluate(Features a) => (Gram.Of(a[layer].to(ScalarType.Float32)) - _target.to(a[layer].device)).pow(2).mean();
+    public override Tensor Evaluate(Features a) => (Gram.Of(a[layer].to(ScalarType.Float32)) - _target.to(a[layer].device)).pow(S(2)).mean();
     /// <inheritdoc/>
     public override string Describe() => $"style({display})";
 }

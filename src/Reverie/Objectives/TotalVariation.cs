@@ -40,14 +40,14 @@ internal sealed class TotalVariation : Objective
         var x = features.Image;
         if (_v is not { } v)
         {
-            x = x * 255;
+            x = x * S(255);
             var dx = x.narrow(3, 1, x.shape[3] - 1) - x.narrow(3, 0, x.shape[3] - 1);
             var dy = x.narrow(2, 1, x.shape[2] - 1) - x.narrow(2, 0, x.shape[2] - 1);
-            return 0.5 * (dx.pow(2).sum() + dy.pow(2).sum());
+            return S(0.5) * (dx.pow(S(2)).sum() + dy.pow(S(2)).sum());
         }
         var gx = x.narrow(3, 1, x.shape[3] - 1) - x.narrow(3, 0, x.shape[3] - 1);
         var gy = x.narrow(2, 1, x.shape[2] - 1) - x.narrow(2, 0, x.shape[2] - 1);
-        return (gx.narrow(2, 0, gx.shape[2] - 1).pow(2) + gy.narrow(3, 0, gy.shape[3] - 1).pow(2)).mean() / (v * v);
+        return (gx.narrow(2, 0, gx.shape[2] - 1).pow(S(2)) + gy.narrow(3, 0, gy.shape[3] - 1).pow(S(2))).mean() / S((v * v));
     }
 
     /// <summary>Parses the language's <c>tv</c> and <c>tv(V)</c>.</summary>

@@ -27,10 +27,10 @@ internal static class Init
             {
                 long fanIn = p.shape[1] * p.shape.Skip(2).Aggregate(1L, (a, b) => a * b);
                 lastBound = 1 / Math.Sqrt(fanIn);
-                p.copy_((rand(p.shape, generator: g) * 2 - 1) * lastBound);
+                p.copy_((rand(p.shape, generator: g) * S(2) - S(1)) * S(lastBound));
             }
-            else if (norm) p.fill_(name.EndsWith("weight") ? 1 : 0);
-            else if (name.EndsWith("bias")) p.copy_((rand(p.shape, generator: g) * 2 - 1) * lastBound);
+            else if (norm) p.fill_(S(name.EndsWith("weight") ? 1 : 0));
+            else if (name.EndsWith("bias")) p.copy_((rand(p.shape, generator: g) * S(2) - S(1)) * S(lastBound));
             else p.zero_();
         }
     }

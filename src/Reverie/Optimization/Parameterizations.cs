@@ -46,7 +46,7 @@ internal sealed class PixelParameterization : IParameterization
     public void AfterStep()
     {
         using var noGrad = no_grad();
-        _pixels.clamp_(0, 1);
+        _pixels.clamp_(S(0), S(1));
     }
 }
 
@@ -82,7 +82,7 @@ internal sealed class FourierParameterization : IParameterization
             scale[y * fw + x] = (float)(1.0 / Math.Pow(Math.Max(f, 1.0 / Math.Max(width, height)), decayPower));
         }
         _scale = tensor(scale, device: device).reshape(1, 1, height, fw, 1);
-        _spectrum = new TorchSharp.Modules.Parameter(randn(new long[] { batch, 3, height, fw, 2 }, generator: generator, device: device) * 0.01);
+        _spectrum = new TorchSharp.Modules.Parameter(randn(new long[] { batch, 3, height, fw, 2 }, generator: generator, device: device) * S(0.01));
         double maxNorm = Enumerable.Range(0, 3).Max(c => Math.Sqrt(Enumerable.Range(0, 3).Sum(r => ColorSqrt[r, c] * ColorSqrt[r, c])));
         var m = new float[9];
         for (int r = 0; r < 3; r++) for (int c = 0; c < 3; c++) m[r * 3 + c] = (float)(ColorSqrt[r, c] / maxNorm);
@@ -96,7 +96,7 @@ internal sealed class FourierParameterization : IParameterization
     public Tensor Image()
     {
         var complex = view_as_complex(_spectrum * _scale);
-        var image = fft.irfft2(complex, s: new long[] { _h, _w }, norm: TorchSharp.FFTNormType.Ortho) / 4.0; // Lucid's "magic" 4
+        var image = fft.irfft2(complex, s: new long[] { _h, _w }, norm: TorchSharp.FFTNormType.Ortho) / S(4.0); // Lucid's "magic" 4
         // Decorrelated colour: each pixel's 3-vector times the normalized colour square root.
         var decorrelated = einsum("nchw,dc->ndhw", image, _color);
         return decorrelated.sigmoid();
@@ -127,7 +127,7 @@ internal sealed class BallParameterization : IParameterization
         _origin = origin.detach().clone();
         var start = _origin.clone();
         if (randomStart is not null && eps > 0)
-            using (no_grad()) start = Project(start + (rand(start.shape, generator: randomStart) * 2 - 1).to(start.device) * eps, _origin, eps, l2);
+            using (no_grad()) start = Project(start + (rand(start.shape, generator: randomStart) * S(2) - S(1)).to(start.device) * S(eps), _origin, eps, l2);
         _pixels = new Parameter(start);
     }
 
@@ -148,13 +148,13 @@ internal sealed class BallParameterization : IParameterization
     public static Tensor Project(Tensor x, Tensor x0, double eps, bool l2 = false)
     {
         using var noGrad = no_grad();
-        if (!l2) return x.maximum(x0 - eps).minimum(x0 + eps).clamp(0, 1);
+        if (!l2) return x.maximum(x0 - S(eps)).minimum(x0 + S(eps)).clamp(S(0), S(1));
         using var scope = NewDisposeScope();
         var delta = x - x0;
         var dims = Enumerable.Range(1, (int)delta.dim() - 1).Select(d => (long)d).ToArray();
         var norm = linalg.vector_norm(delta, 2, dims, keepdim: true);
-        var factor = (eps / (norm + 1e-12)).clamp_max(1.0);
-        return (x0 + delta * factor).clamp(0, 1).MoveToOuterDisposeScope();
+        var factor = (S(eps) / (norm + S(1e-12))).clamp_max(S(1.0));
+        return (x0 + delta * factor).clamp(S(0), S(1)).MoveToOuterDisposeScope();
     }
 }
 
@@ -213,11 +213,11 @@ internal sealed class OctavePyramid : IParameterization
         // The detail is needed only to start the octave; dropping it then keeps one full-size
         // buffer fewer alive while the octave runs.
         Tensor start;
-        if (_detail is null) start = b.clamp(0, 1);
+        if (_detail is null) start = b.clamp(S(0), S(1));
         else
         {
             using var up = ImageIO.Resize(_detail, (int)b.shape[2], (int)b.shape[3]);
-            start = (b + up).clamp_(0, 1);
+            start = (b + up).clamp_(S(0), S(1));
             _detail.Dispose();
             _detail = null;
         }
@@ -229,7 +229,7 @@ internal sealed class OctavePyramid : IParameterization
     public void AfterStep()
     {
         using var noGrad = no_grad();
-        _current!.clamp_(0, 1);
+        _current!.clamp_(S(0), S(1));
     }
 
     /// <inheritdoc/>
@@ -248,6 +248,6 @@ internal sealed class OctavePyramid : IParameterization
         if (_current is null) return _original.clone();
         return _current.shape[2] == _original.shape[2] && _current.shape[3] == _original.shape[3]
             ? _current.detach().clone()
-            : (_original + ImageIO.Resize(_current - _bases[_stage], (int)_original.shape[2], (int)_original.shape[3])).clamp(0, 1);
+            : (_original + ImageIO.Resize(_current - _bases[_stage], (int)_original.shape[2], (int)_original.shape[3])).clamp(S(0), S(1));
     }
 }

@@ -46,7 +46,7 @@ internal sealed class NormalizedGradientStep(double stepSize) : IStepRule
             // mean |g| through a reduction (no full-size temporary), then one fused in-place update.
             using var norm = linalg.vector_norm(g, 1);
             double scale = norm.to(ScalarType.Float64).item<double>() / g.numel() + 1e-12;
-            p.add_(g, -StepSize * rate / scale);
+            p.add_(g, S(-StepSize * rate / scale));
         }
     }
 }
@@ -80,12 +80,12 @@ internal sealed class SignStep(double stepSize, double? momentum = null) : IStep
             if (momentum is { } mu)
             {
                 var dims = Enumerable.Range(1, (int)g.dim() - 1).Select(d => (long)d).ToArray();
-                using var l1 = g.abs().mean(dims, keepdim: true) + 1e-12;
-                _velocity[i].mul_(mu).add_(g / l1);
+                using var l1 = g.abs().mean(dims, keepdim: true) + S(1e-12);
+                _velocity[i].mul_(S(mu)).add_(g / l1);
                 direction = _velocity[i];
             }
             using var s = direction.sign();
-            _ps[i].add_(s, -stepSize * rate);
+            _ps[i].add_(s, S(-stepSize * rate));
         }
     }
 

@@ -81,7 +81,7 @@ internal sealed class CopernicusTrainer
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
         var pred = Net.Predict(heldX.select(1, 0), HeldOut.Length);
-        double loss = (pred - heldX).pow(2).sum(-1).mean().item<float>();
+        double loss = (pred - heldX).pow(S(2)).sum(-1).mean().item<float>();
         var p = pred.reshape(-1, 4).data<float>().ToArray();
         double sun = 0, mars = 0;
         for (int k = 0; k < HeldOut.Count * HeldOut.Length; k++)
@@ -102,7 +102,7 @@ internal sealed class CopernicusTrainer
         var noise = new Generator((ulong)o.Seed + 17);
         using var adam = optim.Adam(Net.parameters(), o.LearningRate);
         int batches = (Train.Count + o.Batch - 1) / o.Batch, total = batches * o.Epochs, iteration = 0;
-        var steps = arange(Train.Length);
+        var steps = arange(S(Train.Length));
         var order = Enumerable.Range(0, Train.Count).ToArray();
         for (int epoch = 1; epoch <= o.Epochs && !cancel.IsCancellationRequested; epoch++)
         {
@@ -125,12 +125,12 @@ internal sealed class CopernicusTrainer
                 var t0 = tensor(Enumerable.Range(0, (int)n).Select(_ => (long)rng.Next(Train.Length)).ToArray());
                 var start = x.gather(1, t0.reshape(n, 1, 1).expand(n, 1, 4)).squeeze(1);
                 var (mean, logVar) = Net.Encode(start);
-                var z = mean + randn(mean.shape, generator: noise) * (0.5 * logVar).exp();
+                var z = mean + randn(mean.shape, generator: noise) * (S(0.5) * logVar).exp();
                 var offsets = (steps.reshape(1, -1) - t0.reshape(n, 1)).to(ScalarType.Float32); // [n, L]
                 var pred = Net.Decode(z.unsqueeze(1) + offsets.unsqueeze(2) * Net.Step.reshape(1, 1, SciNet.Latents));
-                var reconstruction = (pred - x).pow(2).sum(-1).mean();
-                var kl = (0.5 * (mean.pow(2) + logVar.exp() - 1 - logVar)).sum(-1).mean();
-                var loss = reconstruction + o.Beta * kl;
+                var reconstruction = (pred - x).pow(S(2)).sum(-1).mean();
+                var kl = (S(0.5) * (mean.pow(S(2)) + logVar.exp() - S(1) - logVar)).sum(-1).mean();
+                var loss = reconstruction + S(o.Beta) * kl;
                 adam.zero_grad();
                 loss.backward();
                 adam.step();

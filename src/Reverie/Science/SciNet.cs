@@ -56,6 +56,6 @@ internal sealed class SciNet : nn.Module<Tensor, Tensor>
     public Tensor Predict(Tensor first, int length)
     {
         var (mean, _) = Encode(first);
-        return Decode(Evolve(mean, arange(length, device: first.device)));
+        return Decode(Evolve(mean, arange(S(length), device: first.device)));
     }
 }

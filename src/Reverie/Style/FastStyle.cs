@@ -228,7 +228,7 @@ internal sealed class Stylizer : IDisposable
                     result.narrow(2, y, th).narrow(3, x, tw).copy_(part.narrow(2, y - y0, th).narrow(3, x - x0, tw));
                 }
         }
-        return result.clamp(0, 1).MoveToOuterDisposeScope();
+        return result.clamp(S(0), S(1)).MoveToOuterDisposeScope();
     }
 
     Tensor Whole(Tensor image)
@@ -363,10 +363,10 @@ internal sealed class FastStyleTrainer
             target = _loss.Forward(inputs, _contentLayers).ToDictionary(kv => kv.Key, kv => kv.Value.detach());
         var acts = _loss.Forward(outputs, layers);
         Tensor content = zeros(1), style = zeros(1);
-        foreach (var l in _contentLayers) content = content + (acts[l] - target[l]).pow(2).mean();
-        foreach (var l in _styleLayers) style = style + (Gram.Of(acts[l]) - _styleGrams[l]).pow(2).mean();
-        var tv = StyleTransfer.TotalVariation(outputs) / outputs.shape[0];
-        var total = o.ContentWeight * content + o.StyleWeight * style + o.TvWeight * tv;
+        foreach (var l in _contentLayers) content = content + (acts[l] - target[l]).pow(S(2)).mean();
+        foreach (var l in _styleLayers) style = style + (Gram.Of(acts[l]) - _styleGrams[l]).pow(S(2)).mean();
+        var tv = StyleTransfer.TotalVariation(outputs) / S(outputs.shape[0]);
+        var total = S(o.ContentWeight) * content + S(o.StyleWeight) * style + S(o.TvWeight) * tv;
         return (total, o.ContentWeight * content.item<float>(), o.StyleWeight * style.item<float>(), o.TvWeight * tv.item<float>());
     }
 

@@ -132,7 +132,7 @@ public sealed class StyleTransfer
                 var acts = Capture.Features(network, Capture.ScaleTo(image, options.Size * options.StyleScale), styleLayers);
                 foreach (var l in styleLayers)
                 {
-                    var gram = Gram.Of(acts[l]) * (weight / total);
+                    var gram = Gram.Of(acts[l]) * S((weight / total));
                     grams[l] = grams.TryGetValue(l, out var prev) ? (prev + gram).MoveToOuterDisposeScope() : gram.MoveToOuterDisposeScope();
                 }
             }
@@ -197,7 +197,7 @@ public sealed class StyleTransfer
 
     Tensor Finish(Tensor pixels)
     {
-        var result = pixels.detach().clamp(0, 1);
+        var result = pixels.detach().clamp(S(0), S(1));
         return Options.OriginalColors ? Filters.TransferLuminance(result, Content) : result;
     }
 

@@ -134,8 +134,8 @@ internal sealed class ConvNet : NativeNetwork
         public override Tensor forward(Tensor x)
         {
             if (!training || p == 0) return x;
-            var keep = rand(x.shape, generator: Generator, device: x.device).ge_(p).to(x.dtype);
-            return x * keep / (1 - p);
+            var keep = rand(x.shape, generator: Generator, device: x.device).ge_(S(p)).to(x.dtype);
+            return x * keep / S((1 - p));
         }
     }
 

@@ -293,7 +293,7 @@ internal sealed class ImageFolder : IImageDataset
                 using var scope = NewDisposeScope();
                 using var img = ImageIO.Load(f);
                 var sq = CenterSquare(img, size);
-                var bytes = (sq.squeeze(0).mul(255).round().clamp(0, 255)).to(ScalarType.Byte).contiguous();
+                var bytes = (sq.squeeze(0).mul(S(255)).round().clamp(S(0), S(255))).to(ScalarType.Byte).contiguous();
                 set._images.Add(bytes.data<byte>().ToArray());
                 set._labels.Add(c);
             }
@@ -331,7 +331,7 @@ internal sealed class ImageFolder : IImageDataset
         int n = _size * _size * 3;
         var buf = new byte[indices.Count * n];
         for (int k = 0; k < indices.Count; k++) _images[indices[k]].CopyTo(buf, k * n);
-        return tensor(buf, [indices.Count, 3, _size, _size]).to(ScalarType.Float32).div_(255f);
+        return tensor(buf, [indices.Count, 3, _size, _size]).to(ScalarType.Float32).div_(S(255f));
     }
 }
 

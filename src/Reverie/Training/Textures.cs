@@ -78,7 +78,7 @@ internal sealed class TextureDataset : IImageDataset
             }
             img.CopyTo(bytes, k * n);
         });
-        return tensor(bytes, [indices.Count, 3, Height, Width]).to(ScalarType.Float32).div_(255f);
+        return tensor(bytes, [indices.Count, 3, Height, Width]).to(ScalarType.Float32).div_(S(255f));
     }
 
     /// <summary>One image, channel-major RGB in 0..1.</summary>

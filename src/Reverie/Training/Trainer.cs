@@ -208,7 +208,7 @@ internal sealed class Trainer(ConvNet net, TrainOptions options)
             // (0.299 R + 0.587 G + 0.114 B), which lowers the noise it sees to about 0.67 σ.
             var sigma = tensor(Enumerable.Range(0, (int)x.shape[0]).Select(_ => (float)(rng.NextDouble() * options.Noise)).ToArray()).reshape(-1, 1, 1, 1);
             var g = new Generator((ulong)rng.NextInt64());
-            x = (x + randn(x.shape, generator: g) * sigma).clamp(0, 1);
+            x = (x + randn(x.shape, generator: g) * sigma).clamp(S(0), S(1));
         }
         if (!options.Flip && options.Shift == 0) return x;
         int n = (int)x.shape[0], s = options.Shift;
@@ -239,11 +239,11 @@ internal sealed class Trainer(ConvNet net, TrainOptions options)
             if (p.grad is not { } g) continue;
             var m = state.M[name];
             var v = state.V[name];
-            m.mul_(beta1).add_(g, 1 - beta1);
-            v.mul_(beta2).addcmul_(g, g, 1 - beta2);
-            if (p.dim() > 1 && decay > 0) p.mul_(1 - lr * decay);
-            var denom = (v / bc2).sqrt_().add_(eps);
-            p.addcdiv_(m, denom, -lr / bc1);
+            m.mul_(S(beta1)).add_(g, S(1 - beta1));
+            v.mul_(S(beta2)).addcmul_(g, g, S(1 - beta2));
+            if (p.dim() > 1 && decay > 0) p.mul_(S(1 - lr * decay));
+            var denom = (v / S(bc2)).sqrt_().add_(S(eps));
+            p.addcdiv_(m, denom, S(-lr / bc1));
         }
     }
 
@@ -271,7 +271,7 @@ internal sealed class Trainer(ConvNet net, TrainOptions options)
             var x = Datasets.FitTo(data.Images(idx), net.Input);
             var outs = net.Forward(x.to(net.Device), [net.OutputLayer]);
             var y = outs[net.OutputLayer].flatten(1).to(ScalarType.Float32).cpu();
-            var logp = net.OutputIsProbability ? y.clamp_min(1e-12).log() : y.log_softmax(1);
+            var logp = net.OutputIsProbability ? y.clamp_min(S(1e-12)).log() : y.log_softmax(1);
             // Restrict to the data set's classes: the prediction is the most likely of them.
             var cols = logp.index_select(1, tensor(map));
             var target = tensor(idx.Select(i => (long)data.Label(i)).ToArray());

@@ -57,7 +57,7 @@ public static class Inversion
         options.Validate();
         string tap = network.ResolveLayer(layer);
         var target = Capture.Features(network, photo, [tap])[tap];
-        var start = 0.5 + (rand(photo.shape, generator: new Generator((ulong)options.Seed), device: network.Device) - 0.5) * 0.2;
+        var start = S(0.5) + (rand(photo.shape, generator: new Generator((ulong)options.Seed), device: network.Device) - S(0.5)) * S(0.2);
         var distance = new FeatureDistance(tap, target, layer);
         var result = new ImageOptimizer
         {
@@ -83,7 +83,7 @@ public static class Inversion
         var mx = Blur(x); var my = Blur(y);
         var sxx = Blur(x * x) - mx * mx; var syy = Blur(y * y) - my * my; var sxy = Blur(x * y) - mx * my;
         const double c1 = 0.01 * 0.01, c2 = 0.03 * 0.03;
-        var map = (2 * mx * my + c1) * (2 * sxy + c2) / ((mx * mx + my * my + c1) * (sxx + syy + c2));
+        var map = (S(2) * mx * my + S(c1)) * (S(2) * sxy + S(c2)) / ((mx * mx + my * my + S(c1)) * (sxx + syy + S(c2)));
         return map.mean().item<double>();
     }
 }

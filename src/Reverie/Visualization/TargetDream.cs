@@ -59,6 +59,6 @@ public static class TargetDream
     public static double HighFrequencyEnergy(Tensor image)
     {
         using var scope = NewDisposeScope();
-        return (image - Imaging.Filters.GaussianBlur(image, 1)).pow(2).mean().item<float>();
+        return (image - Imaging.Filters.GaussianBlur(image, 1)).pow(S(2)).mean().item<float>();
     }
 }

@@ -26,7 +26,7 @@ public class AttackTests(BvlcGoogLeNet model, ITestOutputHelper output) : IClass
         {
             using var scope = NewDisposeScope();
             // Random images, some pushed against 0 and 1 so that clipping matters.
-            var x = (rand(new long[] { 1, 3, 224, 224 }, generator: new Generator((ulong)k)) * 1.4 - 0.2).clamp(0, 1);
+            var x = (rand(new long[] { 1, 3, 224, 224 }, generator: new Generator((ulong)k)) * S(1.4) - S(0.2)).clamp(S(0), S(1));
             var o = new AttackOptions
             {
                 Method = methods[k % methods.Length], Eps = rng.NextDouble() * 0.1, Steps = 1 + rng.Next(4),

@@ -126,7 +126,7 @@ public class TrainCliTests(ITestOutputHelper output)
         // The chosen layer's L2 objective, on the photo and on the dream.
         using var net = await new Reverie.Models.Registry.ModelRegistry(host.Home.File("empty-cache"), host.Home.File("none.json")) { Offline = true }.OpenAsync("resnet18");
         string layer = net.ResolveLayer("layer3.1");
-        double L2(TorchSharp.torch.Tensor x) { using var _ = TorchSharp.torch.no_grad(); return Reverie.Optimization.Capture.Forward(net, x, [layer])[layer].pow(2).mean().item<float>(); }
+        double L2(TorchSharp.torch.Tensor x) { using var _ = TorchSharp.torch.no_grad(); return Reverie.Optimization.Capture.Forward(net, x, [layer])[layer].pow(S(2)).mean().item<float>(); }
         double before = L2(photo), after = L2(dream);
         output.WriteLine($"layer3.1 mean square: photo {before:G4}, dream {after:G4} ({after / before:0.0}x)");
         Assert.True(after >= 3 * before, $"the dream raised layer3.1's L2 only {after / before:0.00}x");

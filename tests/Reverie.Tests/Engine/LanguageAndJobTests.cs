@@ -29,8 +29,8 @@ public class LanguageAndJobTests(BvlcGoogLeNet model) : IClassFixture<BvlcGoogLe
         var a = acts[t];
         // LAYER:C is channel C's mean; l2(LAYER:CHANNELS) half the mean square of those channels; LAYER the whole layer's.
         Assert.Equal(a[.., 12].mean().item<float>(), Value("inception_4a/output:12"), 4);
-        Assert.Equal(a[.., 3..6].pow(2).mean().item<float>() * 0.5, Value("l2(inception_4a/output:3-5)"), 4);
-        Assert.Equal(a.pow(2).mean().item<float>() * 0.5, Value("inception_4a/output"), 4);
+        Assert.Equal(a[.., 3..6].pow(S(2)).mean().item<float>() * 0.5, Value("l2(inception_4a/output:3-5)"), 4);
+        Assert.Equal(a.pow(S(2)).mean().item<float>() * 0.5, Value("inception_4a/output"), 4);
         Assert.Equal(2 * Value("inception_4a/output:12") - Value("l2(inception_4a/output:3,4,5)"), Value("2*inception_4a/output:12 - l2(inception_4a/output:3-5)"), 3);
         Assert.Equal("l2(inception_4a/output:3-5)", ObjectiveLanguage.Parse(Net, "l2(inception_4a/output:3,4,5)").Describe());
         // max(LAYER:C): the channel's strongest response, above its mean.

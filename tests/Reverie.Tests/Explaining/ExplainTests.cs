@@ -141,8 +141,8 @@ public class ExplainTests(BvlcGoogLeNet model, ITestOutputHelper output) : IClas
         for (int i = 0; i < flat.Length; i += 97) Assert.Equal((float)coef[lime.Labels[i]], flat[i]);
 
         var segments = tensor(lime.Labels, [224, 224]).to(ScalarType.Int64);
-        var sums = zeros(3, k).index_add_(1, segments.flatten(), x[0].reshape(3, -1), 1);
-        var counts = zeros(k).index_add_(0, segments.flatten(), ones(224 * 224), 1);
+        var sums = zeros(3, k).index_add_(1, segments.flatten(), x[0].reshape(3, -1), S(1));
+        var counts = zeros(k).index_add_(0, segments.flatten(), ones(224 * 224), S(1));
         var fill = (sums / counts).index_select(1, segments.flatten()).reshape(1, 3, 224, 224);
         double P(IEnumerable<int> hidden)
         {
@@ -150,7 +150,7 @@ public class ExplainTests(BvlcGoogLeNet model, ITestOutputHelper output) : IClas
             foreach (int j in hidden) hide[j] = 1;
             var mask = tensor(hide).index_select(0, segments.flatten()).reshape(1, 1, 224, 224);
             using var _ = no_grad();
-            return Net.Probabilities(x * (1 - mask) + fill * mask)[0][cls].item<float>();
+            return Net.Probabilities(x * (S(1) - mask) + fill * mask)[0][cls].item<float>();
         }
         var order = Enumerable.Range(0, k).OrderByDescending(j => coef[j]).ToList();
         double clean = P([]), top = P(order.Take(5)), bottom = P(order.TakeLast(5));
@@ -285,9 +285,9 @@ public class ExplainTests(BvlcGoogLeNet model, ITestOutputHelper output) : IClas
     {
         using var scope = NewDisposeScope();
         var quads = zeros(1, 3, 96, 128);
-        quads[0, 0].narrow(0, 0, 48).fill_(0.9);
-        quads[0, 1].narrow(1, 64, 64).fill_(0.8);
-        quads[0, 2].narrow(0, 48, 48).narrow(1, 0, 64).fill_(0.7);
+        quads[0, 0].narrow(0, 0, 48).fill_(S(0.9));
+        quads[0, 1].narrow(1, 64, 64).fill_(S(0.8));
+        quads[0, 2].narrow(0, 48, 48).narrow(1, 0, 64).fill_(S(0.7));
         var (labels, k) = Superpixels.Slic(quads, 24);
         Assert.InRange(k, 12, 40);
         int Quadrant(int i) => (i / 128 < 48 ? 0 : 2) + (i % 128 < 64 ? 0 : 1);
@@ -323,7 +323,7 @@ public class ExplainTests(BvlcGoogLeNet model, ITestOutputHelper output) : IClas
         using var scope = NewDisposeScope();
         var photo = Input("chelsea.png");
         var map = zeros(224, 224);
-        map.narrow(0, 100, 20).narrow(1, 100, 20).fill_(3);
+        map.narrow(0, 100, 20).narrow(1, 100, 20).fill_(S(3));
         foreach (bool signed in new[] { false, true })
         {
             var picture = Overlay.Draw(photo, signed ? -map : map, signed, "title", "subtitle");

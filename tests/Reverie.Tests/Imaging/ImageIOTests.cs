@@ -63,7 +63,7 @@ public class ImageIOTests(ImageFixtures fx) : IClassFixture<ImageFixtures>
     public void PngRoundTripIsExact()
     {
         using var scope = NewDisposeScope();
-        var x = (rand(1, 3, 17, 23) * 255).round() / 255;
+        var x = (rand(1, 3, 17, 23) * S(255)).round() / S(255);
         string f = fx.Dir.File("roundtrip.png");
         ImageIO.Save(x, f);
         var y = ImageIO.Load(f);
@@ -75,7 +75,7 @@ public class ImageIOTests(ImageFixtures fx) : IClassFixture<ImageFixtures>
     public void WritesJpegAndClampsOutOfRangeValues()
     {
         using var scope = NewDisposeScope();
-        var x = full(1, 3, 8, 8, 1.7f);
+        var x = full(1, 3, 8, 8, S(1.7f));
         x[0, 0] = tensor(-0.4f);
         string f = fx.Dir.File("clamped.jpg");
         ImageIO.Save(x, f);
@@ -89,11 +89,11 @@ public class ImageIOTests(ImageFixtures fx) : IClassFixture<ImageFixtures>
     {
         using var scope = NewDisposeScope();
         // A one-pixel checkerboard: a plain bilinear shrink by 8 samples it and keeps high contrast; an area-weighted one gives gray.
-        var idx = arange(64);
-        var board = (idx.unsqueeze(0) + idx.unsqueeze(1)).remainder(2).to(ScalarType.Float32);
+        var idx = arange(S(64));
+        var board = (idx.unsqueeze(0) + idx.unsqueeze(1)).remainder(S(2)).to(ScalarType.Float32);
         var img = board.expand(1, 3, 64, 64).contiguous();
         var small = ImageIO.Resize(img, 8, 8);
-        Assert.True((small - 0.5f).abs().max().item<float>() < 0.05f, "shrinking aliased");
+        Assert.True((small - S(0.5f)).abs().max().item<float>() < 0.05f, "shrinking aliased");
         var big = ImageIO.Resize(small, 32, 32);
         Assert.Equal(new long[] { 1, 3, 32, 32 }, big.shape);
     }

@@ -75,7 +75,7 @@ public class NativeNetworkTests(ITestOutputHelper output)
                 Tensor mine;
                 using (no_grad()) mine = net.Forward(x, [net.OutputLayer])[net.OutputLayer];
                 var xg = x.clone().requires_grad_(true);
-                net.Forward(xg, [module])[module].pow(2).mean().backward();
+                net.Forward(xg, [module])[module].pow(S(2)).mean().backward();
                 double e1 = RelErr(mine, logits), e2 = RelErr(xg.grad!, grad);
                 output.WriteLine($"{arch} {file,-22} logits {e1:E2}  input gradient at {module} {e2:E2}");
                 Assert.True(e1 <= 1e-4, $"{file}: logits differ by {e1:G3}");

@@ -36,7 +36,7 @@ public class PackagedResNet18Tests(ITestOutputHelper log)
         foreach (var (name, (c, h)) in shapes)
             Assert.Equal(new long[] { 1, c, h, h }, acts[net.ResolveLayer(name)].shape);
         // A block's pre_relu is its residual sum, of which the block's output is the ReLU.
-        var pre = net.Forward(zeros(1, 3, 224, 224) + 0.5, [net.ResolveLayer("layer3.1/pre_relu"), net.ResolveLayer("layer3.1")]);
+        var pre = net.Forward(zeros(1, 3, 224, 224) + S(0.5), [net.ResolveLayer("layer3.1/pre_relu"), net.ResolveLayer("layer3.1")]);
         Assert.True(pre[net.ResolveLayer("layer3.1/pre_relu")].min().item<float>() < 0);
         Assert.Equal(0f, (pre[net.ResolveLayer("layer3.1/pre_relu")].relu() - pre[net.ResolveLayer("layer3.1")]).abs().max().item<float>());
     }
@@ -46,7 +46,7 @@ public class PackagedResNet18Tests(ITestOutputHelper log)
     {
         using var scope = NewDisposeScope();
         using var photo = ImageIO.Resize(ImageIO.Load(Paths.Sample("coffee.png")), 224, 224);
-        float[] rgb255 = (photo * 255).flatten().data<float>().ToArray();
+        float[] rgb255 = (photo * S(255)).flatten().data<float>().ToArray();
         int[] shape = [1, 3, 224, 224];
         // ONNX Runtime: the package's own preprocessing graph (RGB to BGR, minus its mean image), then the network.
         var prep = Ort.Run(File.ReadAllBytes(Path.Combine(PackageTools, "ResNetPrepOnnx", "ResNetPreprocess.onnx")), "OriginalInput", rgb255, shape)["PreprocessedInput"];
@@ -77,7 +77,7 @@ public class PackagedResNet18Tests(ITestOutputHelper log)
         using var net = await new ModelRegistry().OpenAsync("resnet18");
         var photo = ImageIO.Resize(ImageIO.Load(Paths.Sample("coffee.png")), height, width);
         var layer = net.ResolveLayer("layer3.1");
-        double Score(Tensor x) { using var _ = no_grad(); return Reverie.Optimization.Capture.Forward(net, x, [layer])[layer].pow(2).mean().item<float>(); }
+        double Score(Tensor x) { using var _ = no_grad(); return Reverie.Optimization.Capture.Forward(net, x, [layer])[layer].pow(S(2)).mean().item<float>(); }
         var objective = Reverie.Objectives.ObjectiveLanguage.Parse(net, "layer3.1");
         var dream = new DeepDream(net, objective, new DreamOptions { Octaves = 4, OctaveScale = 1.4, Steps = 10, Tile = 0 }).Run(photo);
         Assert.Equal(new long[] { 1, 3, height, width }, dream.shape);

@@ -27,7 +27,7 @@ public class ChannelsLastTests(ITestOutputHelper output)
         using var scope = NewDisposeScope();
         manual_seed(1);
         var x = rand(1, cin, side, side);
-        var w = randn(cout, cin, 1, 1) * 0.05;
+        var w = randn(cout, cin, 1, 1) * S(0.05);
         var b = randn(cout);
         var expected = nn.functional.conv2d(x, w, b);
         var xcl = ToChannelsLast(x);
@@ -65,7 +65,7 @@ public class ChannelsLastTests(ITestOutputHelper output)
             net.To(CPU, dtype);
             var xg = x.clone().to(dtype).requires_grad_(true);
             var acts = net.Forward(xg, names);
-            acts[layer].pow(2).sum().backward();
+            acts[layer].pow(S(2)).sum().backward();
             return (acts.ToDictionary(k => k.Key, k => k.Value.detach().to(ScalarType.Float64).contiguous()), xg.grad!.to(ScalarType.Float64));
         }
         static double Rel(Tensor a, Tensor b) => ((a - b).abs().max() / b.abs().max()).item<double>();
@@ -91,7 +91,7 @@ public class ChannelsLastTests(ITestOutputHelper output)
         // [c - (size-1)/2, c + size/2] (floor and ceil), so an even size is asymmetric.
         using var scope = NewDisposeScope();
         manual_seed(5);
-        var x = randn(2, channels, 7, 9, dtype: ScalarType.Float64) * 20;
+        var x = randn(2, channels, 7, 9, dtype: ScalarType.Float64) * S(20);
         using var graph = OnnxGraph.FromBytes(new GraphBuilder().Input("x", 2, channels, 7, 9).Output("y")
             .Node("LRN", ["x"], ["y"], GraphBuilder.Int("size", size), GraphBuilder.Float("alpha", 1e-4f), GraphBuilder.Float("beta", 0.75f), GraphBuilder.Float("bias", 1f)).Bytes(), null, "LRN");
         Tensor Run(Tensor input, out Tensor grad)
@@ -114,7 +114,7 @@ public class ChannelsLastTests(ITestOutputHelper output)
         {
             long lo = Math.Max(0, c - front), hi = Math.Min(channels - 1, c + back);
             var sum = sq.narrow(1, lo, hi - lo + 1).sum(1);
-            reference.select(1, c).copy_(x.select(1, c) / (sum * (1e-4f / size) + 1).pow(0.75));
+            reference.select(1, c).copy_(x.select(1, c) / (sum * S((1e-4f / size)) + S(1)).pow(S(0.75)));
         }
         double ea = ((a - reference).abs().max() / reference.abs().max()).item<double>();
         double eb = ((b - reference).abs().max() / reference.abs().max()).item<double>();

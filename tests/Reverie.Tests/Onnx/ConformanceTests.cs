@@ -65,7 +65,7 @@ public class ConformanceTests(ITestOutputHelper output)
         var e = expected.to(ScalarType.Float64);
         var bothNan = a.isnan().logical_and(e.isnan());
         var diff = (a - e).abs();
-        var tol = e.abs() * rtol + atol;
+        var tol = e.abs() * S(rtol) + S(atol);
         var bad = diff.gt(tol).logical_and(bothNan.logical_not()).logical_and(a.eq(e).logical_not());
         long nbad = bad.sum().item<long>();
         return (nbad == 0, nbad == 0 ? "" : $"{nbad} of {e.numel()} values off; max abs diff {diff.nan_to_num().max().item<double>():G4}");

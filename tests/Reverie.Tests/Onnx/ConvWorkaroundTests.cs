@@ -23,13 +23,13 @@ public class ConvWorkaroundTests
         using var noGrad = no_grad();
         manual_seed(0);
         var x = rand(1, cin, 13, 13).to(dtype);
-        var w = (randn(cout, cin, k, k) * 0.1).to(dtype);
+        var w = (randn(cout, cin, k, k) * S(0.1)).to(dtype);
         var b = randn(cout).to(dtype);
         var reference = nn.functional.conv2d(x.to(ScalarType.Float64), w.to(ScalarType.Float64), b.to(ScalarType.Float64), [1, 1], [k / 2, k / 2], [1, 1], 1);
         for (int rep = 0; rep < 20; rep++)
         {
             // Churn the allocator so that uninitialized memory holds NaNs, as it does inside a real graph.
-            using (full(new long[] { 1 + rep % 7, cin + rep % 5, 13, 13 + rep % 3 }, float.NaN, dtype: dtype)) { }
+            using (full(new long[] { 1 + rep % 7, cin + rep % 5, 13, 13 + rep % 3 }, S(float.NaN), dtype: dtype)) { }
             var (xi, wi) = Reverie.Models.Onnx.OnnxOps.WorkAroundWideKernelBug(x, w, 1);
             var y = nn.functional.conv2d(xi, wi, b, [1, 1], [k / 2, k / 2], [1, 1], 1);
             double err = ((y.to(ScalarType.Float64) - reference).abs().max() / reference.abs().max()).item<double>();

@@ -14,11 +14,11 @@ public class GradientTests
         using var scope = NewDisposeScope();
         using var g = OnnxGraph.FromBytes(b.Bytes(), null, "test graph");
         var gen = manual_seed(seed);
-        var x = rand(inputShape, dtype: ScalarType.Float64) * 2 - 1;
+        var x = rand(inputShape, dtype: ScalarType.Float64) * S(2) - S(1);
         string outName = g.OutputNames[0];
         Tensor F(Tensor input) => g.Run(new Dictionary<string, Tensor> { [g.InputNames[0]] = input }, [outName])[outName];
         var probe = F(x);
-        var w = rand(probe.shape, dtype: ScalarType.Float64) - 0.5;
+        var w = rand(probe.shape, dtype: ScalarType.Float64) - S(0.5);
         var xg = x.clone().requires_grad_(true);
         (F(xg) * w).sum().backward();
         var analytic = xg.grad!.flatten();
@@ -28,8 +28,8 @@ public class GradientTests
         for (int k = 0; k < 25; k++)
         {
             long i = rng.NextInt64(flat.shape[0]);
-            var xp = flat.clone(); xp[i] += h;
-            var xm = flat.clone(); xm[i] -= h;
+            var xp = flat.clone(); xp[i] += S(h);
+            var xm = flat.clone(); xm[i] -= S(h);
             double fp = (F(xp.reshape(inputShape)) * w).sum().item<double>();
             double fm = (F(xm.reshape(inputShape)) * w).sum().item<double>();
             double numeric = (fp - fm) / (2 * h);
@@ -86,7 +86,7 @@ public class GradientTests
         var act = net.Forward(x, ["inception_4c/output"]).Values.Single();
         // Floor-rounded pools of this graph: 224 -> 112 -> 55 -> 27 -> 13.
         Assert.Equal(new long[] { 1, 512, 13, 13 }, act.shape);
-        act.pow(2).sum().backward();
+        act.pow(S(2)).sum().backward();
         var grad = x.grad!;
         Assert.True(grad.isfinite().all().item<bool>(), "gradient has non-finite values");
         Assert.True(grad.abs().mean().item<float>() > 1e-6, "gradient is zero");

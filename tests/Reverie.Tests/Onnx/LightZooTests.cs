@@ -27,7 +27,7 @@ public class LightZooTests
         var input = model.Graph.Input.Single(i => i.Name == g.InputNames[0]);
         long[] shape = input.Type.TensorType.Shape.Dim.Select(d => d.DimValue > 0 ? d.DimValue : 1).ToArray();
         long n = shape.Aggregate(1L, (a, b) => a * b);
-        var x = arange(n, dtype: ScalarType.Float32).reshape(shape) / n;
+        var x = arange(S(n), dtype: ScalarType.Float32).reshape(shape) / S(n);
         var y = g.Run(new Dictionary<string, Tensor> { [g.InputNames[0]] = x }, [g.OutputNames[0]])[g.OutputNames[0]];
         var expected = ConformanceTests.ReadTensor(Path.Combine(Paths.OnnxLight, $"light_{name}_output_0.pb"));
         var (ok, detail) = ConformanceTests.Compare(y, expected, rtol, 1e-7);

@@ -55,10 +55,10 @@ public class TrainingTests(ITestOutputHelper output)
             if (parameters.TryGetValue(k, out var p))
             {
                 var g = tensor(RawFloats.Read(dir.File($"peer/grad.{k}.f32"))).reshape(t.shape);
-                double eg = ((p.grad! - g).abs().max() / (g.abs().max() + 1e-12)).item<float>();
+                double eg = ((p.grad! - g).abs().max() / (g.abs().max() + S(1e-12))).item<float>();
                 worstGrad = Math.Max(worstGrad, eg);
                 Assert.True(eg < 1e-4, $"the gradient of {k} differs from PyTorch's by {eg:G3} (relative)");
-                var mask = g.abs() > 1e-6;
+                var mask = g.abs() > S(1e-6);
                 diff = diff.masked_select(mask);
             }
             double e = diff.numel() == 0 ? 0 : diff.max().item<float>();

@@ -52,7 +52,7 @@ public class ChannelVisualizationTests(BvlcGoogLeNet model, ITestOutputHelper ou
         string t = Net.ResolveLayer(Layer);
         Objective obj = channels.Select((c, i) => (Objective)new ChannelObjective(t, c, Layer, i)).Aggregate((a, b) => a + b);
         var images = new FeatureVisualizer(Net, obj, new VisualizeOptions { Batch = channels.Length, Steps = 128, Seed = 2 }).Run();
-        var gray = full(1, 3, 224, 224, 0.5f);
+        var gray = full(1, 3, 224, 224, S(0.5f));
         for (int i = 0; i < channels.Length; i++)
         {
             double before = MeanActivation(gray, channels[i]), after = MeanActivation(images.narrow(0, i, 1), channels[i]);
@@ -82,7 +82,7 @@ public class ChannelVisualizationTests(BvlcGoogLeNet model, ITestOutputHelper ou
         var f32 = new FeatureVisualizer(Net, new ChannelObjective(t, 97, Layer), options).Run();
         var reduced = new FeatureVisualizer(bf16, new ChannelObjective(t, 97, Layer), options with { BFloat16 = true }).Run();
         Assert.Equal(ScalarType.Float32, reduced.dtype);
-        double gray = MeanActivation(full(1, 3, 224, 224, 0.5f), 97), a = MeanActivation(f32, 97), b = MeanActivation(reduced, 97);
+        double gray = MeanActivation(full(1, 3, 224, 224, S(0.5f)), 97), a = MeanActivation(f32, 97), b = MeanActivation(reduced, 97);
         output.WriteLine($"channel 97 (measured in fp32): mid-gray {gray:G3}, fp32 run {a:G3}, bf16 run {b:G3}");
         Assert.True(b >= 10 * Math.Max(gray, 0.05), $"bf16 run reached {b:G3} from {gray:G3}");
         Assert.True(b >= 0.8 * a, $"bf16 run reached {b:G3}, fp32 {a:G3}");

@@ -49,9 +49,9 @@ internal abstract class NativeNetwork : nn.Module<Tensor, Tensor>, INetwork
     /// pretrained GoogLeNet and Inception-v3 weights were trained on.
     /// </summary>
     protected static Tensor TransformToHalfRange(Tensor x) =>
-        cat([x.narrow(1, 0, 1) * (0.229 / 0.5) + (0.485 - 0.5) / 0.5,
-             x.narrow(1, 1, 1) * (0.224 / 0.5) + (0.456 - 0.5) / 0.5,
-             x.narrow(1, 2, 1) * (0.225 / 0.5) + (0.406 - 0.5) / 0.5], 1);
+        cat([x.narrow(1, 0, 1) * S((0.229 / 0.5)) + S((0.485 - 0.5) / 0.5),
+             x.narrow(1, 1, 1) * S((0.224 / 0.5)) + S((0.456 - 0.5) / 0.5),
+             x.narrow(1, 2, 1) * S((0.225 / 0.5)) + S((0.406 - 0.5) / 0.5)], 1);
 
     /// <inheritdoc/>
     public string Name { get; protected set; }
@@ -79,7 +79,7 @@ internal abstract class NativeNetwork : nn.Module<Tensor, Tensor>, INetwork
             using var noGrad = no_grad();
             bool wasTraining = training;
             eval(); // the probe must not move batch-norm statistics
-            try { Run(Input.Preprocess(full(1, 3, Input.Height, Input.Width, 0.5f, device: Device))); }
+            try { Run(Input.Preprocess(full(1, 3, Input.Height, Input.Width, S(0.5f), device: Device))); }
             finally { if (wasTraining) train(); }
             return _layers;
         }

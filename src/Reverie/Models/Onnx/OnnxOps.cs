@@ -106,7 +106,7 @@ internal static class OnnxOps
         var y = F.relu(x);
         if (ReluGradientLeak <= 0 || !x.requires_grad) return y;
         // Forward: relu(x) exactly (the added term is zero); backward: 1 where x > 0, the leak elsewhere.
-        var off = x.le(0).to(x.dtype) * ReluGradientLeak;
+        var off = x.le(S(0)).to(x.dtype) * S(ReluGradientLeak);
         return y + (x - x.detach()) * off;
     }
 
@@ -308,7 +308,7 @@ internal static class OnnxOps
         if (opset < 11)
         {
             float lo = a.Float("min", float.MinValue), hi = a.Float("max", float.MaxValue);
-            return x => [x[0]!.clamp(lo, hi)];
+            return x => [x[0]!.clamp(S(lo), S(hi))];
         }
         return x =>
         {
@@ -354,11 +354,11 @@ internal static class OnnxOps
                 var (y, idx) = F.max_pool2d_with_indices(padded, kernel, strides, [0, 0], dil, ceil);
                 // torch indexes each padded plane; ONNX indexes the unpadded tensor flattened over N,C,H,W.
                 long wp = padded.shape[3], h = input.shape[2], w = input.shape[3];
-                var row = idx.div(wp, RoundingMode.floor) - pads[0];
-                var col = idx.remainder(wp) - pads[1];
+                var row = idx.div(S(wp), RoundingMode.floor) - S(pads[0]);
+                var col = idx.remainder(S(wp)) - S(pads[1]);
                 long planes = input.shape[0] * input.shape[1];
-                var plane = arange(planes, dtype: ScalarType.Int64, device: input.device).reshape(input.shape[0], input.shape[1], 1, 1);
-                return [y, columnMajor ? (plane * w + col) * h + row : (plane * h + row) * w + col];
+                var plane = arange(S(planes), dtype: ScalarType.Int64, device: input.device).reshape(input.shape[0], input.shape[1], 1, 1);
+                return [y, columnMajor ? (plane * S(w) + col) * S(h) + row : (plane * S(h) + row) * S(w) + col];
             }
             Tensor result = r switch
             {
@@ -432,15 +432,15 @@ internal static class OnnxOps
                 var t = v.permute(0, 2, 3, 1);
                 var rows = F.pad(t.square().reshape(-1, 1, c), [front, back]);
                 var windowMean = F.avg_pool1d(rows, size, 1).reshape(t.shape);
-                var scale = windowMean * alpha + bias;
+                var scale = windowMean * S(alpha) + S(bias);
                 // beta = 0.75 (every Caffe network): x^-0.75 as rsqrt(x)·rsqrt(sqrt(x)), far cheaper than pow.
-                var factor = beta == 0.75 ? scale.rsqrt() * scale.sqrt().rsqrt() : scale.pow(-beta);
+                var factor = beta == 0.75 ? scale.rsqrt() * scale.sqrt().rsqrt() : scale.pow(S(-beta));
                 return [(t * factor).permute(0, 3, 1, 2)];
             }
-            var sq = v.pow(2).reshape(n, 1, c, -1);
+            var sq = v.pow(S(2)).reshape(n, 1, c, -1);
             var padded = F.pad(sq, [0, 0, front, back]);
             var mean = F.avg_pool2d(padded, [size, 1], [1, 1], [0, 0], false, true).reshape(v.shape);
-            return [v / (mean * alpha + bias).pow(beta)];
+            return [v / (mean * S(alpha) + S(bias)).pow(S(beta))];
         };
     }
 
@@ -455,7 +455,7 @@ internal static class OnnxOps
         {
             var v = x[0]!;
             var shape = ChannelShape(v);
-            var inv = (x[4]! + eps).rsqrt() * x[1]!;
+            var inv = (x[4]! + S(eps)).rsqrt() * x[1]!;
             var shift = x[2]! - x[3]! * inv;
             var outputs = new Tensor[nout];
             outputs[0] = v * inv.reshape(shape) + shift.reshape(shape);
@@ -476,9 +476,9 @@ internal static class OnnxOps
             var dims = SpatialDims(v);
             var mean = v.mean(dims, keepdim: true);
             var centered = v - mean;
-            var variance = centered.pow(2).mean(dims, keepdim: true);
+            var variance = centered.pow(S(2)).mean(dims, keepdim: true);
             var shape = ChannelShape(v);
-            return [centered * (variance + eps).rsqrt() * x[1]!.reshape(shape) + x[2]!.reshape(shape)];
+            return [centered * (variance + S(eps)).rsqrt() * x[1]!.reshape(shape) + x[2]!.reshape(shape)];
         };
     }
 
@@ -509,9 +509,9 @@ internal static class OnnxOps
             var p = ta ? x[0]!.t() : x[0]!;
             var q = tb ? x[1]!.t() : x[1]!;
             var y = matmul(p, q);
-            if (alpha != 1) y = y * alpha;
+            if (alpha != 1) y = y * S(alpha);
             var c = nin > 2 ? x[2] : null;
-            if (c is not null && beta != 0) y = y + (beta == 1 ? c : c * beta);
+            if (c is not null && beta != 0) y = y + (beta == 1 ? c : c * S(beta));
             return [y];
         };
     }
@@ -812,7 +812,7 @@ internal static class OnnxOps
             var v = x[0]!; var idx = x[1]!.to(ScalarType.Int64);
             long ax = Axis(axis, v.dim());
             long n = v.shape[ax];
-            var fixedIdx = where(idx < 0, idx + n, idx);
+            var fixedIdx = where(idx < S(0), idx + S(n), idx);
             var flat = fixedIdx.flatten();
             var picked = v.index_select(ax, flat);
             long[] shape = [.. v.shape.Take((int)ax), .. idx.shape, .. v.shape.Skip((int)ax + 1)];
@@ -854,7 +854,7 @@ internal static class OnnxOps
         return x =>
         {
             long[] shape = Longs(x[0]!);
-            return [full(shape, fill, dtype: dtype)];
+            return [full(shape, S(fill), dtype: dtype)];
         };
     }
 

@@ -1,4 +1,4 @@
-namespace Reverie.Cli;
+namespace Reverie.Jobs;
 
 /// <summary>
 /// An <see cref="IProgress{T}"/> that calls its handler at once, on the reporting thread, so that
