@@ -67,15 +67,10 @@ internal static class Curves
             using var g = new TorchSharp.torch.Generator((ulong)seed + (ulong)r);
             int offset = r * Passes;
             var pair = ForOrder(net, image, cls, randperm(rows * cols, generator: g).to(image.device), rows, cols, side,
-                progress is null ? null : new Offset(progress, offset), cancel);
+                progress is null ? null : new Jobs.SyncProgress<int>(n => progress.Report(offset + n)), cancel);
             for (int i = 0; i <= Portions; i++) { deletion[i] += pair.Deletion[i] / RandomOrders; insertion[i] += pair.Insertion[i] / RandomOrders; }
         }
         return new Pair(deletion, insertion);
-    }
-
-    sealed class Offset(IProgress<int> inner, int offset) : IProgress<int>
-    {
-        public void Report(int value) => inner.Report(offset + value);
     }
 
     /// <summary>The mean of a curve over [0,1] by the trapezoidal rule.</summary>
@@ -90,7 +85,7 @@ internal static class Curves
     {
         long h = image.shape[2], w = image.shape[3], n = rows * cols;
         // rank[r]: where region r comes in the order; the first k regions are those with rank < k. Spread over the pixels.
-        var rank = empty_like(order).scatter_(0, order, arange(n, dtype: order.dtype, device: order.device)).reshape(rows, cols)
+        var rank = empty_like(order).scatter_(0, order, arange(S(n), dtype: order.dtype, device: order.device)).reshape(rows, cols)
             .repeat_interleave(side, 0).repeat_interleave(side, 1).narrow(0, 0, h).narrow(1, 0, w).reshape(1, 1, h, w);
         var black = zeros_like(image);
         var blurred = Filters.GaussianBlur(image, InsertionBlur);
@@ -106,7 +101,7 @@ internal static class Curves
                 int count = Math.Min(ClassScore.Batch, Portions + 1 - i0);
                 var ks = tensor(Enumerable.Range(i0, count).Select(i => (long)Math.Round((double)i * n / Portions)).ToArray(), device: image.device).reshape(count, 1, 1, 1);
                 var moved = (rank < ks).to(image.dtype);                   // [count,1,H,W]: 1 where the pixel has moved to the end state
-                var x = start * (1 - moved) + end * moved;
+                var x = start * (S(1) - moved) + end * moved;
                 var p = net.Probabilities(x).select(1, cls).to(ScalarType.Float64).cpu().data<double>().ToArray();
                 Array.Copy(p, 0, values, i0, count);
                 done += count;

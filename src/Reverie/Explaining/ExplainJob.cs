@@ -42,6 +42,8 @@ public sealed record ExplainJobOptions : JobOptions
     public int Perturbations { get; init; } = 1000;
     /// <summary>LIME: how many superpixels (largest positive weights) the picture shows.</summary>
     public int Features { get; init; } = 5;
+    /// <summary>LIME: what a hidden superpixel shows: <c>mean</c> (its own mean colour, LIME's default) or <c>gray</c>.</summary>
+    public string LimeFill { get; init; } = "mean";
     /// <summary>
     /// Deletion and insertion curves for every map, and for a random order (Petsiuk et al. 2018):
     /// their areas in the results and a plot beside the picture (OUT-curves.png).
@@ -68,6 +70,7 @@ public sealed record ExplainJobOptions : JobOptions
         if (Stride < 1) throw new BadInputException($"--stride must be at least 1 pixel; got {Stride}.");
         if (Superpixels is < 2 or > 2000) throw new BadInputException($"--superpixels must be from 2 to 2000; got {Superpixels}.");
         if (Perturbations is < 10 or > 100000) throw new BadInputException($"--perturbations must be from 10 to 100000; got {Perturbations}.");
+        if (LimeFill is not ("mean" or "gray")) throw new BadInputException($"--lime-fill must be mean or gray; got '{BadInputException.Shown(LimeFill)}'.");
         if (Features is < 1 or > 2000) throw new BadInputException($"--features must be from 1 to 2000; got {Features}.");
         if (Top is < 1 or > 1000) throw new BadInputException($"--top must be from 1 to 1000; got {Top}.");
         if (Baseline is not ("black" or "blur" or "noise")) throw new BadInputException($"--baseline must be black, blur or noise; got '{BadInputException.Shown(Baseline)}'.");
@@ -84,7 +87,7 @@ public sealed record ExplainJobOptions : JobOptions
         "gradcam" => new GradCam(camLayer, layerName: camName),
         "gradcam++" => new GradCam(camLayer, plusPlus: true, layerName: camName),
         "occlusion" => new Occlusion(Window, Stride),
-        "lime" => new Lime(Superpixels, Perturbations, Features, Seed),
+        "lime" => new Lime(Superpixels, Perturbations, Features, Seed, gray: LimeFill == "gray"),
         _ => throw new BadInputException($"Unknown method '{BadInputException.Shown(name)}'."),
     };
 
@@ -167,7 +170,7 @@ internal sealed class ExplainJob : Job<ExplainJobOptions>
             if (c.Cancel.IsCancellationRequested) break;
             string stage = method.Title;
             long offset = done;
-            var progress = new SyncProgress(n => c.Report(new JobEvent { Stage = stage, Step = offset + n, Total = total }));
+            var progress = new SyncProgress<int>(n => c.Report(new JobEvent { Stage = stage, Step = offset + n, Total = total }));
             Tensor map;
             // On this thread: the tensors belong to this job's dispose scope.
             try { map = method.Explain(net, x, cls, progress, c.Cancel); }
@@ -177,7 +180,7 @@ internal sealed class ExplainJob : Job<ExplainJobOptions>
             if (o.Curves)
             {
                 long before = done;
-                try { pair = Explaining.Curves.ForMap(net, x, cls, map, new SyncProgress(n => c.Report(new JobEvent { Stage = stage + ": deletion and insertion", Step = before + n, Total = total })), c.Cancel); }
+                try { pair = Explaining.Curves.ForMap(net, x, cls, map, new SyncProgress<int>(n => c.Report(new JobEvent { Stage = stage + ": deletion and insertion", Step = before + n, Total = total })), c.Cancel); }
                 catch (OperationCanceledException) { break; }
                 done += Explaining.Curves.Passes;
                 curves.Add((method.Name, pair));
@@ -199,7 +202,7 @@ internal sealed class ExplainJob : Job<ExplainJobOptions>
         if (o.Curves && panels.Count == methods.Count)
         {
             long before = done;
-            try { random = Explaining.Curves.Random(net, x, cls, o.Seed, new SyncProgress(n => c.Report(new JobEvent { Stage = "random order: deletion and insertion", Step = before + n, Total = total })), c.Cancel); }
+            try { random = Explaining.Curves.Random(net, x, cls, o.Seed, new SyncProgress<int>(n => c.Report(new JobEvent { Stage = "random order: deletion and insertion", Step = before + n, Total = total })), c.Cancel); }
             catch (OperationCanceledException) { }
         }
         bool interrupted = panels.Count < methods.Count || (o.Curves && random is null);
@@ -230,10 +233,5 @@ internal sealed class ExplainJob : Job<ExplainJobOptions>
              new Series($"random orders (mean of {Explaining.Curves.RandomOrders}): {auc(random):0.000}", xs, pick(random), SkiaSharp.SKColors.Gray)]) { YRange = (0, 1) };
         return Plot.Render([Chart("Deletion", q => q.Deletion, q => q.DeletionAuc), Chart("Insertion", q => q.Insertion, q => q.InsertionAuc)], 2, 640, 480,
             "Deletion and insertion curves (area in the legend; deletion lower and insertion higher is more faithful)");
-    }
-
-    sealed class SyncProgress(Action<int> report) : IProgress<int>
-    {
-        public void Report(int value) => report(value);
     }
 }

@@ -7,14 +7,14 @@ namespace Reverie.Explaining;
 /// <summary>
 /// LIME for images (Ribeiro et al. 2016, "Why should I trust you?"): the photo cut into SLIC
 /// superpixels; seeded samples that hide a random half of them (each hidden superpixel filled with
-/// its mean colour); the class's probability on every sample; a ridge regression (α = 1, with an
+/// its mean colour, as LIME does by default, or with mid-gray: LIME's <c>hide_color</c>); the class's probability on every sample; a ridge regression (α = 1, with an
 /// intercept) weighted by an exponential kernel (width 0.25) on the cosine distance to the whole
 /// photo. The map holds each superpixel's coefficient; the picture shows the
 /// <paramref name="features"/> superpixels with the largest positive coefficients. The first sample
 /// is the whole photo. Forward passes only, batched. It explains the probability, as LIME does,
 /// where the gradient methods explain the logit.
 /// </summary>
-internal sealed class Lime(int superpixels, int samples, int features, int seed, int batch = ClassScore.Batch) : IAttribution
+internal sealed class Lime(int superpixels, int samples, int features, int seed, bool gray = false, int batch = ClassScore.Batch) : IAttribution
 {
     /// <summary>The kernel width on cosine distance (LIME's image default).</summary>
     public const double KernelWidth = 0.25;
@@ -22,7 +22,7 @@ internal sealed class Lime(int superpixels, int samples, int features, int seed,
     public const double Alpha = 1.0;
 
     public string Name => "lime";
-    public string Title => $"LIME ({(Segments > 0 ? Segments : superpixels)} superpixels, {samples} samples, top {features})";
+    public string Title => $"LIME ({(Segments > 0 ? Segments : superpixels)} superpixels, {samples} samples, top {features}{(gray ? ", gray fill" : "")})";
     public bool Signed => true;
     public int Passes(long height, long width) => samples;
 
@@ -41,11 +41,13 @@ internal sealed class Lime(int superpixels, int samples, int features, int seed,
         var (labels, k) = Superpixels.Slic(image, superpixels);
         Labels = labels; Segments = k;
         var segments = tensor(labels, [h, w], device: image.device).to(ScalarType.Int64);
-        // Each superpixel's mean colour: what a hidden superpixel shows.
+        // Each superpixel's mean colour, or mid-gray: what a hidden superpixel shows. The mean hides
+        // texture but not colour: a flat-coloured superpixel, filled with its own mean, does not change.
         var flat = image[0].reshape(3, -1);
-        var sums = zeros(3, k, device: image.device).index_add_(1, segments.flatten(), flat, 1);
-        var counts = zeros(k, device: image.device).index_add_(0, segments.flatten(), ones(h * w, device: image.device), 1);
-        var fill = (sums / counts.clamp_min(1)).index_select(1, segments.flatten()).reshape(1, 3, h, w);
+        var sums = zeros(3, k, device: image.device).index_add_(1, segments.flatten(), flat, S(1));
+        var counts = zeros(k, device: image.device).index_add_(0, segments.flatten(), ones(h * w, device: image.device), S(1));
+        var fill = gray ? full_like(image, S(0.5f))
+            : (sums / counts.clamp_min(S(1))).index_select(1, segments.flatten()).reshape(1, 3, h, w);
 
         var rng = new Random(seed);
         var z = new double[samples, k];
@@ -62,7 +64,7 @@ internal sealed class Lime(int superpixels, int samples, int features, int seed,
                 for (int i = 0; i < n; i++)
                     for (int j = 0; j < k; j++) on[i * k + j] = (float)z[start + i, j];
                 var keep = tensor(on, [n, k], device: image.device).index_select(1, segments.flatten()).reshape(n, 1, h, w);
-                var x = image * keep + fill * (1 - keep);
+                var x = image * keep + fill * (S(1) - keep);
                 var p = net.Probabilities(x).select(1, cls).to(ScalarType.Float64).cpu().data<double>().ToArray();
                 for (int i = 0; i < n; i++) y[start + i] = p[i];
                 start += n;

@@ -15,20 +15,25 @@ internal static class Overlay
 
     /// <summary>
     /// The photo [1,3,H,W] with <paramref name="map"/> [h,w] (upsampled to the photo) over it, as an
-    /// image [1,3,H+title,W+bar].
+    /// image [1,3,H+title,W+bar]; with no map, the photo alone in the same frame (for sheets that mix both).
     /// </summary>
-    public static Tensor Draw(Tensor photo, Tensor map, bool signed, string title, string subtitle)
+    public static Tensor Draw(Tensor photo, Tensor? map, bool signed, string title, string subtitle)
     {
         using var scope = NewDisposeScope();
         long h = photo.shape[2], w = photo.shape[3];
-        var m = map.detach().to(CPU).to(ScalarType.Float32);
-        if (m.shape[0] != h || m.shape[1] != w)
-            m = nn.functional.interpolate(m[TensorIndex.None, TensorIndex.None], [h, w], mode: InterpolationMode.Bilinear, align_corners: false)[0, 0];
-        double scale = Scale(m);
-        var t = (m / scale).clamp(signed ? -1 : 0, 1);
-        var colors = signed ? Diverging(t) : Sequential(t);
-        var alpha = (signed ? t.abs() : t) * 0.6 + 0.2;
-        var blended = photo[0].to(CPU).to(ScalarType.Float32) * (1 - alpha) + colors * alpha;
+        var blended = photo[0].to(CPU).to(ScalarType.Float32);
+        double scale = 0;
+        if (map is not null)
+        {
+            var m = map.detach().to(CPU).to(ScalarType.Float32);
+            if (m.shape[0] != h || m.shape[1] != w)
+                m = nn.functional.interpolate(m[TensorIndex.None, TensorIndex.None], [h, w], mode: InterpolationMode.Bilinear, align_corners: false)[0, 0];
+            scale = Scale(m);
+            var t = (m / S(scale)).clamp(S(signed ? -1 : 0), S(1));
+            var colors = signed ? Diverging(t) : Sequential(t);
+            var alpha = (signed ? t.abs() : t) * S(0.6) + S(0.2);
+            blended = blended * (S(1) - alpha) + colors * alpha;
+        }
         var (rgba, iw, ih) = ImageIO.ToRgba(blended);
 
         var info = new SKImageInfo(iw + BarWidth, ih + TitleHeight);
@@ -44,6 +49,7 @@ internal static class Overlay
         Plot.Text(canvas, subtitle, 6, 38, 13, color: new SKColor(0x44, 0x44, 0x44));
 
         // The colour bar: top = +scale, bottom = 0 (or -scale when signed).
+        if (map is null) return Snapshot(surface, info).MoveToOuterDisposeScope();
         float top = TitleHeight + 10, bottom = TitleHeight + ih - 10, left = iw + 10, width = 16;
         int steps = (int)Math.Max(2, bottom - top);
         for (int i = 0; i < steps; i++)
@@ -58,13 +64,17 @@ internal static class Overlay
         Plot.Text(canvas, Plot.Format(scale), left + width + 4, top + 5, 11);
         Plot.Text(canvas, "0", left + width + 4, signed ? (top + bottom) / 2 + 4 : bottom, 11);
         if (signed) Plot.Text(canvas, Plot.Format(-scale), left + width + 4, bottom, 11);
+        return Snapshot(surface, info).MoveToOuterDisposeScope();
+    }
 
+    static Tensor Snapshot(SKSurface surface, SKImageInfo info)
+    {
         using var snapshot = surface.Snapshot();
         var pixels = new byte[info.Width * info.Height * 4];
         var handle = System.Runtime.InteropServices.GCHandle.Alloc(pixels, System.Runtime.InteropServices.GCHandleType.Pinned);
         try { snapshot.ReadPixels(new SKImageInfo(info.Width, info.Height, SKColorType.Rgba8888, SKAlphaType.Unpremul), handle.AddrOfPinnedObject(), info.Width * 4, 0, 0); }
         finally { handle.Free(); }
-        return ImageIO.FromRgba(pixels, info.Width, info.Height).MoveToOuterDisposeScope();
+        return ImageIO.FromRgba(pixels, info.Width, info.Height);
     }
 
     /// <summary>The 99.5th percentile of |map| (a tiny positive number for an all-zero map).</summary>
@@ -81,7 +91,7 @@ internal static class Overlay
     {
         // Viridis through its ten stops, per pixel.
         var table = tensor(Enumerable.Range(0, 256).SelectMany(i => { var c = Plot.Viridis(i / 255.0); return new[] { c.Red / 255f, c.Green / 255f, c.Blue / 255f }; }).ToArray()).reshape(256, 3);
-        var index = (t * 255).round().to(ScalarType.Int64).clamp(0, 255);
+        var index = (t * S(255)).round().to(ScalarType.Int64).clamp(S(0), S(255));
         return table.index_select(0, index.flatten()).reshape(t.shape[0], t.shape[1], 3).permute(2, 0, 1);
     }
 
@@ -89,8 +99,8 @@ internal static class Overlay
 
     static Tensor Diverging(Tensor t)
     {
-        var pos = t.clamp_min(0).unsqueeze(0);
-        var neg = (-t).clamp_min(0).unsqueeze(0);
+        var pos = t.clamp_min(S(0)).unsqueeze(0);
+        var neg = (-t).clamp_min(S(0)).unsqueeze(0);
         Tensor C(float a, float b, float c) => tensor(new[] { a, b, c }).reshape(3, 1, 1);
         var zero = C(Zero.R, Zero.G, Zero.B);
         return zero + pos * (C(Positive.R, Positive.G, Positive.B) - zero) + neg * (C(Negative.R, Negative.G, Negative.B) - zero);

@@ -25,6 +25,18 @@ internal sealed record Heatmap(string Title, string XLabel, string YLabel, float
 /// <summary>A confusion matrix panel: rows are true classes, columns predicted ones; cells show counts, shaded by their share of the row.</summary>
 internal sealed record ConfusionMatrix(string Title, IReadOnlyList<string> Classes, long[,] Counts) : IPanel;
 
+/// <summary>One series of a bar chart: a value per group, in one colour.</summary>
+internal sealed record BarSeries(string Name, IReadOnlyList<double> Values, SKColor Color);
+
+/// <summary>A grouped bar chart: for each group (a category on the x axis) one bar per series; optional dashed reference lines.</summary>
+internal sealed record BarChart(string Title, string YLabel, IReadOnlyList<string> Groups, IReadOnlyList<BarSeries> Series) : IPanel
+{
+    /// <summary>Fixed y range; null fits the data (from 0).</summary>
+    public (double Min, double Max)? YRange { get; init; }
+    /// <summary>Horizontal reference lines (a threshold), with their labels.</summary>
+    public IReadOnlyList<(double Y, string Label)> Lines { get; init; } = [];
+}
+
 /// <summary>A panel of a figure.</summary>
 internal interface IPanel;
 
@@ -68,6 +80,7 @@ internal static class Plot
                 case LineChart c: Draw(canvas, area, c); break;
                 case Heatmap h: Draw(canvas, area, h); break;
                 case ConfusionMatrix m: Draw(canvas, area, m); break;
+                case BarChart b: Draw(canvas, area, b); break;
             }
         }
         using var image = surface.Snapshot();
@@ -242,6 +255,55 @@ internal static class Plot
         }
         Text(canvas, "true class", area.Left + 14, top + k * cell / 2, 13, SKTextAlign.Center, rotate: -90);
         Text(canvas, "predicted class", left + k * cell / 2, area.Bottom - 8, 13, SKTextAlign.Center);
+    }
+
+    static void Draw(SKCanvas canvas, SKRect area, BarChart b)
+    {
+        var plot = PlotArea(area);
+        var values = b.Series.SelectMany(s => s.Values).Where(double.IsFinite).ToList();
+        (double Lo, double Hi) y = b.YRange ?? (Math.Min(0, values.DefaultIfEmpty(0).Min()), Math.Max(values.DefaultIfEmpty(1).Max() * 1.1, 1e-9));
+        Text(canvas, b.Title, plot.MidX, area.Top + 24, 15, SKTextAlign.Center, bold: true);
+        Text(canvas, b.YLabel, area.Left + 16, plot.MidY, 13, SKTextAlign.Center, rotate: -90);
+        using var axis = new SKPaint { Color = SKColors.Black, StrokeWidth = 1, IsAntialias = true, Style = SKPaintStyle.Stroke };
+        using var grid = new SKPaint { Color = new SKColor(0xe4, 0xe4, 0xe4), StrokeWidth = 1 };
+        float Py(double v) => plot.Bottom - (float)((Math.Clamp(v, y.Lo, y.Hi) - y.Lo) / (y.Hi - y.Lo)) * plot.Height;
+        foreach (var t in Ticks(y.Lo, y.Hi))
+        {
+            canvas.DrawLine(plot.Left, Py(t), plot.Right, Py(t), grid);
+            Text(canvas, Format(t), plot.Left - 6, Py(t) + 4, 11, SKTextAlign.Right);
+        }
+        int groups = b.Groups.Count, series = Math.Max(1, b.Series.Count);
+        float slot = plot.Width / Math.Max(1, groups), bar = slot * 0.8f / series;
+        for (int g = 0; g < groups; g++)
+        {
+            float x0 = plot.Left + g * slot + slot * 0.1f;
+            for (int s = 0; s < b.Series.Count; s++)
+            {
+                double v = g < b.Series[s].Values.Count ? b.Series[s].Values[g] : double.NaN;
+                if (!double.IsFinite(v)) continue;
+                using var paint = new SKPaint { Color = b.Series[s].Color, IsAntialias = true };
+                float top = Py(Math.Max(v, 0)), bottom = Py(Math.Min(v, 0));
+                canvas.DrawRect(new SKRect(x0 + s * bar + 1, top, x0 + (s + 1) * bar - 1, Math.Max(bottom, top + 1)), paint);
+                Text(canvas, Format(Math.Round(v, 2)), x0 + (s + 0.5f) * bar, top - 3, 10, SKTextAlign.Center);
+            }
+            Text(canvas, b.Groups[g], plot.Left + (g + 0.5f) * slot, plot.Bottom + 18, 12, SKTextAlign.Center);
+        }
+        using (var dashed = new SKPaint { Color = new SKColor(0x55, 0x55, 0x55), StrokeWidth = 1.5f, IsAntialias = true, Style = SKPaintStyle.Stroke, PathEffect = SKPathEffect.CreateDash([6, 4], 0) })
+            foreach (var (ly, label) in b.Lines)
+            {
+                canvas.DrawLine(plot.Left, Py(ly), plot.Right, Py(ly), dashed);
+                Text(canvas, label, plot.Left + 4, Py(ly) - 4, 11, color: new SKColor(0x55, 0x55, 0x55));
+            }
+        canvas.DrawRect(plot, axis);
+        // Legend below the axis.
+        float lx = plot.Left;
+        foreach (var s in b.Series)
+        {
+            using var paint = new SKPaint { Color = s.Color };
+            canvas.DrawRect(SKRect.Create(lx, area.Bottom - 22, 12, 12), paint);
+            Text(canvas, s.Name, lx + 16, area.Bottom - 12, 12);
+            lx += 24 + 6.8f * s.Name.Length;
+        }
     }
 
     static string Shorten(string s) => s.Length <= 22 ? s : s[..21] + "…";

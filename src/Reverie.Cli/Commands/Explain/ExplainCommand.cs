@@ -23,10 +23,11 @@ internal static class ExplainCommand
         var superpixels = new Option<int>("--superpixels") { Description = "LIME: about how many superpixels (SLIC) the photo is cut into.", DefaultValueFactory = _ => d.Superpixels };
         var perturbations = new Option<int>("--perturbations") { Description = "LIME: samples with a random half of the superpixels hidden.", DefaultValueFactory = _ => d.Perturbations };
         var features = new Option<int>("--features") { Description = "LIME: how many superpixels (largest positive weights) the picture shows.", DefaultValueFactory = _ => d.Features };
+        var limeFill = new Option<string>("--lime-fill") { Description = "LIME: what a hidden superpixel shows: mean (its own mean colour, LIME's default; blind to flat-coloured regions) or gray.", DefaultValueFactory = _ => d.LimeFill };
         var curves = new Option<bool>("--curves") { Description = "Deletion and insertion curves of every map and of a random order: their areas, and a plot beside the picture (OUT-curves.png)." };
         var top = new Option<int>("--top", "-k") { Description = "How many top classes to show.", DefaultValueFactory = _ => d.Top };
         var cmd = new Command("explain", "Why the network answered what it did: attribution maps (gradients, integrated gradients, Grad-CAM, occlusion, LIME) over the photo.")
-            { image, output, cls, methods, layer, steps, baseline, samples, noise, window, stride, superpixels, perturbations, features, curves, top, CommonOptions.Force };
+            { image, output, cls, methods, layer, steps, baseline, samples, noise, window, stride, superpixels, perturbations, features, limeFill, curves, top, CommonOptions.Force };
         common.AddTo(cmd);
         cmd.SetAction(inv =>
         {
@@ -40,7 +41,7 @@ internal static class ExplainCommand
                 Layer = p.GetValue(layer),
                 Steps = p.GetValue(steps), Baseline = p.GetValue(baseline)!, Samples = p.GetValue(samples), Noise = p.GetValue(noise),
                 Window = p.GetValue(window), Stride = p.GetValue(stride), Top = p.GetValue(top),
-                Superpixels = p.GetValue(superpixels), Perturbations = p.GetValue(perturbations), Features = p.GetValue(features),
+                Superpixels = p.GetValue(superpixels), Perturbations = p.GetValue(perturbations), Features = p.GetValue(features), LimeFill = p.GetValue(limeFill)!,
                 Curves = p.GetValue(curves),
             });
             return CliRun.RunJob(inv, new ExplainJob(), options, p.GetValue(output)!, show: r =>

@@ -9,6 +9,56 @@ internal static class ScienceCommand
     {
         var cmd = new Command("science", "Scientific experiments on what networks learn.");
         cmd.Subcommands.Add(Copernicus());
+        cmd.Subcommands.Add(Shortcut());
+        return cmd;
+    }
+
+    static Command Shortcut()
+    {
+        var d = new ShortcutJobOptions();
+        var output = CommonOptions.Output("The sheet of explained examples (.png); the plots go beside it as OUT-plots.png.");
+        var train = new Option<int>("--train") { Description = "Training images of each network.", DefaultValueFactory = _ => d.Train };
+        var test = new Option<int>("--test") { Description = "Test images (each with its stamp matched, random and swapped).", DefaultValueFactory = _ => d.Test };
+        var explained = new Option<int>("--explained") { Description = "Test images whose maps are measured.", DefaultValueFactory = _ => d.Explained };
+        var size = new Option<int>("--size") { Description = "Side of the images in pixels.", DefaultValueFactory = _ => d.Size };
+        var epochs = new Option<int>("--epochs") { Description = "Passes over the training images.", DefaultValueFactory = _ => d.Epochs };
+        var methods = new Option<string[]>("--method", "--methods") { Description = $"Explanation methods to measure (comma-separated or repeated): {string.Join(", ", Reverie.Explaining.ExplainJobOptions.AllMethods)}.", DefaultValueFactory = _ => [.. d.Methods] };
+        var noRandom = new Option<bool>("--no-random-labels") { Description = "Skip the third network (permuted labels) and the label-randomization check." };
+        var seed = CommonOptions.SeedOption("the weights, the batches and the permuted labels", d.Seed);
+        var cmd = new Command("shortcut", "Train a network where a coloured stamp gives the answer away, and show with explanation maps that it reads the stamp, not the shapes.")
+            { output, train, test, explained, size, epochs, methods, noRandom, seed, CommonOptions.Force };
+        cmd.SetAction(inv =>
+        {
+            var p = inv.Parse;
+            var options = new ShortcutJobOptions
+            {
+                Train = p.GetValue(train), Test = p.GetValue(test), Explained = p.GetValue(explained), Size = p.GetValue(size), Epochs = p.GetValue(epochs),
+                Methods = p.GetValue(methods)!.SelectMany(m => m.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries)).Distinct().ToList(),
+                RandomLabels = !p.GetValue(noRandom), Seed = p.GetValue(seed),
+            };
+            if (p.GetValue(ReverieCli.Threads) is null) TorchSharp.torch.set_num_threads(Math.Min(Environment.ProcessorCount, 4));
+            return CliRun.RunJob(inv, new ShortcutJob(), options, p.GetValue(output)!, show: r =>
+            {
+                if (r.Results is not ShortcutResults results) return;
+                var acc = new Table().Title("test accuracy by the stamp's colour").AddColumn("network").AddColumn("trained on")
+                    .AddColumn(new TableColumn("training").RightAligned()).AddColumn(new TableColumn("stamp matches").RightAligned()).AddColumn(new TableColumn("random").RightAligned()).AddColumn(new TableColumn("swapped").RightAligned());
+                foreach (var n in results.Networks)
+                    acc.AddRow(Markup.Escape(n.Name), Markup.Escape(n.Trained), $"{100 * n.TrainAccuracy:0.0}%", $"{100 * n.Matched:0.0}%", $"{100 * n.Random:0.0}%", $"{100 * n.Swapped:0.0}%");
+                inv.Results.Write(acc);
+                var maps = new Table().Title($"share of |map| on the stamp ({100 * results.StampArea:0.#}% of the area) and on the shape ({100 * results.ShapeArea:0.#}%)")
+                    .AddColumn("method").AddColumn(new TableColumn("with cue: stamp").RightAligned()).AddColumn(new TableColumn("shape").RightAligned())
+                    .AddColumn(new TableColumn("without: stamp").RightAligned()).AddColumn(new TableColumn("shape").RightAligned());
+                if (results.Methods.All(m => m.LabelRandomization is not null))
+                    maps.AddColumn(new TableColumn("ρ true vs permuted labels").RightAligned());
+                foreach (var m in results.Methods)
+                {
+                    var cells = new List<string> { Markup.Escape(m.Title), $"{m.StampWithCue:0.00}", $"{m.ShapeWithCue:0.00}", $"{m.StampWithoutCue:0.00}", $"{m.ShapeWithoutCue:0.00}" };
+                    if (m.LabelRandomization is { } rho) cells.Add($"{rho:0.00}");
+                    maps.AddRow(cells.ToArray());
+                }
+                inv.Results.Write(maps);
+            });
+        });
         return cmd;
     }
 
