@@ -27,3 +27,8 @@ done
 # Explanations: every method on chelsea (the raw maps are left out of the gallery).
 ./reverie explain examples/chelsea.png --method all -o docs/gallery/chelsea-explain.jpg
 rm -f docs/gallery/chelsea-explain.npz
+# The channels coffee.png drives most, where they fire and what they respond to.
+./reverie activations examples/coffee.png --layer inception_4c/output --top 4 -o docs/gallery/coffee-activations.jpg
+# The shortcut experiment's figures (docs/shortcut.md).
+./reverie science shortcut -o docs/science/shortcut-sheet.jpg
+mv docs/science/shortcut-sheet-plots.png docs/science/shortcut-plots.png

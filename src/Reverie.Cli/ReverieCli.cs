@@ -44,6 +44,7 @@ public static class ReverieCli
         root.Subcommands.Add(Commands.Stylize.StylizeCommand.Create());
         root.Subcommands.Add(Commands.Attack.AttackCommand.Create());
         root.Subcommands.Add(Commands.Explain.ExplainCommand.Create());
+        root.Subcommands.Add(Commands.Activations.ActivationsCommand.Create());
         root.Subcommands.Add(Commands.Science.ScienceCommand.Create());
         root.Subcommands.Add(Commands.Train.TrainCommand.Create());
         root.Subcommands.Add(Commands.Evaluate.EvaluateCommand.Create());

@@ -59,6 +59,7 @@ public class CliFuzzTests(ITestOutputHelper log) : IDisposable
             ("attack", ["attack", photo, "-m", "textures", "--method", "bim", "--steps", "1"], ["--eps", "--step-size", "--seed"], 1, "-o"),
             ("classify", ["classify", photo, "-m", "textures"], ["--top"], 1, null),
             ("explain", ["explain", photo, "-m", "textures", "--method", "gradcam,occlusion,smoothgrad,ig,lime", "--samples", "1", "--steps", "1", "--stride", "8", "--perturbations", "10", "--superpixels", "4"], ["--steps", "--samples", "--noise", "--window", "--stride", "--superpixels", "--perturbations", "--features", "--top", "--seed"], 1, "-o"),
+            ("activations", ["activations", photo, "-m", "textures", "--layer", "conv3", "--top", "2", "--steps", "1", "--size", "32", "--no-cache"], ["--top", "--size", "--steps", "--seed"], 1, "-o"),
             ("stylize", ["stylize", photo, "--net", Path.Combine(Paths.Models, "mnist.onnx"), "--max-size", "32"], ["--tile", "--max-size"], 1, "-o"),
             ("evaluate", ["evaluate", "-m", "textures", "--data", "textures", "--limit", "1"], ["--limit"], -1, null),
             ("science shortcut", ["science", "shortcut", "--train", "40", "--test", "8", "--explained", "1", "--epochs", "1", "--method", "saliency", "--no-random-labels"], ["--train", "--test", "--explained", "--size", "--epochs", "--seed"], -1, "-o"),

@@ -424,4 +424,23 @@ public class ExplainCliTests(GoogLeNetCli cli, ITestOutputHelper output) : IClas
         Assert.False(File.Exists(outPath));
         Assert.Empty(Directory.GetFiles(cli.Host.Home.Path, Path.GetFileNameWithoutExtension(outPath) + "*"));
     }
+
+    [Theory]
+    [InlineData("--layer", "inception_5b/output/averagepool", "channels and positions")]
+    [InlineData("--layer", "inception_4x/output", "inception_4")]
+    [InlineData("--top", "600", "--top must be from 1 to 64")]
+    [InlineData("--steps", "0", "--steps")]
+    public void ActivationsBadInputIsOneSentence(string option, string value, string expected)
+    {
+        string outPath = Path.Combine(cli.Host.Home.Path, $"bad-act-{Guid.NewGuid():N}.png");
+        string[] args = option == "--layer"
+            ? ["activations", Paths.Sample("coffee.png"), "--layer", value, "-o", outPath]
+            : ["activations", Paths.Sample("coffee.png"), "--layer", "inception_4c/output", option, value, "-o", outPath];
+        var (code, _, stderr) = cli.Host.Run(args);
+        Assert.Equal(2, code);
+        Assert.Contains(expected, stderr);
+        Assert.Single(stderr.Trim().Split('\n'));
+        Assert.DoesNotMatch(@"Exception|System\.", stderr);
+        Assert.False(File.Exists(outPath));
+    }
 }
