@@ -19,6 +19,12 @@ public sealed record AttackJobOptions : JobOptions
     public string? Surrogate { get; init; }
     /// <summary>Also find the smallest eps (0.001 steps up to 0.05) at which one-step FGSM changes the top label.</summary>
     public bool MinEps { get; init; }
+    /// <summary>
+    /// Attack the photo shrunk to the network's input size (and save that), as Reverie did before
+    /// 0.3; by default the perturbation lives on the photo at its own size and the resize to the
+    /// network's input is part of the differentiable path.
+    /// </summary>
+    public bool AtInputSize { get; init; }
 
     /// <inheritdoc/>
     public override IEnumerable<string> InputFiles() =>
@@ -35,9 +41,13 @@ public sealed record AttackJobOptions : JobOptions
 /// <summary>A class and its probability.</summary>
 internal sealed record TopClass(string Label, int Index, double P);
 
-/// <summary>What an attack did.</summary>
+/// <summary>
+/// What an attack did. <c>After</c> is the answer on the image as saved (8 bits a channel, at the
+/// photo's <c>Width</c> x <c>Height</c>); <c>Levels</c> is the largest change of any channel of any
+/// pixel in 8-bit levels (at most ⌈eps·255⌉).
+/// </summary>
 internal sealed record AttackResults(string Model, string? Surrogate, string Method, double Eps, int Steps, double StepSize, int? Target, bool RandomStart,
-    TopClass Before, TopClass After, double Linf, double Psnr, double? SmallestFgsmEps, string Perturbation);
+    TopClass Before, TopClass After, double Linf, double Psnr, double? SmallestFgsmEps, string Perturbation, int Width = 0, int Height = 0, int Levels = 0);
 
 /// <summary><c>reverie attack IMAGE</c> as a job: an adversarial example and its amplified perturbation (OUT-perturbation.png).</summary>
 internal sealed class AttackJob : Job<AttackJobOptions>
@@ -57,25 +67,41 @@ internal sealed class AttackJob : Job<AttackJobOptions>
             : null;
         var options = o.Attack with { Target = target, Seed = o.Seed };
         using var photo = ImageIO.Load(o.Input);
-        var x0 = ImageIO.Resize(photo, crafter.Input.Height, crafter.Input.Width).to(crafter.Device);
+        using var scope = NewDisposeScope();
+        // The photo at its own size (8-bit levels, as read), or shrunk to the input size; the optimizer
+        // resizes to the network's input inside the differentiable path, as classify resizes.
+        var x0 = (o.AtInputSize ? ImageIO.Resize(photo, crafter.Input.Height, crafter.Input.Width) : photo).to(crafter.Device);
         static Prediction Top(INetwork n, Tensor x) => Classifier.Classify(n, x, 1)[0];
         var before = Top(net, x0);
         var crafterLabel = craft is null ? before.Index : Top(craft, x0).Index;
         string stage = $"{options.Method.ToString().ToLowerInvariant()} eps {options.Eps}";
         c.Report(new JobEvent { Stage = stage, Step = 0, Total = options.EffectiveSteps });
         var run = await Task.Run(() => Attack.Run(crafter, x0, tensor(new long[] { crafterLabel }), options, c.Steps(0, options.EffectiveSteps, s => $"{stage}: step {s.Step}/{s.Steps}"), c.Cancel));
-        var adv = run.Image;
-        var after = Top(net, adv);
+        // What is saved: 8 bits a channel, rounded to the nearest level, which keeps every pixel within ⌈eps·255⌉ levels of the photo.
+        var adv = run.Image.mul(S(255)).round_().div_(S(255));
         double linf, psnr;
         using (no_grad()) { linf = (adv - x0).abs().max().item<float>(); psnr = Filters.Psnr(adv, x0); }
-        double? smallest = o.MinEps && !run.Cancelled ? Attack.SmallestFgsmEps(crafter, x0, crafterLabel) : null;
+        var after = Top(net, adv);
+        double? smallest = o.MinEps && !run.Cancelled ? Attack.SmallestFgsmEps(crafter, ImageIO.Resize(x0, crafter.Input.Height, crafter.Input.Width), crafterLabel) : null;
         var perturbation = options.Eps > 0 ? ((adv - x0) * S((0.5 / options.Eps)) + S(0.5)).clamp(S(0), S(1)) : full_like(x0, S(0.5));
         string pertPath = c.Beside("-perturbation", ".png");
         var results = new AttackResults(net.Name, craft?.Name, options.Method.ToString().ToLowerInvariant(), options.Eps, options.EffectiveSteps, options.EffectiveStepSize,
             target, options.RandomStart ?? options.Method == AttackMethod.Pgd,
-            new TopClass(before.Label, before.Index, before.Probability), new TopClass(after.Label, after.Index, after.Probability), linf, psnr, smallest, pertPath);
+            new TopClass(before.Label, before.Index, before.Probability), new TopClass(after.Label, after.Index, after.Probability), linf, psnr, smallest, pertPath,
+            (int)x0.shape[3], (int)x0.shape[2], (int)Math.Round(linf * 255));
         c.Save(adv, c.Output, results, run.Steps, run.Cancelled);
+        if (c.NothingSaved) return new JobResult([], "interrupted before the first step: nothing saved", true, results);
         c.SaveExtra(perturbation, pertPath);
-        return new JobResult([c.Output, pertPath], run.Cancelled ? $"interrupted after {run.Steps} steps: saved {c.Output}, {pertPath}" : $"{c.Output}, {pertPath}", run.Cancelled, results);
+        // The file as saved, read back and resized as classify does: what someone who is sent the picture gets.
+        string check;
+        using (var saved = ImageIO.Load(c.Output))
+        {
+            var fromFile = Top(net, saved.to(net.Device));
+            check = fromFile.Index == after.Index
+                ? $"read back from {Path.GetFileName(c.Output)}, {net.Name} says {fromFile.Label} ({fromFile.Probability:0.000})"
+                : $"but read back from {Path.GetFileName(c.Output)}, {net.Name} says {fromFile.Label}, not {after.Label}";
+        }
+        string files = $"{c.Output} ({x0.shape[3]}x{x0.shape[2]}), {pertPath}; {check}";
+        return new JobResult([c.Output, pertPath], run.Cancelled ? $"interrupted after {run.Steps} steps: saved {files}" : files, run.Cancelled, results);
     }
 }

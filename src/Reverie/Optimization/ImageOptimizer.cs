@@ -1,3 +1,4 @@
+using Reverie.Imaging;
 using Reverie.Models;
 using Reverie.Objectives;
 using static TorchSharp.torch;
@@ -213,14 +214,16 @@ internal sealed class ImageOptimizer
     }
 
     /// <summary>
-    /// The network on images resized to its input size (bilinear), as class scores need: classic
-    /// graphs fix the classifier to that size, and to a batch of one, so ONNX graphs run a batch
-    /// image by image.
+    /// The network on images resized to its input size as <c>classify</c> resizes them (bilinear,
+    /// antialiased when shrinking; differentiable either way), as class scores need: classic graphs
+    /// fix the classifier to that size, and to a batch of one, so ONNX graphs run a batch image by
+    /// image. An attack on a photo at its own size goes through this resize, so that what it finds
+    /// fools <c>classify</c> on the saved photo too.
     /// </summary>
     internal static IReadOnlyDictionary<string, Tensor> ForwardAtInputSize(INetwork net, Tensor images, IReadOnlyCollection<string> layers)
     {
         var x = images.shape[2] == net.Input.Height && images.shape[3] == net.Input.Width
-            ? images : nn.functional.interpolate(images, new long[] { net.Input.Height, net.Input.Width }, mode: InterpolationMode.Bilinear, align_corners: false);
+            ? images : ImageIO.Resize(images, net.Input.Height, net.Input.Width);
         if (x.shape[0] == 1 || net is not OnnxNetwork) return Capture.Forward(net, x, layers);
         var parts = Enumerable.Range(0, (int)x.shape[0]).Select(i => Capture.Forward(net, x.narrow(0, i, 1), layers)).ToList();
         return layers.Distinct().ToDictionary(l => l, l => cat(parts.Select(p => p[l]).ToArray(), 0));

@@ -85,18 +85,37 @@ public class AttackCliTests(GoogLeNetCli cli, ITestOutputHelper output) : IClass
     [Fact]
     public void WritesTheImageThePerturbationAndTheRecipe()
     {
+        // The case: BIM at eps 0.01 on the whole 600x400 photo flips espresso, the saved PNG stays
+        // within ⌈0.01·255⌉ = 3 levels of the photo, and classify, reading the file, no longer says espresso.
         string outPath = Path.Combine(cli.Host.Home.Path, "adv.png");
-        var (code, stdout, stderr) = cli.Host.Run("attack", Paths.Sample("coffee.png"), "--method", "mifgsm", "--eps", "0.02", "--steps", "5", "-o", outPath);
+        var (code, stdout, stderr) = cli.Host.Run("attack", Paths.Sample("coffee.png"), "--method", "bim", "--eps", "0.01", "-o", outPath);
         output.WriteLine(stdout + stderr);
         Assert.Equal(0, code);
         Assert.Contains("espresso", stdout);
+        Assert.Contains("read back from adv.png", stdout);
         Assert.True(File.Exists(Path.Combine(cli.Host.Home.Path, "adv-perturbation.png")));
         var recipe = Recipe.Load(outPath);
         Assert.Equal("attack", recipe.Command);
-        Assert.True((double)recipe.Results!["linf"]! <= 0.02 + 1e-6);
-        Assert.Equal("miFgsm", (string)recipe.Options!["attack"]!["method"]!);
-        using var adv = ImageIO.Load(outPath);
-        Assert.Equal(new long[] { 1, 3, 224, 224 }, adv.shape);
+        Assert.True((double)recipe.Results!["linf"]! <= 3 / 255.0 + 1e-6);
+        Assert.Equal("bim", (string)recipe.Options!["attack"]!["method"]!);
+        using (var adv = ImageIO.Load(outPath))
+        using (var photo = ImageIO.Load(Paths.Sample("coffee.png")))
+        {
+            Assert.Equal(photo.shape, adv.shape);
+            double levels = (adv - photo).abs().max().item<float>() * 255;
+            output.WriteLine($"largest change: {levels:0.00} levels");
+            Assert.True(levels <= 3 + 1e-3, $"{levels} levels");
+            Assert.True(levels >= 1, "the attack changed nothing");
+        }
+        var (_, classified, _) = cli.Host.Run("classify", outPath, "--top", "1");
+        output.WriteLine(classified);
+        Assert.DoesNotContain("espresso", classified);
+
+        // --at-input-size: the photo shrunk to the network's input, as before 0.3.
+        (code, stdout, stderr) = cli.Host.Run("attack", Paths.Sample("coffee.png"), "--method", "mifgsm", "--eps", "0.02", "--steps", "3", "--at-input-size", "-o", outPath);
+        Assert.True(code == 0, stdout + stderr);
+        Assert.Equal("miFgsm", (string)Recipe.Load(outPath).Options!["attack"]!["method"]!);
+        using (var small = ImageIO.Load(outPath)) Assert.Equal(new long[] { 1, 3, 224, 224 }, small.shape);
 
         (code, _, stderr) = cli.Host.Run("attack", Paths.Sample("coffee.png"), "--method", "cw", "-o", outPath);
         Assert.Equal(2, code);

@@ -23,9 +23,10 @@ internal static class AttackCommand
         var randomStart = new Option<bool>("--random-start") { Description = "Start from a random point in the eps-ball (always on for pgd)." };
         var minEps = new Option<bool>("--min-eps") { Description = "Also report the smallest eps (0.001 steps, up to 0.05) at which one-step FGSM changes the top label." };
         var seed = CommonOptions.SeedOption("the random start");
+        var atInputSize = new Option<bool>("--at-input-size") { Description = "Attack (and save) the photo shrunk to the network's input size, as before 0.3; by default the photo keeps its size and the resize is part of the attack." };
         var output = new Option<string?>("--output", "-o") { Description = "The adversarial image (.png); the amplified perturbation goes beside it as OUT-perturbation.png. Required for an image." };
         var cmd = new Command("attack", "Make an adversarial example: a small L-infinity change that changes the model's answer; or attack a whole data set.")
-            { image, data, classes, limit, model, method, eps, steps, stepSize, targeted, target, surrogate, randomStart, minEps, seed, output, CommonOptions.Force };
+            { image, data, classes, limit, model, method, eps, steps, stepSize, targeted, target, surrogate, randomStart, minEps, atInputSize, seed, output, CommonOptions.Force };
         cmd.Subcommands.Add(SweepCommand.Create());
         cmd.SetAction(async inv =>
         {
@@ -60,7 +61,7 @@ internal static class AttackCommand
                     var job = new AttackJobOptions
                     {
                         Input = CommonOptions.InputFile(p.GetValue(image)!, "photo"),
-                        Model = CommonOptions.ModelName(p.GetValue(model)!), Seed = p.GetValue(seed), Surrogate = p.GetValue(surrogate) is { } sg ? CommonOptions.ModelName(sg) : null, TargetClass = p.GetValue(target), MinEps = p.GetValue(minEps),
+                        Model = CommonOptions.ModelName(p.GetValue(model)!), Seed = p.GetValue(seed), Surrogate = p.GetValue(surrogate) is { } sg ? CommonOptions.ModelName(sg) : null, TargetClass = p.GetValue(target), MinEps = p.GetValue(minEps), AtInputSize = p.GetValue(atInputSize),
                         Attack = baseOptions,
                     };
                     return await CliRun.RunJob(inv, new AttackJob(), job, outPath!, show: r =>
@@ -68,10 +69,10 @@ internal static class AttackCommand
                         if (r.Results is not AttackResults a) return;
                         var table = new Table().AddColumn("").AddColumn("top-1").AddColumn(new TableColumn("p").RightAligned());
                         table.AddRow("before", Markup.Escape(a.Before.Label), a.Before.P.ToString("0.0000", CultureInfo.InvariantCulture));
-                        table.AddRow("after", Markup.Escape(a.After.Label), a.After.P.ToString("0.0000", CultureInfo.InvariantCulture));
+                        table.AddRow("after (the saved image)", Markup.Escape(a.After.Label), a.After.P.ToString("0.0000", CultureInfo.InvariantCulture));
                         var console = ReverieCli.ResultConsole(p.InvocationConfiguration.Output);
                         console.Write(table);
-                        console.WriteLine($"{(a.Before.Index == a.After.Index ? "label unchanged" : "label changed")}; |x*-x|inf = {a.Linf:0.0000} (eps {a.Eps}), PSNR {a.Psnr:0.0} dB" +
+                        console.WriteLine($"{(a.Before.Index == a.After.Index ? "label unchanged" : "label changed")}; {a.Width}x{a.Height}, |x*-x|inf = {a.Linf:0.0000} ({a.Levels} of 255 levels; eps {a.Eps}), PSNR {a.Psnr:0.0} dB" +
                             (a.Surrogate is null ? "" : $"; crafted on {a.Surrogate}") + (job.MinEps ? $"; smallest FGSM eps that changes the label: {(a.SmallestFgsmEps is { } e ? e.ToString("0.000", CultureInfo.InvariantCulture) : "none up to 0.05")}" : ""));
                     });
                 }
