@@ -47,7 +47,7 @@ internal sealed record TopClass(string Label, int Index, double P);
 /// pixel in 8-bit levels (at most ⌈eps·255⌉).
 /// </summary>
 internal sealed record AttackResults(string Model, string? Surrogate, string Method, double Eps, int Steps, double StepSize, int? Target, bool RandomStart,
-    TopClass Before, TopClass After, double Linf, double Psnr, double? SmallestFgsmEps, string Perturbation, int Width = 0, int Height = 0, int Levels = 0);
+    TopClass Before, TopClass After, double Linf, double Psnr, double? SmallestFgsmEps, string Perturbation, int Width = 0, int Height = 0, int Levels = 0, double L2 = 0);
 
 /// <summary><c>reverie attack IMAGE</c> as a job: an adversarial example and its amplified perturbation (OUT-perturbation.png).</summary>
 internal sealed class AttackJob : Job<AttackJobOptions>
@@ -77,18 +77,24 @@ internal sealed class AttackJob : Job<AttackJobOptions>
         string stage = $"{options.Method.ToString().ToLowerInvariant()} eps {options.Eps}";
         c.Report(new JobEvent { Stage = stage, Step = 0, Total = options.EffectiveSteps });
         var run = await Task.Run(() => Attack.Run(crafter, x0, tensor(new long[] { crafterLabel }), options, c.Steps(0, options.EffectiveSteps, s => $"{stage}: step {s.Step}/{s.Steps}"), c.Cancel));
-        // What is saved: 8 bits a channel, rounded to the nearest level, which keeps every pixel within ⌈eps·255⌉ levels of the photo.
-        var adv = run.Image.mul(S(255)).round_().div_(S(255));
-        double linf, psnr;
-        using (no_grad()) { linf = (adv - x0).abs().max().item<float>(); psnr = Filters.Psnr(adv, x0); }
+        // What is saved: 8 bits a channel. L∞: rounded to the nearest level, which keeps every pixel within
+        // ⌈eps·255⌉ levels of the photo. L2: each change cut toward the photo to a whole level, so that
+        // rounding cannot carry the image out of the ball (it can only shrink the change).
+        var adv = options.L2
+            ? (x0 * S(255) + (run.Image - x0).mul(S(255)).trunc_()).round_().div_(S(255))
+            : run.Image.mul(S(255)).round_().div_(S(255));
+        double linf, psnr, l2;
+        using (no_grad()) { linf = (adv - x0).abs().max().item<float>(); psnr = Filters.Psnr(adv, x0); l2 = (adv - x0).norm().item<float>(); }
         var after = Top(net, adv);
         double? smallest = o.MinEps && !run.Cancelled ? Attack.SmallestFgsmEps(crafter, ImageIO.Resize(x0, crafter.Input.Height, crafter.Input.Width), crafterLabel) : null;
-        var perturbation = options.Eps > 0 ? ((adv - x0) * S((0.5 / options.Eps)) + S(0.5)).clamp(S(0), S(1)) : full_like(x0, S(0.5));
+        // Amplified to fill 0..1: by the L∞ budget, or for an L2 attack by the largest change made.
+        double span = options.L2 ? Math.Max(linf, 1e-6) : options.Eps;
+        var perturbation = span > 0 ? ((adv - x0) * S(0.5 / span) + S(0.5)).clamp(S(0), S(1)) : full_like(x0, S(0.5));
         string pertPath = c.Beside("-perturbation", ".png");
         var results = new AttackResults(net.Name, craft?.Name, options.Method.ToString().ToLowerInvariant(), options.Eps, options.EffectiveSteps, options.EffectiveStepSize,
-            target, options.RandomStart ?? options.Method == AttackMethod.Pgd,
+            target, options.EffectiveRandomStart,
             new TopClass(before.Label, before.Index, before.Probability), new TopClass(after.Label, after.Index, after.Probability), linf, psnr, smallest, pertPath,
-            (int)x0.shape[3], (int)x0.shape[2], (int)Math.Round(linf * 255));
+            (int)x0.shape[3], (int)x0.shape[2], (int)Math.Round(linf * 255), l2);
         c.Save(adv, c.Output, results, run.Steps, run.Cancelled);
         if (c.NothingSaved) return new JobResult([], "interrupted before the first step: nothing saved", true, results);
         c.SaveExtra(perturbation, pertPath);

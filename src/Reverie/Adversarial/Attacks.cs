@@ -5,7 +5,7 @@ using static TorchSharp.torch;
 
 namespace Reverie.Adversarial;
 
-/// <summary>Gradient attacks bounded in L∞.</summary>
+/// <summary>Gradient attacks bounded in L∞ (or, for <see cref="PgdL2"/>, in L2).</summary>
 public enum AttackMethod
 {
     /// <summary>Fast gradient sign method: one step of size eps.</summary>
@@ -16,9 +16,11 @@ public enum AttackMethod
     Pgd,
     /// <summary>Momentum iterative FGSM: signed steps along an accumulated, L1-normalized gradient.</summary>
     MiFgsm,
+    /// <summary>PGD in an L2 ball of radius eps: steps along the L2-normalized gradient, projected, from a random start.</summary>
+    PgdL2,
 }
 
-/// <summary>Options of an L∞ attack; eps and step sizes are in the 0..1 image space, whatever the model's preprocessing.</summary>
+/// <summary>Options of a gradient attack; eps (the L∞ budget, or the L2 radius for <see cref="AttackMethod.PgdL2"/>) and step sizes are in the 0..1 image space, whatever the model's preprocessing.</summary>
 public sealed record AttackOptions
 {
     /// <summary>The method.</summary>
@@ -27,7 +29,7 @@ public sealed record AttackOptions
     public double Eps { get; init; } = 0.03;
     /// <summary>Steps (FGSM always takes one).</summary>
     public int Steps { get; init; } = 10;
-    /// <summary>Step size; null means eps / steps.</summary>
+    /// <summary>Step size; null means eps / steps (2.5·eps / steps for <see cref="AttackMethod.PgdL2"/>, Madry et al.'s choice).</summary>
     public double? StepSize { get; init; }
     /// <summary>Target class for a targeted attack (its probability is raised); null is untargeted. A job's recipe holds it by name.</summary>
     [System.Text.Json.Serialization.JsonIgnore]
@@ -43,15 +45,29 @@ public sealed record AttackOptions
     /// <summary>Raises <see cref="BadInputException"/> for values that cannot run.</summary>
     public void Validate()
     {
-        if (!(Eps >= 0) || Eps > 1) throw new BadInputException($"--eps must be from 0 to 1; got {Eps}.");
+        if (L2)
+        {
+            if (!(Eps > 0) || Eps > 10_000) throw new BadInputException($"--eps is pgd-l2's L2 radius and must be above 0 (and at most 10000); got {Eps}.");
+            if (StepSize is { } s2 && (!(s2 > 0) || s2 > 10_000)) throw new BadInputException($"--step-size must be above 0 and at most 10000; got {s2}.");
+        }
+        else
+        {
+            if (!(Eps >= 0) || Eps > 1) throw new BadInputException($"--eps must be from 0 to 1; got {Eps}.");
+            if (StepSize is { } s && (!(s > 0) || s > 1)) throw new BadInputException($"--step-size must be above 0 and at most 1; got {s}.");
+        }
         if (Steps < 1 || Steps > 10_000) throw new BadInputException($"--steps must be from 1 to 10000; got {Steps}.");
-        if (StepSize is { } s && (!(s > 0) || s > 1)) throw new BadInputException($"--step-size must be above 0 and at most 1; got {s}.");
     }
 
     /// <summary>The number of steps actually taken.</summary>
     public int EffectiveSteps => Method == AttackMethod.Fgsm ? 1 : Steps;
     /// <summary>The step size actually used.</summary>
-    public double EffectiveStepSize => Method == AttackMethod.Fgsm ? Eps : StepSize ?? Eps / Steps;
+    public double EffectiveStepSize => Method == AttackMethod.Fgsm ? Eps : StepSize ?? (L2 ? 2.5 : 1) * Eps / Steps;
+    /// <summary>Whether the budget is an L2 radius.</summary>
+    [System.Text.Json.Serialization.JsonIgnore]
+    public bool L2 => Method == AttackMethod.PgdL2;
+    /// <summary>Whether the attack starts from a random point of the ball.</summary>
+    [System.Text.Json.Serialization.JsonIgnore]
+    public bool EffectiveRandomStart => RandomStart ?? Method is AttackMethod.Pgd or AttackMethod.PgdL2;
 }
 
 /// <summary>
@@ -86,13 +102,13 @@ public static class Attack
     {
         o.Validate();
         var x0 = images.detach().to(ScalarType.Float32).to(net.Device);
-        bool randomStart = o.RandomStart ?? o.Method == AttackMethod.Pgd;
+        bool randomStart = o.EffectiveRandomStart;
         var result = new ImageOptimizer
         {
             Network = net,
             Objective = Objective(net, labels, o.Target),
-            Parameterization = new BallParameterization(x0, o.Eps, randomStart: randomStart ? new Generator((ulong)o.Seed) : null),
-            StepRule = new SignStep(o.EffectiveStepSize, o.Method == AttackMethod.MiFgsm ? o.Decay : null),
+            Parameterization = new BallParameterization(x0, o.Eps, o.L2, randomStart: randomStart ? new Generator((ulong)o.Seed) : null),
+            StepRule = o.L2 ? new L2Step(o.EffectiveStepSize) : new SignStep(o.EffectiveStepSize, o.Method == AttackMethod.MiFgsm ? o.Decay : null),
             Schedule = new FixedSteps(o.EffectiveSteps),
         }.Run(progress, cancel);
         return result;

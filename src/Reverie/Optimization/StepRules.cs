@@ -97,6 +97,31 @@ internal sealed class SignStep(double stepSize, double? momentum = null) : IStep
     }
 }
 
+/// <summary>PGD-L2's step: <c>x += α · g / ‖g‖₂</c>, the norm taken per image.</summary>
+internal sealed class L2Step(double stepSize) : IStepRule
+{
+    IReadOnlyList<Parameter> _ps = [];
+
+    /// <inheritdoc/>
+    public void Begin(IReadOnlyList<Parameter> parameters) => _ps = parameters;
+
+    /// <inheritdoc/>
+    public void Step(double rate, Func<double>? closure)
+    {
+        using var noGrad = no_grad();
+        foreach (var p in _ps)
+        {
+            if (p.grad is not { } g) continue;
+            using var scope = NewDisposeScope();
+            var dims = Enumerable.Range(1, (int)g.dim() - 1).Select(d => (long)d).ToArray();
+            var norm = linalg.vector_norm(g, 2, dims, keepdim: true) + S(1e-12);
+            p.add_(g / norm, S(-stepSize * rate));
+        }
+    }
+
+    void IDisposable.Dispose() { }
+}
+
 /// <summary>A rule that wraps one of TorchSharp's optimizers (built anew at each stage).</summary>
 internal abstract class TorchOptimizerStep : IStepRule
 {

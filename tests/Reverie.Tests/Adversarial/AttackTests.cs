@@ -35,6 +35,11 @@ public class AttackTests(BvlcGoogLeNet model, ITestOutputHelper output) : IClass
             };
             var adv = Reverie.Adversarial.Attack.Run(Net, x, tensor(new long[] { rng.Next(1000) }), o);
             double linf = (adv - x).abs().max().item<float>();
+            if (o.Method == AttackMethod.PgdL2)
+            {
+                double l2 = (adv - x).norm().item<float>();
+                Assert.True(l2 <= o.Eps * (1 + 1e-5) + 1e-6, $"case {k} (pgd-l2, radius {o.Eps:G4}): |x*-x|2 = {l2:G6}");
+            }
             worst = Math.Max(worst, linf - o.Eps);
             Assert.True(linf <= o.Eps + 1e-6, $"case {k} ({o.Method}, eps {o.Eps:G4}): |x*-x| = {linf:G6}");
             Assert.True(adv.min().item<float>() >= 0 && adv.max().item<float>() <= 1, $"case {k} leaves 0..1");
@@ -111,6 +116,18 @@ public class AttackCliTests(GoogLeNetCli cli, ITestOutputHelper output) : IClass
         output.WriteLine(classified);
         Assert.DoesNotContain("espresso", classified);
 
+        // pgd-l2: the saved image (8 bits) stays inside the L2 ball of radius 3 and still fools the model.
+        (code, stdout, stderr) = cli.Host.Run("attack", Paths.Sample("coffee.png"), "--method", "pgd-l2", "--eps", "3", "-o", outPath);
+        output.WriteLine(stdout);
+        Assert.True(code == 0, stdout + stderr);
+        using (var adv = ImageIO.Load(outPath))
+        using (var photo = ImageIO.Load(Paths.Sample("coffee.png")))
+        {
+            double l2 = (adv - photo).norm().item<float>();
+            Assert.InRange(l2, 0.5, 3.0);
+        }
+        Assert.Contains("label changed", stdout);
+
         // --at-input-size: the photo shrunk to the network's input, as before 0.3.
         (code, stdout, stderr) = cli.Host.Run("attack", Paths.Sample("coffee.png"), "--method", "mifgsm", "--eps", "0.02", "--steps", "3", "--at-input-size", "-o", outPath);
         Assert.True(code == 0, stdout + stderr);
@@ -119,7 +136,7 @@ public class AttackCliTests(GoogLeNetCli cli, ITestOutputHelper output) : IClass
 
         (code, _, stderr) = cli.Host.Run("attack", Paths.Sample("coffee.png"), "--method", "cw", "-o", outPath);
         Assert.Equal(2, code);
-        Assert.Contains("--method must be fgsm, bim, pgd or mifgsm", stderr);
+        Assert.Contains("--method must be fgsm, bim, pgd, mifgsm or pgd-l2", stderr);
         (code, _, stderr) = cli.Host.Run("attack", Paths.Sample("coffee.png"), "--targeted", "--target", "goldfsh", "-o", outPath);
         Assert.Equal(2, code);
         Assert.Contains("goldfish", stderr);

@@ -114,7 +114,8 @@ public class CliFuzzTests(ITestOutputHelper log) : IDisposable
             // Nothing else written or changed, except the intended output and its recipe.
             string? full = string.IsNullOrEmpty(output) ? null : Path.GetFullPath(output);
             var allowed = full is null ? new HashSet<string>() : new HashSet<string> { full, Path.Combine(Path.GetDirectoryName(full)!, Path.GetFileNameWithoutExtension(full) + ".recipe.json"),
-                Path.Combine(Path.GetDirectoryName(full)!, Path.GetFileNameWithoutExtension(full) + "-perturbation.png") };
+                Path.Combine(Path.GetDirectoryName(full)!, Path.GetFileNameWithoutExtension(full) + "-perturbation.png"),
+                Path.Combine(Path.GetDirectoryName(full)!, Path.GetFileNameWithoutExtension(full) + "-plots.png") }; // science shortcut's figure
             // explain's raw maps: OUT.npy, or OUT.npz for several methods.
             if (full is not null)
                 foreach (var ext in new[] { ".npy", ".npz" }) allowed.Add(Path.ChangeExtension(full, ext));

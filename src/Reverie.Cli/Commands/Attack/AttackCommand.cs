@@ -13,8 +13,8 @@ internal static class AttackCommand
         var classes = new Option<string?>("--classes") { Description = "With --data: only these classes, comma-separated." };
         var limit = CommonOptions.Limit("With --data: at most this many images per class");
         var model = CommonOptions.ModelOption("The model attacked");
-        var method = new Option<string>("--method") { Description = "fgsm, bim, pgd or mifgsm.", DefaultValueFactory = _ => "fgsm" };
-        var eps = new Option<double>("--eps") { Description = "L-infinity budget in 0..1 pixel units.", DefaultValueFactory = _ => 0.01 };
+        var method = new Option<string>("--method") { Description = "fgsm, bim, pgd, mifgsm (L-infinity) or pgd-l2 (eps is then an L2 radius).", DefaultValueFactory = _ => "fgsm" };
+        var eps = new Option<double>("--eps") { Description = "L-infinity budget in 0..1 pixel units (pgd-l2: the L2 radius, in the same units).", DefaultValueFactory = _ => 0.01 };
         var steps = new Option<int>("--steps") { Description = "Iterations (bim, pgd, mifgsm).", DefaultValueFactory = _ => 10 };
         var stepSize = new Option<double?>("--step-size") { Description = "Step size (default eps/steps)." };
         var targeted = new Option<bool>("--targeted") { Description = "Push toward --target instead of away from the true label." };
@@ -40,7 +40,8 @@ internal static class AttackCommand
                     "bim" => AttackMethod.Bim,
                     "pgd" => AttackMethod.Pgd,
                     "mifgsm" => AttackMethod.MiFgsm,
-                    var x => throw new BadInputException($"--method must be fgsm, bim, pgd or mifgsm; got '{x}'."),
+                    "pgd-l2" => AttackMethod.PgdL2,
+                    var x => throw new BadInputException($"--method must be fgsm, bim, pgd, mifgsm or pgd-l2; got '{x}'."),
                 };
                 if (p.GetValue(targeted) != (p.GetValue(target) is not null))
                     throw new BadInputException("--targeted and --target go together.");
@@ -72,7 +73,7 @@ internal static class AttackCommand
                         table.AddRow("after (the saved image)", Markup.Escape(a.After.Label), a.After.P.ToString("0.0000", CultureInfo.InvariantCulture));
                         var console = ReverieCli.ResultConsole(p.InvocationConfiguration.Output);
                         console.Write(table);
-                        console.WriteLine($"{(a.Before.Index == a.After.Index ? "label unchanged" : "label changed")}; {a.Width}x{a.Height}, |x*-x|inf = {a.Linf:0.0000} ({a.Levels} of 255 levels; eps {a.Eps}), PSNR {a.Psnr:0.0} dB" +
+                        console.WriteLine($"{(a.Before.Index == a.After.Index ? "label unchanged" : "label changed")}; {a.Width}x{a.Height}, |x*-x|inf = {a.Linf:0.0000} ({a.Levels} of 255 levels), L2 {a.L2:0.000}, eps {a.Eps}, PSNR {a.Psnr:0.0} dB" +
                             (a.Surrogate is null ? "" : $"; crafted on {a.Surrogate}") + (job.MinEps ? $"; smallest FGSM eps that changes the label: {(a.SmallestFgsmEps is { } e ? e.ToString("0.000", CultureInfo.InvariantCulture) : "none up to 0.05")}" : ""));
                     });
                 }
