@@ -76,18 +76,18 @@ internal sealed class AttackJob : Job<AttackJobOptions>
         var crafterLabel = craft is null ? before.Index : Top(craft, x0).Index;
         string stage = $"{options.Method.ToString().ToLowerInvariant()} eps {options.Eps}";
         c.Report(new JobEvent { Stage = stage, Step = 0, Total = options.EffectiveSteps });
-        var run = await Task.Run(() => Attack.Run(crafter, x0, tensor(new long[] { crafterLabel }), options, c.Steps(0, options.EffectiveSteps, s => $"{stage}: step {s.Step}/{s.Steps}"), c.Cancel));
+        var run = await Task.Run(() => Attack.Run(crafter, x0, tensor(new long[] { crafterLabel }), options, c.Steps(0, options.EffectiveSteps, s => $"{stage}: step {s.Step}/{s.Steps}"), c.Cancel, eightBit: true));
         // What is saved: 8 bits a channel. L∞: rounded to the nearest level, which keeps every pixel within
         // ⌈eps·255⌉ levels of the photo. L2: each change cut toward the photo to a whole level, so that
         // rounding cannot carry the image out of the ball (it can only shrink the change).
-        var adv = options.L2
+        var adv = options.L2 && options.Eps > 0
             ? (x0 * S(255) + (run.Image - x0).mul(S(255)).trunc_()).round_().div_(S(255))
             : run.Image.mul(S(255)).round_().div_(S(255));
         double linf, psnr, l2;
         using (no_grad()) { linf = (adv - x0).abs().max().item<float>(); psnr = Filters.Psnr(adv, x0); l2 = (adv - x0).norm().item<float>(); }
         var after = Top(net, adv);
         double? smallest = o.MinEps && !run.Cancelled ? Attack.SmallestFgsmEps(crafter, ImageIO.Resize(x0, crafter.Input.Height, crafter.Input.Width), crafterLabel) : null;
-        // Amplified to fill 0..1: by the L∞ budget, or for an L2 attack by the largest change made.
+        // Amplified to fill 0..1: by the L∞ budget, or for an L2 attack (and DeepFool) by the largest change made.
         double span = options.L2 ? Math.Max(linf, 1e-6) : options.Eps;
         var perturbation = span > 0 ? ((adv - x0) * S(0.5 / span) + S(0.5)).clamp(S(0), S(1)) : full_like(x0, S(0.5));
         string pertPath = c.Beside("-perturbation", ".png");

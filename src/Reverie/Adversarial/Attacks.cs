@@ -18,6 +18,8 @@ public enum AttackMethod
     MiFgsm,
     /// <summary>PGD in an L2 ball of radius eps: steps along the L2-normalized gradient, projected, from a random start.</summary>
     PgdL2,
+    /// <summary>DeepFool (L2): steps onto the nearest linearized class boundary until the answer changes, then a small overshoot; eps above 0 caps the L2 norm.</summary>
+    DeepFool,
 }
 
 /// <summary>Options of a gradient attack; eps (the L∞ budget, or the L2 radius for <see cref="AttackMethod.PgdL2"/>) and step sizes are in the 0..1 image space, whatever the model's preprocessing.</summary>
@@ -38,6 +40,8 @@ public sealed record AttackOptions
     public bool? RandomStart { get; init; }
     /// <summary>MI-FGSM's momentum decay.</summary>
     public double Decay { get; init; } = 1.0;
+    /// <summary>DeepFool's overshoot: the total step is stretched by 1 + overshoot to cross the boundary.</summary>
+    public double Overshoot { get; init; } = 0.02;
     /// <summary>Seed of the random start (a job's recipe holds it once, as the job's seed).</summary>
     [System.Text.Json.Serialization.JsonIgnore]
     public int Seed { get; init; }
@@ -45,7 +49,12 @@ public sealed record AttackOptions
     /// <summary>Raises <see cref="BadInputException"/> for values that cannot run.</summary>
     public void Validate()
     {
-        if (L2)
+        if (Method == AttackMethod.DeepFool)
+        {
+            if (!(Eps >= 0) || Eps > 10_000) throw new BadInputException($"--eps caps deepfool's L2 norm (0: no cap) and must be from 0 to 10000; got {Eps}.");
+            if (!(Overshoot >= 0) || Overshoot > 10) throw new BadInputException($"--overshoot must be from 0 to 10; got {Overshoot}.");
+        }
+        else if (L2)
         {
             if (!(Eps > 0) || Eps > 10_000) throw new BadInputException($"--eps is pgd-l2's L2 radius and must be above 0 (and at most 10000); got {Eps}.");
             if (StepSize is { } s2 && (!(s2 > 0) || s2 > 10_000)) throw new BadInputException($"--step-size must be above 0 and at most 10000; got {s2}.");
@@ -64,7 +73,7 @@ public sealed record AttackOptions
     public double EffectiveStepSize => Method == AttackMethod.Fgsm ? Eps : StepSize ?? (L2 ? 2.5 : 1) * Eps / Steps;
     /// <summary>Whether the budget is an L2 radius.</summary>
     [System.Text.Json.Serialization.JsonIgnore]
-    public bool L2 => Method == AttackMethod.PgdL2;
+    public bool L2 => Method is AttackMethod.PgdL2 or AttackMethod.DeepFool;
     /// <summary>Whether the attack starts from a random point of the ball.</summary>
     [System.Text.Json.Serialization.JsonIgnore]
     public bool EffectiveRandomStart => RandomStart ?? Method is AttackMethod.Pgd or AttackMethod.PgdL2;
@@ -97,10 +106,19 @@ public static class Attack
     /// </summary>
     public static Tensor Run(INetwork net, Tensor images, Tensor labels, AttackOptions o) => Run(net, images, labels, o, null, default).Image;
 
-    /// <summary>The attack with progress and cancellation: stopped early, the image holds the steps done (still within eps).</summary>
-    internal static OptimizationResult Run(INetwork net, Tensor images, Tensor labels, AttackOptions o, IProgress<OptimizationStep>? progress, CancellationToken cancel)
+    /// <summary>
+    /// The attack with progress and cancellation: stopped early, the image holds the steps done (still
+    /// within eps). <paramref name="eightBit"/>: the result will be saved at 8 bits a channel (DeepFool
+    /// then goes on until the rounded image crosses).
+    /// </summary>
+    internal static OptimizationResult Run(INetwork net, Tensor images, Tensor labels, AttackOptions o, IProgress<OptimizationStep>? progress, CancellationToken cancel, bool eightBit = false)
     {
         o.Validate();
+        if (o.Method == AttackMethod.DeepFool)
+        {
+            if (o.Target is not null) throw new BadInputException("deepfool is untargeted; drop --target or choose another method.");
+            return DeepFool.Run(net, images.to(net.Device), labels, o, progress, cancel, eightBit);
+        }
         var x0 = images.detach().to(ScalarType.Float32).to(net.Device);
         bool randomStart = o.EffectiveRandomStart;
         var result = new ImageOptimizer

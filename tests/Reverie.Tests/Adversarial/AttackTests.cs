@@ -30,12 +30,13 @@ public class AttackTests(BvlcGoogLeNet model, ITestOutputHelper output) : IClass
             var o = new AttackOptions
             {
                 Method = methods[k % methods.Length], Eps = rng.NextDouble() * 0.1, Steps = 1 + rng.Next(4),
-                StepSize = rng.Next(2) == 0 ? null : rng.NextDouble() * 0.05 + 1e-3, Target = rng.Next(3) == 0 ? rng.Next(1000) : null,
+                StepSize = rng.Next(2) == 0 ? null : rng.NextDouble() * 0.05 + 1e-3,
+                Target = rng.Next(3) == 0 && methods[k % methods.Length] != AttackMethod.DeepFool ? rng.Next(1000) : null, // deepfool is untargeted
                 RandomStart = rng.Next(2) == 0, Seed = k,
             };
             var adv = Reverie.Adversarial.Attack.Run(Net, x, tensor(new long[] { rng.Next(1000) }), o);
             double linf = (adv - x).abs().max().item<float>();
-            if (o.Method == AttackMethod.PgdL2)
+            if (o.Method is AttackMethod.PgdL2 or AttackMethod.DeepFool)
             {
                 double l2 = (adv - x).norm().item<float>();
                 Assert.True(l2 <= o.Eps * (1 + 1e-5) + 1e-6, $"case {k} (pgd-l2, radius {o.Eps:G4}): |x*-x|2 = {l2:G6}");
@@ -128,6 +129,16 @@ public class AttackCliTests(GoogLeNetCli cli, ITestOutputHelper output) : IClass
         }
         Assert.Contains("label changed", stdout);
 
+        // deepfool: the smallest change it finds, still adversarial once saved at 8 bits; smaller than pgd-l2's.
+        (code, stdout, stderr) = cli.Host.Run("attack", Paths.Sample("coffee.png"), "--method", "deepfool", "-o", outPath);
+        output.WriteLine(stdout);
+        Assert.True(code == 0, stdout + stderr);
+        Assert.Contains("label changed", stdout);
+        Assert.DoesNotContain("says espresso", stdout);
+        using (var adv = ImageIO.Load(outPath))
+        using (var photo = ImageIO.Load(Paths.Sample("coffee.png")))
+            Assert.InRange((adv - photo).norm().item<float>(), 0.1, 2.165);
+
         // --at-input-size: the photo shrunk to the network's input, as before 0.3.
         (code, stdout, stderr) = cli.Host.Run("attack", Paths.Sample("coffee.png"), "--method", "mifgsm", "--eps", "0.02", "--steps", "3", "--at-input-size", "-o", outPath);
         Assert.True(code == 0, stdout + stderr);
@@ -136,7 +147,7 @@ public class AttackCliTests(GoogLeNetCli cli, ITestOutputHelper output) : IClass
 
         (code, _, stderr) = cli.Host.Run("attack", Paths.Sample("coffee.png"), "--method", "cw", "-o", outPath);
         Assert.Equal(2, code);
-        Assert.Contains("--method must be fgsm, bim, pgd, mifgsm or pgd-l2", stderr);
+        Assert.Contains("--method must be fgsm, bim, pgd, mifgsm, pgd-l2 or deepfool", stderr);
         (code, _, stderr) = cli.Host.Run("attack", Paths.Sample("coffee.png"), "--targeted", "--target", "goldfsh", "-o", outPath);
         Assert.Equal(2, code);
         Assert.Contains("goldfish", stderr);
