@@ -47,6 +47,8 @@ internal static class AttackCommand
                 };
                 // deepfool has no budget: --eps caps it only when given.
                 double epsValue = m == AttackMethod.DeepFool && p.GetResult(eps) is null or { Implicit: true } ? 0 : p.GetValue(eps);
+                // ... and stops when the answer changes, so its default is the paper's 50 iterations at most.
+                int stepsValue = m == AttackMethod.DeepFool && p.GetResult(steps) is null or { Implicit: true } ? 50 : p.GetValue(steps);
                 if (p.GetValue(targeted) != (p.GetValue(target) is not null))
                     throw new BadInputException("--targeted and --target go together.");
                 if (p.GetValue(image) is null == p.GetValue(data) is null) throw new BadInputException("Give either an IMAGE or --data DATA to attack.");
@@ -60,7 +62,7 @@ internal static class AttackCommand
                 {
                     var baseOptions = new AttackOptions
                     {
-                        Method = m, Eps = epsValue, Steps = p.GetValue(steps), StepSize = p.GetValue(stepSize), Overshoot = p.GetValue(overshoot),
+                        Method = m, Eps = epsValue, Steps = stepsValue, StepSize = p.GetValue(stepSize), Overshoot = p.GetValue(overshoot),
                         RandomStart = p.GetValue(randomStart) ? true : null,
                     };
                     var job = new AttackJobOptions
@@ -88,7 +90,7 @@ internal static class AttackCommand
                 int? targetIndex = p.GetValue(target) is { } t ? ((ClassObjective)ObjectiveLanguage.Parse(crafter, "class:" + t)).Index : null;
                 var options = new AttackOptions
                 {
-                    Method = m, Eps = epsValue, Steps = p.GetValue(steps), StepSize = p.GetValue(stepSize), Overshoot = p.GetValue(overshoot), Target = targetIndex,
+                    Method = m, Eps = epsValue, Steps = stepsValue, StepSize = p.GetValue(stepSize), Overshoot = p.GetValue(overshoot), Target = targetIndex,
                     RandomStart = p.GetValue(randomStart) ? true : null, Seed = p.GetValue(seed),
                 };
                 options.Validate();
