@@ -109,6 +109,10 @@ public class ScalarLifetimeTests(ITestOutputHelper output)
             {
                 if (model.GetConversion(node).IsUserDefined && SymbolEqualityComparer.Default.Equals(model.GetTypeInfo(node).ConvertedType, scalar))
                     spans.Add(node.Span);
+                // An explicit cast, (Scalar)x, makes the same temporary.
+                if (node is CastExpressionSyntax cast && SymbolEqualityComparer.Default.Equals(model.GetTypeInfo(cast).Type, scalar)
+                    && !SymbolEqualityComparer.Default.Equals(model.GetTypeInfo(cast.Expression).Type, scalar))
+                    found.Add($"{Path.GetRelativePath(Paths.RepoRoot, tree.FilePath)}:{tree.GetText().Lines.GetLineFromPosition(cast.SpanStart).LineNumber + 1}: {cast} (write S(...))");
                 if (node is BinaryExpressionSyntax or AssignmentExpressionSyntax
                     && model.GetSymbolInfo(node).Symbol is IMethodSymbol { MethodKind: MethodKind.UserDefinedOperator } op
                     && op.ContainingType.ToDisplayString() == "TorchSharp.torch.Tensor")

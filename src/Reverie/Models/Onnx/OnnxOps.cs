@@ -321,7 +321,7 @@ internal static class OnnxOps
     }
 
     static TorchSharp.Scalar ToScalar(Tensor t, Tensor like) =>
-        IsInteger(like) ? (TorchSharp.Scalar)(long)Scalar(t) : (TorchSharp.Scalar)Scalar(t);
+        IsInteger(like) ? S((long)Scalar(t)) : S(Scalar(t));
 
     static OpKernel MaxPool(Attributes a, int opset, int nin, int nout)
     {
