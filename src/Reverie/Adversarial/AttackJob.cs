@@ -80,7 +80,7 @@ internal sealed class AttackJob : Job<AttackJobOptions>
         // What is saved: 8 bits a channel. L∞: rounded to the nearest level, which keeps every pixel within
         // ⌈eps·255⌉ levels of the photo. L2: each change cut toward the photo to a whole level, so that
         // rounding cannot carry the image out of the ball (it can only shrink the change).
-        var adv = options.L2 && options.Eps > 0
+        var adv = options.L2 && options.Eps > 0 && options.Method != AttackMethod.CarliniWagner
             ? (x0 * S(255) + (run.Image - x0).mul(S(255)).trunc_()).round_().div_(S(255))
             : run.Image.mul(S(255)).round_().div_(S(255));
         double linf, psnr, l2;

@@ -20,6 +20,8 @@ public enum AttackMethod
     PgdL2,
     /// <summary>DeepFool (L2): steps onto the nearest linearized class boundary until the answer changes, then a small overshoot; eps above 0 caps the L2 norm.</summary>
     DeepFool,
+    /// <summary>Carlini-Wagner L2: Adam in tanh space on distance plus c times the logit margin, a binary search over c; the smallest change found.</summary>
+    CarliniWagner,
 }
 
 /// <summary>Options of a gradient attack; eps (the L∞ budget, or the L2 radius for <see cref="AttackMethod.PgdL2"/>) and step sizes are in the 0..1 image space, whatever the model's preprocessing.</summary>
@@ -42,6 +44,12 @@ public sealed record AttackOptions
     public double Decay { get; init; } = 1.0;
     /// <summary>DeepFool's overshoot: the total step is stretched by 1 + overshoot to cross the boundary.</summary>
     public double Overshoot { get; init; } = 0.02;
+    /// <summary>Carlini-Wagner: binary-search steps over c (each runs <see cref="Steps"/> Adam steps).</summary>
+    public int Searches { get; init; } = 6;
+    /// <summary>Carlini-Wagner: Adam's learning rate in tanh space.</summary>
+    public double CwLearningRate { get; init; } = 0.01;
+    /// <summary>Carlini-Wagner: κ, how far past the boundary the logit margin must go.</summary>
+    public double Confidence { get; init; }
     /// <summary>Seed of the random start (a job's recipe holds it once, as the job's seed).</summary>
     [System.Text.Json.Serialization.JsonIgnore]
     public int Seed { get; init; }
@@ -49,7 +57,13 @@ public sealed record AttackOptions
     /// <summary>Raises <see cref="BadInputException"/> for values that cannot run.</summary>
     public void Validate()
     {
-        if (Method == AttackMethod.DeepFool)
+        if (Method == AttackMethod.CarliniWagner)
+        {
+            if (Searches is < 1 or > 30) throw new BadInputException($"--searches must be from 1 to 30; got {Searches}.");
+            if (!(CwLearningRate > 0) || CwLearningRate > 10) throw new BadInputException($"--lr must be above 0 and at most 10; got {CwLearningRate}.");
+            if (!(Confidence >= 0) || Confidence > 1000) throw new BadInputException($"--confidence must be from 0 to 1000; got {Confidence}.");
+        }
+        else if (Method == AttackMethod.DeepFool)
         {
             if (!(Eps >= 0) || Eps > 10_000) throw new BadInputException($"--eps caps deepfool's L2 norm (0: no cap) and must be from 0 to 10000; got {Eps}.");
             if (!(Overshoot >= 0) || Overshoot > 10) throw new BadInputException($"--overshoot must be from 0 to 10; got {Overshoot}.");
@@ -68,12 +82,12 @@ public sealed record AttackOptions
     }
 
     /// <summary>The number of steps actually taken.</summary>
-    public int EffectiveSteps => Method == AttackMethod.Fgsm ? 1 : Steps;
+    public int EffectiveSteps => Method switch { AttackMethod.Fgsm => 1, AttackMethod.CarliniWagner => Steps * Searches, _ => Steps };
     /// <summary>The step size actually used.</summary>
     public double EffectiveStepSize => Method == AttackMethod.Fgsm ? Eps : StepSize ?? (L2 ? 2.5 : 1) * Eps / Steps;
     /// <summary>Whether the budget is an L2 radius.</summary>
     [System.Text.Json.Serialization.JsonIgnore]
-    public bool L2 => Method is AttackMethod.PgdL2 or AttackMethod.DeepFool;
+    public bool L2 => Method is AttackMethod.PgdL2 or AttackMethod.DeepFool or AttackMethod.CarliniWagner;
     /// <summary>Whether the attack starts from a random point of the ball.</summary>
     [System.Text.Json.Serialization.JsonIgnore]
     public bool EffectiveRandomStart => RandomStart ?? Method is AttackMethod.Pgd or AttackMethod.PgdL2;
@@ -114,6 +128,7 @@ public static class Attack
     internal static OptimizationResult Run(INetwork net, Tensor images, Tensor labels, AttackOptions o, IProgress<OptimizationStep>? progress, CancellationToken cancel, bool eightBit = false)
     {
         o.Validate();
+        if (o.Method == AttackMethod.CarliniWagner) return CarliniWagner.Run(net, images.to(net.Device), labels, o, progress, cancel, eightBit);
         if (o.Method == AttackMethod.DeepFool)
         {
             if (o.Target is not null) throw new BadInputException("deepfool is untargeted; drop --target or choose another method.");

@@ -13,7 +13,7 @@ internal static class AttackCommand
         var classes = new Option<string?>("--classes") { Description = "With --data: only these classes, comma-separated." };
         var limit = CommonOptions.Limit("With --data: at most this many images per class");
         var model = CommonOptions.ModelOption("The model attacked");
-        var method = new Option<string>("--method") { Description = "fgsm, bim, pgd, mifgsm (L-infinity), pgd-l2 (eps is then an L2 radius) or deepfool (the smallest L2 change it finds; eps, if given, caps it).", DefaultValueFactory = _ => "fgsm" };
+        var method = new Option<string>("--method") { Description = "fgsm, bim, pgd, mifgsm (L-infinity), pgd-l2 (eps is then an L2 radius) deepfool (the smallest L2 change it finds; eps, if given, caps it) or cw (Carlini-Wagner L2, the smallest change; no eps).", DefaultValueFactory = _ => "fgsm" };
         var eps = new Option<double>("--eps") { Description = "L-infinity budget in 0..1 pixel units (pgd-l2: the L2 radius, in the same units).", DefaultValueFactory = _ => 0.01 };
         var steps = new Option<int>("--steps") { Description = "Iterations (bim, pgd, mifgsm).", DefaultValueFactory = _ => 10 };
         var stepSize = new Option<double?>("--step-size") { Description = "Step size (default eps/steps)." };
@@ -24,10 +24,12 @@ internal static class AttackCommand
         var minEps = new Option<bool>("--min-eps") { Description = "Also report the smallest eps (0.001 steps, up to 0.05) at which one-step FGSM changes the top label." };
         var seed = CommonOptions.SeedOption("the random start");
         var overshoot = new Option<double>("--overshoot") { Description = "deepfool: how far past the boundary, as a fraction of the step.", DefaultValueFactory = _ => 0.02 };
+        var searches = new Option<int>("--searches") { Description = "cw: binary-search steps over c (each runs --steps Adam steps).", DefaultValueFactory = _ => 6 };
+        var confidence = new Option<double>("--confidence") { Description = "cw: kappa, how far past the boundary the logit margin must go.", DefaultValueFactory = _ => 0 };
         var atInputSize = new Option<bool>("--at-input-size") { Description = "Attack (and save) the photo shrunk to the network's input size, as before 0.3; by default the photo keeps its size and the resize is part of the attack." };
         var output = new Option<string?>("--output", "-o") { Description = "The adversarial image (.png); the amplified perturbation goes beside it as OUT-perturbation.png. Required for an image." };
         var cmd = new Command("attack", "Make an adversarial example: a small L-infinity change that changes the model's answer; or attack a whole data set.")
-            { image, data, classes, limit, model, method, eps, steps, stepSize, targeted, target, surrogate, randomStart, minEps, overshoot, atInputSize, seed, output, CommonOptions.Force };
+            { image, data, classes, limit, model, method, eps, steps, stepSize, targeted, target, surrogate, randomStart, minEps, overshoot, searches, confidence, atInputSize, seed, output, CommonOptions.Force };
         cmd.Subcommands.Add(SweepCommand.Create());
         cmd.SetAction(async inv =>
         {
@@ -43,12 +45,14 @@ internal static class AttackCommand
                     "mifgsm" => AttackMethod.MiFgsm,
                     "pgd-l2" => AttackMethod.PgdL2,
                     "deepfool" => AttackMethod.DeepFool,
-                    var x => throw new BadInputException($"--method must be fgsm, bim, pgd, mifgsm, pgd-l2 or deepfool; got '{x}'."),
+                    "cw" => AttackMethod.CarliniWagner,
+                    var x => throw new BadInputException($"--method must be fgsm, bim, pgd, mifgsm, pgd-l2, deepfool or cw; got '{x}'."),
                 };
                 // deepfool has no budget: --eps caps it only when given.
-                double epsValue = m == AttackMethod.DeepFool && p.GetResult(eps) is null or { Implicit: true } ? 0 : p.GetValue(eps);
+                double epsValue = m is AttackMethod.DeepFool or AttackMethod.CarliniWagner && p.GetResult(eps) is null or { Implicit: true } ? 0 : p.GetValue(eps);
                 // ... and stops when the answer changes, so its default is the paper's 50 iterations at most.
-                int stepsValue = m == AttackMethod.DeepFool && p.GetResult(steps) is null or { Implicit: true } ? 50 : p.GetValue(steps);
+                int stepsValue = m == AttackMethod.DeepFool && p.GetResult(steps) is null or { Implicit: true } ? 50
+                    : m == AttackMethod.CarliniWagner && p.GetResult(steps) is null or { Implicit: true } ? 100 : p.GetValue(steps);
                 if (p.GetValue(targeted) != (p.GetValue(target) is not null))
                     throw new BadInputException("--targeted and --target go together.");
                 if (p.GetValue(image) is null == p.GetValue(data) is null) throw new BadInputException("Give either an IMAGE or --data DATA to attack.");
@@ -62,7 +66,7 @@ internal static class AttackCommand
                 {
                     var baseOptions = new AttackOptions
                     {
-                        Method = m, Eps = epsValue, Steps = stepsValue, StepSize = p.GetValue(stepSize), Overshoot = p.GetValue(overshoot),
+                        Method = m, Eps = epsValue, Steps = stepsValue, StepSize = p.GetValue(stepSize), Overshoot = p.GetValue(overshoot), Searches = p.GetValue(searches), Confidence = p.GetValue(confidence),
                         RandomStart = p.GetValue(randomStart) ? true : null,
                     };
                     var job = new AttackJobOptions
@@ -90,7 +94,7 @@ internal static class AttackCommand
                 int? targetIndex = p.GetValue(target) is { } t ? ((ClassObjective)ObjectiveLanguage.Parse(crafter, "class:" + t)).Index : null;
                 var options = new AttackOptions
                 {
-                    Method = m, Eps = epsValue, Steps = stepsValue, StepSize = p.GetValue(stepSize), Overshoot = p.GetValue(overshoot), Target = targetIndex,
+                    Method = m, Eps = epsValue, Steps = stepsValue, StepSize = p.GetValue(stepSize), Overshoot = p.GetValue(overshoot), Searches = p.GetValue(searches), Confidence = p.GetValue(confidence), Target = targetIndex,
                     RandomStart = p.GetValue(randomStart) ? true : null, Seed = p.GetValue(seed),
                 };
                 options.Validate();
