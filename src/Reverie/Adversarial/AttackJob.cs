@@ -55,6 +55,9 @@ internal sealed class AttackJob : Job<AttackJobOptions>
     /// <inheritdoc/>
     public override string Kind => "attack";
 
+    /// <summary>The longest side a photo is attacked at.</summary>
+    const int MaxSide = 4096;
+
     /// <inheritdoc/>
     protected override async Task<JobResult> RunAsync(AttackJobOptions o, JobContext c)
     {
@@ -66,8 +69,13 @@ internal sealed class AttackJob : Job<AttackJobOptions>
             ? (ObjectiveLanguage.Parse(crafter, "class:" + t) as ClassObjective ?? throw new BadInputException($"--target '{BadInputException.Shown(t)}' must be one class.")).Index
             : null;
         var options = o.Attack with { Target = target, Seed = o.Seed };
-        using var photo = ImageIO.Load(o.Input);
+        // A photo is attacked at its own size up to 4096 pixels a side (larger ones are shrunk first,
+        // to 8-bit levels again, so that the bound in levels holds against what is attacked).
+        using var photo = ImageIO.Load(o.Input, MaxSide);
+        if (ImageIO.FormatFor(c.Output) != SkiaSharp.SKEncodedImageFormat.Png)
+            c.Note("JPEG changes the pixels as it compresses: the adversarial image keeps its eps bound, and its effect, only as PNG.");
         using var scope = NewDisposeScope();
+        photo.mul_(S(255)).round_().div_(S(255));
         // The photo at its own size (8-bit levels, as read), or shrunk to the input size; the optimizer
         // resizes to the network's input inside the differentiable path, as classify resizes.
         var x0 = (o.AtInputSize ? ImageIO.Resize(photo, crafter.Input.Height, crafter.Input.Width) : photo).to(crafter.Device);
