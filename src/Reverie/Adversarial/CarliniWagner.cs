@@ -46,7 +46,7 @@ internal static class CarliniWagner
                 using var scope = NewDisposeScope();
                 adam.zero_grad();
                 var x = (w.tanh() + S(1)) * S(0.5);
-                var z = Logits(net, x);
+                var z = Explaining.ClassScore.All(net, x);
                 var margin = Margin(z, y, o.Target);
                 var l2 = (x - x0).pow(S(2)).flatten(1).sum(1);
                 var loss = (l2 + cs * margin.clamp_min(S(-o.Confidence))).sum();
@@ -54,7 +54,7 @@ internal static class CarliniWagner
                 adam.step();
                 using (no_grad())
                 {
-                    var judged = eightBit ? Margin(Logits(net, x.mul(S(255)).round_().div_(S(255))), y, o.Target) : margin;
+                    var judged = eightBit ? Margin(Explaining.ClassScore.All(net, x.mul(S(255)).round_().div_(S(255))), y, o.Target) : margin;
                     var ok = judged.lt(S(0)).cpu().data<bool>().ToArray();
                     var dist = l2.cpu().data<float>().ToArray();
                     for (int i = 0; i < n; i++)
@@ -83,12 +83,5 @@ internal static class CarliniWagner
         var own = z.masked_select(mask).reshape(-1);
         var other = z.masked_fill(mask, S(float.NegativeInfinity)).amax([1]);
         return target is null ? own - other : other - own;
-    }
-
-    static Tensor Logits(INetwork net, Tensor images)
-    {
-        var (layer, probabilities) = Explaining.ClassScore.Source(net);
-        var z = ImageOptimizer.ForwardAtInputSize(net, images, [layer])[layer].flatten(1).to(ScalarType.Float32);
-        return probabilities ? z.clamp_min(S(1e-30)).log() : z;
     }
 }

@@ -50,7 +50,7 @@ internal static class DeepFool
         int[] candidates;
         using (no_grad())
         {
-            var logits0 = Logits(net, x0)[0];
+            var logits0 = Explaining.ClassScore.All(net, x0)[0];
             int k = (int)Math.Min(Candidates, logits0.shape[0]);
             candidates = logits0.topk(k).indexes.data<long>().Select(c => (int)c).Where(c => c != label).ToArray();
         }
@@ -62,7 +62,7 @@ internal static class DeepFool
             if (cancel.IsCancellationRequested) return (x, step, true);
             using var scope = NewDisposeScope();
             var xi = x.clone().requires_grad_(true);
-            var logits = Logits(net, xi)[0];
+            var logits = Explaining.ClassScore.All(net, xi)[0];
             if (logits.argmax().item<long>() != label)
             {
                 if (!eightBit || Crossed(net, x.mul(S(255)).round_().div_(S(255)), label)) break;
@@ -111,14 +111,6 @@ internal static class DeepFool
     static bool Crossed(INetwork net, Tensor x, int label)
     {
         using var noGrad = no_grad();
-        return Logits(net, x)[0].argmax().item<long>() != label;
-    }
-
-    /// <summary>The logits (or log-probabilities for a network without them) of images at any size, resized as classify does.</summary>
-    static Tensor Logits(INetwork net, Tensor images)
-    {
-        var (layer, probabilities) = Explaining.ClassScore.Source(net);
-        var y = ImageOptimizer.ForwardAtInputSize(net, images, [layer])[layer].flatten(1).to(ScalarType.Float32);
-        return probabilities ? y.clamp_min(S(1e-30)).log() : y;
+        return Explaining.ClassScore.All(net, x)[0].argmax().item<long>() != label;
     }
 }

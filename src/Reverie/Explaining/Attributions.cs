@@ -61,6 +61,14 @@ internal static class ClassScore
         return (y.select(1, cls), layer is null ? null : acts[layer]);
     }
 
+    /// <summary>Every class's score [N,K] for images of any size, resized to the input as <c>classify</c> resizes them (differentiable).</summary>
+    public static Tensor All(INetwork net, Tensor images)
+    {
+        var (source, probabilities) = Source(net);
+        var y = ImageOptimizer.ForwardAtInputSize(net, images, [source])[source].flatten(1).to(ScalarType.Float32);
+        return probabilities ? y.clamp_min(S(1e-30)).log() : y;
+    }
+
     /// <summary>The score's gradient with respect to images [N,3,H,W] (each image's own), and the scores.</summary>
     public static (Tensor Gradient, Tensor Score) Gradient(INetwork net, Tensor images, int cls)
     {
