@@ -49,6 +49,7 @@ public static class ReverieCli
         root.Subcommands.Add(Commands.Train.TrainCommand.Create());
         root.Subcommands.Add(Commands.Evaluate.EvaluateCommand.Create());
         root.Subcommands.Add(Commands.Fool.FoolCommand.Create());
+        root.Subcommands.Add(Commands.Studio.StudioCommand.Create());
         return root;
     }
 

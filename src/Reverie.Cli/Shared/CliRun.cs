@@ -87,6 +87,26 @@ internal static class CliRun
     }
 
     /// <summary>
+    /// Runs a job for another program: its events as JSON lines on standard output and its previews in
+    /// <paramref name="eventsDir"/> (see <see cref="EventLines"/>); the end of standard input stops it
+    /// as Ctrl+C does. Returns 0, or 130 when it was interrupted.
+    /// </summary>
+    public static async Task<int> RunJobForProgram(Invocation inv, IJob job, JobOptions options, string output, string eventsDir, IReadOnlyList<string> arguments)
+    {
+        options.Validate();
+        if (!Directory.Exists(eventsDir)) throw new BadInputException($"--events-dir '{BadInputException.Shown(eventsDir)}' does not exist.");
+        var recipe = JobCatalog.RecipeFor(job, options, arguments);
+        var events = new EventLines(inv.Out, eventsDir);
+        using var cancel = EventLines.CancelWhenInputCloses(inv.Cancel);
+        var context = new JobContext { Output = output, Recipe = recipe, Cancel = cancel.Token, Events = events, Registry = inv.Registry, Force = inv.Forced, PreviewEvery = 2 };
+        JobResult result;
+        try { result = await Task.Run(() => job.RunAsync(options, context)); }
+        catch (OperationCanceledException) when (cancel.IsCancellationRequested) { result = new JobResult([], "interrupted before the first step: nothing saved", true); }
+        events.Result(result);
+        return result.Interrupted ? Interrupted : ReverieCli.Ok;
+    }
+
+    /// <summary>
     /// Runs <paramref name="work"/> under one progress display fed by its job events. The display is
     /// redrawn by the job's own thread when it reports (at most ten times a second), never by a
     /// refresh thread of Spectre's: a thread that allocates while the job is inside libtorch can

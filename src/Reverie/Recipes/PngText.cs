@@ -21,7 +21,7 @@ internal static class PngText
         return t;
     }
 
-    static uint Crc(ReadOnlySpan<byte> data)
+    internal static uint Crc(ReadOnlySpan<byte> data)
     {
         uint c = 0xFFFFFFFFu;
         foreach (var b in data) c = CrcTable[(c ^ b) & 0xFF] ^ (c >> 8);

@@ -117,7 +117,8 @@ internal static class ModelsCommand
     {
         var name = new Argument<string>("name") { Description = "Model name or .onnx file." };
         var layer = new Option<string?>("--layer") { Description = "Show only this layer (any of its names)." };
-        var c = new Command("layers", "Print the layer table: name, aliases, op, output shape at the model's input size, channels.") { name, layer };
+        var json = new Option<bool>("--json") { Description = "Print the table as JSON (one object per layer), for programs." };
+        var c = new Command("layers", "Print the layer table: name, aliases, op, output shape at the model's input size, channels.") { name, layer, json };
         Run(c, async (p, cancel) =>
         {
             var reg = ModelLoading.Registry(p);
@@ -128,6 +129,12 @@ internal static class ModelsCommand
             {
                 string tensor = net.ResolveLayer(only);
                 rows = rows.Where(l => l.Name == only || l.Aliases.Contains(only) || l.Aliases.Contains(tensor) || l.Name == tensor);
+            }
+            if (p.GetValue(json))
+            {
+                p.InvocationConfiguration.Output.WriteLine(System.Text.Json.JsonSerializer.Serialize(
+                    rows.Select(l => new { name = l.Name, aliases = l.Aliases, op = l.Op, shape = l.Shape, channels = l.Channels })));
+                return;
             }
             foreach (var l in rows)
                 t.AddRow(Markup.Escape(l.Name), Markup.Escape(string.Join(" ", l.Aliases)), l.Op, Markup.Escape("[" + string.Join(",", l.Shape) + "]"), l.Channels.ToString(CultureInfo.InvariantCulture));

@@ -13,7 +13,9 @@ internal static class ReplayCommand
     {
         var file = new Argument<string>("file") { Description = "An output of Reverie (PNG with a recipe, or its JSON)." };
         var output = CommonOptions.Output("Where to write the replayed result (default: FILE-replay.EXT).", required: false);
-        var cmd = new Command("replay", "Run a recorded recipe again; on the same machine the result is identical.") { file, output, CommonOptions.Force };
+        // For programs that run jobs (the studio's worker): events as JSON lines, previews in this folder.
+        var eventsDir = new Option<string?>("--events-dir") { Description = "Write the job's events as JSON lines on standard output and its previews into this folder; stop when standard input closes.", Hidden = true };
+        var cmd = new Command("replay", "Run a recorded recipe again; on the same machine the result is identical.") { file, output, CommonOptions.Force, eventsDir };
         cmd.SetAction(async inv =>
         {
             string f = inv.Parse.GetValue(file)!;
@@ -30,7 +32,9 @@ internal static class ReplayCommand
             if (recipe.Options is not null)
             {
                 var (job, options) = JobCatalog.FromRecipe(recipe, f);
-                return await CliRun.RunJob(inv, job, options, target, arguments: recipe.Arguments);
+                return inv.Parse.GetValue(eventsDir) is { } dir
+                    ? await CliRun.RunJobForProgram(inv, job, options, target, dir, recipe.Arguments)
+                    : await CliRun.RunJob(inv, job, options, target, arguments: recipe.Arguments);
             }
             if (JobCatalog.Find(recipe.Command) is { } known && recipe.Arguments.Count == 0)
                 throw new BadInputException($"'{BadInputException.Shown(f)}' holds a {known.Kind} recipe with neither options nor arguments; it cannot be replayed.");

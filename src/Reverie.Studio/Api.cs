@@ -1,0 +1,264 @@
+using System.Diagnostics;
+using System.Text.Json.Nodes;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Reverie.Models.Registry;
+using Reverie.Recipes;
+
+namespace Reverie.Studio;
+
+/// <summary>The studio's HTTP API (see the OpenAPI document at <c>/openapi/v1.json</c>).</summary>
+internal static class Api
+{
+    /// <summary>A job as the API shows it.</summary>
+    public static JsonObject JobJson(StudioJob j)
+    {
+        string? model = null;
+        try { model = JsonNode.Parse(j.Recipe)?["options"]?["model"]?.GetValue<string>(); } catch (System.Text.Json.JsonException) { }
+        return new JsonObject
+        {
+            ["id"] = j.Id,
+            ["kind"] = j.Kind,
+            ["state"] = j.State.ToString().ToLowerInvariant(),
+            ["model"] = model,
+            ["created"] = j.Created,
+            ["started"] = j.Started,
+            ["finished"] = j.Finished,
+            ["progress"] = j.Progress,
+            ["stage"] = j.Stage,
+            ["summary"] = j.Summary,
+            ["error"] = j.Error,
+            ["runs"] = j.Runs,
+            ["files"] = new JsonArray([.. j.Files.Select(f => (JsonNode?)$"/api/jobs/{j.Id}/files/{Uri.EscapeDataString(f)}")]),
+            ["preview"] = j.Previews > 0 ? $"/api/jobs/{j.Id}/preview?v={j.Previews}" : null,
+        };
+    }
+
+    static IResult Error(int status, string message) => Results.Json(new JsonObject { ["error"] = message }, statusCode: status);
+
+    public static void Map(WebApplication app, StudioSettings settings, JobStore store, JobRunner runner, Uploads uploads, Submissions submissions, LayerTables layers)
+    {
+        var api = app.MapGroup("/api");
+
+        api.MapPost("/uploads", async (HttpRequest request) =>
+        {
+            if (request.ContentLength > settings.MaxUploadBytes + 64 * 1024)
+                return Error(413, $"The upload is {request.ContentLength / 1048576.0:0.0} MB, above the studio's upload limit of {settings.MaxUploadBytes / 1048576.0:0.#} MB.");
+            if (!request.HasFormContentType) return Error(400, "Send the image as multipart/form-data in a field named 'file'.");
+            var form = await request.ReadFormAsync();
+            if (form.Files.GetFile("file") is not { } file) return Error(400, "Send the image in a multipart field named 'file'.");
+            if (file.Length > settings.MaxUploadBytes)
+                return Error(413, $"'{BadInputException.Shown(file.FileName)}' is {file.Length / 1048576.0:0.0} MB, above the studio's upload limit of {settings.MaxUploadBytes / 1048576.0:0.#} MB.");
+            using var ms = new MemoryStream();
+            await file.CopyToAsync(ms);
+            var (id, w, h) = uploads.Store(ms.ToArray(), file.FileName);
+            return Results.Json(new JsonObject { ["id"] = id, ["width"] = w, ["height"] = h, ["url"] = $"/files/{id}" }, statusCode: 201);
+        }).WithSummary("Stores an image (multipart field 'file'); returns its id, to use in a recipe in place of a path.").DisableAntiforgery();
+
+        app.MapGet("/files/{id}", (string id) =>
+            uploads.PathOf(id) is { } p ? Results.File(p, ContentType(p)) : Error(404, "There is no upload with that id."))
+            .WithSummary("An uploaded image, by id.");
+
+        api.MapGet("/examples", () => new JsonArray([.. Examples(settings).Select(f => (JsonNode?)new JsonObject
+        {
+            ["name"] = Path.GetFileName(f),
+            ["path"] = f,
+            ["url"] = $"/examples/{Uri.EscapeDataString(Path.GetFileName(f))}",
+        })])).WithSummary("The example photos; their paths may be used in recipes.");
+
+        app.MapGet("/examples/{name}", (string name) =>
+            Examples(settings).FirstOrDefault(f => Path.GetFileName(f) == name) is { } p ? Results.File(p, ContentType(p)) : Error(404, "There is no example of that name."))
+            .WithSummary("An example photo.");
+
+        api.MapPost("/jobs", async (HttpRequest request) =>
+        {
+            if (request.ContentLength > 1_000_000) return Error(413, "A recipe is at most 1 MB.");
+            using var reader = new StreamReader(request.Body);
+            string body = await reader.ReadToEndAsync();
+            var (kind, recipe) = submissions.Check(body);
+            if (store.Add(kind, recipe, settings.MaxQueued) is not { } id)
+                return Error(429, $"The queue holds {settings.MaxQueued} jobs, its limit; wait for some to finish or cancel some.");
+            runner.Wake();
+            return Results.Json(new JsonObject { ["id"] = id, ["url"] = $"/api/jobs/{id}" }, statusCode: 201);
+        }).WithSummary("Queues a job from a recipe (the JSON the CLI writes beside its outputs; upload ids in place of paths).");
+
+        api.MapGet("/jobs", (string? state, string? kind) =>
+        {
+            StudioJobState? s = null;
+            if (state is not null)
+                s = Enum.TryParse<StudioJobState>(state, true, out var v) ? v : throw new BadInputException($"'{BadInputException.Shown(state)}' is not a job state (queued, running, done, failed, cancelled, interrupted).");
+            return new JsonArray([.. store.List(s, kind).Select(j => (JsonNode?)JobJson(j))]);
+        }).WithSummary("Jobs, newest first; filter by state and kind.");
+
+        api.MapGet("/jobs/{id:long}", (long id) => store.Get(id) is { } j ? Results.Json(JobJson(j)) : NoJob())
+            .WithSummary("One job: its state (queued, running, done, failed, cancelled, interrupted), progress and files.");
+
+        api.MapDelete("/jobs/{id:long}", (long id) =>
+        {
+            if (store.Get(id) is not { } j) return NoJob();
+            if (!j.Ended) return runner.Cancel(id) ? Results.Json(new JsonObject { ["id"] = id, ["cancelling"] = true }, statusCode: 202) : Error(409, "The job ended meanwhile; delete it again to remove it.");
+            if (!store.Delete(id)) return Error(409, "The job is running again; cancel it first.");
+            try { Directory.Delete(runner.JobDir(id), true); } catch (DirectoryNotFoundException) { }
+            return Results.NoContent();
+        }).WithSummary("Cancels a queued or running job (202); removes an ended one with its files (204).");
+
+        api.MapPost("/jobs/{id:long}/resume", (long id) =>
+        {
+            if (store.Get(id) is not { } j) return NoJob();
+            if (!store.Requeue(id)) return Error(409, $"Only an interrupted, failed or cancelled job can be resumed; this one is {j.State.ToString().ToLowerInvariant()}.");
+            runner.Wake();
+            return Results.Json(new JsonObject { ["id"] = id }, statusCode: 202);
+        }).WithSummary("Queues an interrupted, failed or cancelled job again; it runs its recipe from the start.");
+
+        api.MapPost("/jobs/{id:long}/rerun", (long id) =>
+        {
+            if (store.Get(id) is not { } j) return NoJob();
+            var (kind, recipe) = submissions.Check(j.Recipe);
+            if (store.Add(kind, recipe, settings.MaxQueued) is not { } newId)
+                return Error(429, $"The queue holds {settings.MaxQueued} jobs, its limit; wait for some to finish or cancel some.");
+            runner.Wake();
+            return Results.Json(new JsonObject { ["id"] = newId, ["url"] = $"/api/jobs/{newId}" }, statusCode: 201);
+        }).WithSummary("Queues a new job with the same recipe.");
+
+        api.MapGet("/jobs/{id:long}/events", async (long id, HttpContext http) =>
+        {
+            if (runner.Follow(id) is not { } events) { await NoJob().ExecuteAsync(http); return; }
+            http.Response.ContentType = "text/event-stream";
+            http.Response.Headers.CacheControl = "no-cache";
+            http.Response.Headers["X-Accel-Buffering"] = "no";
+            var cancel = http.RequestAborted;
+            try
+            {
+                await http.Response.WriteAsync(": following job " + id + "\n\n", cancel);
+                await http.Response.Body.FlushAsync(cancel);
+                while (await events.WaitToReadAsync(cancel))
+                    while (events.TryRead(out var e))
+                    {
+                        await http.Response.WriteAsync($"data: {e}\n\n", cancel);
+                        await http.Response.Body.FlushAsync(cancel);
+                    }
+                await http.Response.WriteAsync("event: end\ndata: {}\n\n", cancel);
+            }
+            catch (OperationCanceledException) { }
+            finally { runner.Unfollow(id, events); }
+        }).WithSummary("Server-sent events: the job's state, then progress (stage, step, loss terms, preview number, ETA) until it ends.");
+
+        api.MapGet("/jobs/{id:long}/preview", (long id) =>
+            File.Exists(Path.Combine(runner.JobDir(id), "preview.jpg")) && store.Get(id) is not null
+                ? Results.File(Path.Combine(runner.JobDir(id), "preview.jpg"), "image/jpeg")
+                : Error(404, "That job has no preview yet."))
+            .WithSummary("The job's latest preview (JPEG).");
+
+        api.MapGet("/jobs/{id:long}/files/{name}", (long id, string name) =>
+            store.Get(id) is { } j && j.Files.Contains(name) && File.Exists(Path.Combine(runner.JobDir(id), name))
+                ? Results.File(Path.Combine(runner.JobDir(id), name), ContentType(name), name)
+                : Error(404, "That job has no such file."))
+            .WithSummary("A file the job wrote.");
+
+        api.MapGet("/jobs/{id:long}/recipe", (long id) =>
+        {
+            if (store.Get(id) is not { } j) return NoJob();
+            if (j.Files.FirstOrDefault() is { } main && File.Exists(Path.Combine(runner.JobDir(id), main)))
+                return Results.Text(Recipe.Load(Path.Combine(runner.JobDir(id), main)).ToJson(), "application/json");
+            return Results.Text(j.Recipe, "application/json");
+        }).WithSummary("The job's recipe: read from its output PNG once it has one, else the recipe it was given.");
+
+        api.MapPost("/recipes/read", async (HttpRequest request) =>
+        {
+            if (request.ContentLength > settings.MaxUploadBytes + 64 * 1024) return Error(413, $"The file is above the studio's upload limit of {settings.MaxUploadBytes / 1048576.0:0.#} MB.");
+            if (!request.HasFormContentType || (await request.ReadFormAsync()).Files.GetFile("file") is not { } file) return Error(400, "Send the PNG in a multipart field named 'file'.");
+            using var ms = new MemoryStream();
+            await file.CopyToAsync(ms);
+            if (!PngText.Read(ms.ToArray()).TryGetValue(Recipe.Keyword, out var json))
+                return Error(422, $"'{BadInputException.Shown(file.FileName)}' carries no Reverie recipe.");
+            return Results.Text(Recipe.FromJson(json, $"'{BadInputException.Shown(file.FileName)}'").ToJson(), "application/json");
+        }).WithSummary("Reads the recipe a Reverie PNG carries (nothing is stored).").DisableAntiforgery();
+
+        api.MapGet("/gallery", (string? kind, string? model) =>
+            new JsonArray([.. store.List(StudioJobState.Done, kind)
+                .Select(JobJson)
+                .Where(j => model is null || j["model"]?.GetValue<string>() == model)
+                .Select(j => (JsonNode?)j)]))
+            .WithSummary("Finished jobs with their outputs; filter by command and model.");
+
+        api.MapGet("/models", () =>
+        {
+            var reg = Registry(settings);
+            return new JsonArray([.. reg.Entries.Select(e => (JsonNode?)new JsonObject
+            {
+                ["name"] = e.Name,
+                ["description"] = e.Description,
+                ["status"] = reg.Status(e).ToString().ToLowerInvariant(),
+            })]);
+        }).WithSummary("The models the registry knows and whether each is ready.");
+
+        api.MapGet("/models/{name}/layers", async (string name, CancellationToken cancel) =>
+            Results.Text(await layers.GetAsync(name, cancel), "application/json"))
+            .WithSummary("A model's layer table: name, aliases, op, shape, channels.");
+    }
+
+    static IResult NoJob() => Error(404, "There is no job with that id.");
+
+    /// <summary>The model registry the jobs see (the studio's environment for them, else its own).</summary>
+    public static ModelRegistry Registry(StudioSettings s) =>
+        new(s.Environment.GetValueOrDefault("REVERIE_CACHE"), s.Environment.GetValueOrDefault("REVERIE_REGISTRY"));
+
+    static IEnumerable<string> Examples(StudioSettings s) =>
+        s.Examples is { } dir && Directory.Exists(dir)
+            ? Directory.EnumerateFiles(dir).Where(f => Path.GetExtension(f).ToLowerInvariant() is ".png" or ".jpg" or ".jpeg" or ".webp").Select(Path.GetFullPath).Order()
+            : [];
+
+    static string ContentType(string path) => Path.GetExtension(path).ToLowerInvariant() switch
+    {
+        ".png" => "image/png",
+        ".jpg" or ".jpeg" => "image/jpeg",
+        ".webp" => "image/webp",
+        ".gif" => "image/gif",
+        ".bmp" => "image/bmp",
+        ".json" => "application/json",
+        ".mp4" => "video/mp4",
+        _ => "application/octet-stream",
+    };
+}
+
+/// <summary>
+/// Layer tables, read once per model by the CLI (<c>reverie models layers NAME --json</c>) and kept
+/// in the data folder: the studio process itself never runs libtorch.
+/// </summary>
+internal sealed class LayerTables(StudioSettings settings)
+{
+    readonly SemaphoreSlim _one = new(1);
+
+    public async Task<string> GetAsync(string name, CancellationToken cancel)
+    {
+        var reg = Api.Registry(settings);
+        if (!reg.Contains(name)) throw new RefusedException(404, $"There is no model named '{BadInputException.Shown(name)}' (see /api/models).");
+        var entry = reg.Get(name);
+        if (reg.Status(entry) == ModelStatus.Missing) throw new RefusedException(409, $"The model '{name}' is not installed; run 'reverie models pull {name}'.");
+        string dir = Path.Combine(settings.Data, "cache");
+        Directory.CreateDirectory(dir);
+        string file = Path.Combine(dir, $"layers-{Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(name + "\n" + reg.WeightsPath(entry))))[..16]}.json");
+        await _one.WaitAsync(cancel);
+        try
+        {
+            if (File.Exists(file)) return await File.ReadAllTextAsync(file, cancel);
+            var psi = new ProcessStartInfo(settings.Reverie[0]) { RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true, UseShellExecute = false };
+            foreach (var a in settings.Reverie.Skip(1).Concat(["models", "layers", name, "--json"])) psi.ArgumentList.Add(a);
+            foreach (var (k, v) in settings.Environment) psi.Environment[k] = v;
+            using var p = Process.Start(psi)!;
+            p.StandardInput.Close();
+            var output = p.StandardOutput.ReadToEndAsync(cancel);
+            var error = p.StandardError.ReadToEndAsync(cancel);
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancel);
+            timeout.CancelAfter(TimeSpan.FromMinutes(2));
+            try { await p.WaitForExitAsync(timeout.Token); }
+            catch (OperationCanceledException) { p.Kill(true); throw new RefusedException(504, $"Reading the layers of '{name}' took over 2 minutes."); }
+            if (p.ExitCode != 0)
+                throw new RefusedException(500, (await error).Split('\n').FirstOrDefault(l => l.StartsWith("error: "))?["error: ".Length..] ?? $"Reading the layers of '{name}' failed.");
+            string json = (await output).Trim();
+            Reverie.Imaging.AtomicFile.WriteAllText(file, json);
+            return json;
+        }
+        finally { _one.Release(); }
+    }
+}

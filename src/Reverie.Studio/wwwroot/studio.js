@@ -1,0 +1,228 @@
+// Reverie studio: plain JavaScript over the studio's API (no build step).
+'use strict';
+const csrf = document.querySelector('meta[name="reverie-csrf"]').content;
+const $ = id => document.getElementById(id);
+
+async function api(method, url, body) {
+  const init = { method, headers: { 'X-Reverie-Csrf': csrf } };
+  if (body instanceof FormData) init.body = body;
+  else if (body !== undefined) { init.body = JSON.stringify(body); init.headers['Content-Type'] = 'application/json'; }
+  const r = await fetch(url, init);
+  const text = await r.text();
+  let data = null;
+  try { data = text ? JSON.parse(text) : null; } catch { data = text; }
+  if (!r.ok) throw new Error((data && data.error) || `${r.status} ${r.statusText}`);
+  return data;
+}
+
+// ---- navigation
+function show(page) {
+  for (const b of document.querySelectorAll('nav button')) b.classList.toggle('active', b.dataset.page === page);
+  for (const s of document.querySelectorAll('.page')) s.hidden = s.id !== 'page-' + page;
+  if (page === 'jobs') refreshJobs();
+  if (page === 'gallery') refreshGallery();
+}
+for (const b of document.querySelectorAll('nav button')) b.addEventListener('click', () => show(b.dataset.page));
+
+// ---- dream form
+async function loadModels() {
+  const models = (await api('GET', '/api/models')).filter(m => m.status !== 'missing');
+  const sel = $('model');
+  sel.innerHTML = '';
+  for (const m of models) sel.add(new Option(m.name, m.name));
+  if (models.some(m => m.name === 'googlenet')) sel.value = 'googlenet';
+  await loadLayers();
+}
+async function loadLayers() {
+  const sel = $('layer');
+  sel.innerHTML = '<option>loading…</option>';
+  try {
+    const layers = await api('GET', `/api/models/${encodeURIComponent($('model').value)}/layers`);
+    sel.innerHTML = '';
+    for (const l of layers.filter(l => l.channels > 1 && l.shape.length === 4))
+      sel.add(new Option(`${l.name} (${l.channels} channels)`, l.name));
+    const preferred = [...sel.options].find(o => o.value === 'inception_4c/output');
+    if (preferred) sel.value = preferred.value;
+  } catch (e) { sel.innerHTML = ''; $('dream-error').textContent = e.message; }
+}
+$('model').addEventListener('change', loadLayers);
+
+async function loadExamples() {
+  for (const e of await api('GET', '/api/examples')) { const o = new Option(e.name, e.path); o.dataset.url = e.url; $('example').add(o); }
+}
+$('example').addEventListener('change', () => {
+  const o = $('example').selectedOptions[0];
+  if (!o.value) return;
+  $('photo').value = o.value;
+  $('photo-thumb').src = o.dataset.url; $('photo-thumb').hidden = false;
+  $('photo-file').value = '';
+});
+$('photo-file').addEventListener('change', async () => {
+  const f = $('photo-file').files[0];
+  if (!f) return;
+  $('dream-error').textContent = '';
+  const form = new FormData(); form.append('file', f);
+  try {
+    const up = await api('POST', '/api/uploads', form);
+    $('photo').value = up.id;
+    $('photo-thumb').src = up.url; $('photo-thumb').hidden = false;
+    $('example').value = '';
+  } catch (e) { $('dream-error').textContent = e.message; $('photo').value = ''; }
+});
+
+$('dream-form').addEventListener('submit', async ev => {
+  ev.preventDefault();
+  $('dream-error').textContent = '';
+  if (!$('photo').value) { $('dream-error').textContent = 'Choose a photo first: upload one or pick an example.'; return; }
+  const num = id => Number($(id).value);
+  const recipe = {
+    command: 'dream',
+    options: {
+      input: $('photo').value, model: $('model').value, layers: [$('layer').value], seed: num('seed'), maxSize: num('max-size'),
+      dream: { octaves: num('octaves'), steps: num('steps'), stepSize: num('step-size'), jitter: num('jitter'), keepColors: $('keep-colors').checked },
+    },
+  };
+  try { const j = await api('POST', '/api/jobs', recipe); follow(j.id); }
+  catch (e) { $('dream-error').textContent = e.message; }
+});
+
+// ---- following a job
+let source = null, followed = null;
+function follow(id) {
+  if (source) source.close();
+  followed = id;
+  $('live-job').textContent = '#' + id;
+  $('preview').dataset.updates = '0';
+  $('preview').removeAttribute('src');
+  $('progress').value = 0; $('stage').textContent = ''; $('eta').textContent = ''; $('terms').textContent = '';
+  $('download').hidden = true; $('rerun').hidden = true; $('recipe-box').hidden = true;
+  $('cancel').disabled = false;
+  source = new EventSource(`/api/jobs/${id}/events`);
+  source.onmessage = m => onEvent(id, JSON.parse(m.data));
+  source.addEventListener('end', () => source.close());
+}
+$('preview').addEventListener('load', () => { const p = $('preview'); p.dataset.updates = String(Number(p.dataset.updates) + 1); });
+
+function onEvent(id, e) {
+  if (id !== followed) return;
+  if (e.event === 'state') return showState(e);
+  if (e.event === 'progress') {
+    $('progress').value = e.fraction || 0;
+    $('stage').textContent = e.stage || '';
+    $('eta').textContent = e.eta !== undefined ? `${Math.round(e.eta)} s left` : '';
+    const terms = e.terms ? Object.entries(e.terms).map(([k, v]) => `${k} ${Number(v).toPrecision(3)}`).join('  ') : (e.value !== undefined ? `objective ${Number(e.value).toPrecision(4)}` : '');
+    $('terms').textContent = terms;
+    if (e.preview) $('preview').src = `/api/jobs/${id}/preview?v=${e.preview}`;
+    $('state').textContent = 'running'; $('state').className = 'state running';
+  } else if (e.event === 'note') $('terms').textContent = 'note: ' + e.message;
+}
+
+async function showState(j) {
+  $('state').textContent = j.state + (j.error ? ': ' + j.error : '');
+  $('state').className = 'state ' + j.state;
+  if (j.progress) $('progress').value = j.progress;
+  const ended = ['done', 'failed', 'cancelled', 'interrupted'].includes(j.state);
+  $('cancel').disabled = ended;
+  if (!ended) return;
+  if (source) source.close();
+  if (j.files && j.files.length) {
+    $('preview').src = j.files[0];
+    $('download').href = j.files[0]; $('download').hidden = false;
+  }
+  $('rerun').hidden = false;
+  $('rerun').onclick = async () => { try { follow((await api('POST', `/api/jobs/${j.id}/rerun`)).id); } catch (e) { $('dream-error').textContent = e.message; } };
+  try { $('recipe').textContent = JSON.stringify(await api('GET', `/api/jobs/${j.id}/recipe`), null, 2); $('recipe-box').hidden = false; } catch { }
+  refreshQueueCount();
+}
+$('cancel').addEventListener('click', async () => {
+  if (followed === null) return;
+  $('cancel').disabled = true;
+  try { await api('DELETE', `/api/jobs/${followed}`); } catch (e) { $('dream-error').textContent = e.message; }
+});
+
+// ---- jobs page
+async function refreshQueueCount() {
+  const active = (await api('GET', '/api/jobs')).filter(j => j.state === 'queued' || j.state === 'running').length;
+  $('queue-count').textContent = active ? `(${active})` : '';
+}
+async function refreshJobs() {
+  const body = $('jobs').tBodies[0];
+  const jobs = await api('GET', '/api/jobs');
+  body.innerHTML = '';
+  for (const j of jobs) {
+    const tr = body.insertRow();
+    tr.id = 'job-' + j.id;
+    for (const v of [j.id, j.kind, j.model || '', j.state + (j.error ? ': ' + j.error : ''), Math.round(j.progress * 100) + '%', new Date(j.created).toLocaleString()])
+      tr.insertCell().textContent = v;
+    tr.cells[3].className = 'state ' + j.state;
+    const actions = tr.insertCell();
+    const button = (label, fn) => { const b = document.createElement('button'); b.textContent = label; b.onclick = async () => { try { await fn(); } catch (e) { alert(e.message); } refreshJobs(); }; actions.append(b); };
+    if (j.state === 'queued' || j.state === 'running') button('Cancel', () => api('DELETE', `/api/jobs/${j.id}`));
+    if (j.state === 'running') button('Watch', async () => { show('dream'); follow(j.id); });
+    if (['interrupted', 'failed', 'cancelled'].includes(j.state)) button('Resume', () => api('POST', `/api/jobs/${j.id}/resume`));
+    if (['done', 'failed', 'cancelled', 'interrupted'].includes(j.state)) {
+      button('Re-run', () => api('POST', `/api/jobs/${j.id}/rerun`));
+      button('Delete', () => api('DELETE', `/api/jobs/${j.id}`));
+    }
+  }
+  refreshQueueCount();
+}
+setInterval(() => { if (!$('page-jobs').hidden) refreshJobs(); }, 2000);
+
+// ---- gallery
+async function refreshGallery() {
+  const kind = $('gallery-kind').value, model = $('gallery-model').value;
+  const all = await api('GET', '/api/gallery');
+  for (const [sel, key] of [[$('gallery-kind'), 'kind'], [$('gallery-model'), 'model']]) {
+    const have = new Set([...sel.options].map(o => o.value));
+    for (const v of new Set(all.map(j => j[key]).filter(Boolean))) if (!have.has(v)) sel.add(new Option(v, v));
+  }
+  const q = new URLSearchParams(); if (kind) q.set('kind', kind); if (model) q.set('model', model);
+  const jobs = await api('GET', '/api/gallery?' + q);
+  const g = $('gallery');
+  g.innerHTML = '';
+  for (const j of jobs) {
+    if (!j.files.length) continue;
+    const card = document.createElement('div');
+    card.className = 'card'; card.id = 'card-' + j.id;
+    const img = document.createElement('img'); img.src = j.files[0]; img.alt = `${j.kind} #${j.id}`; img.loading = 'lazy';
+    const cap = document.createElement('div'); cap.textContent = `#${j.id} ${j.kind} · ${j.model || ''}`;
+    card.append(img, cap);
+    card.onclick = () => openDetail(j);
+    g.append(card);
+  }
+}
+$('gallery-kind').addEventListener('change', refreshGallery);
+$('gallery-model').addEventListener('change', refreshGallery);
+
+async function openDetail(j) {
+  $('detail').hidden = false;
+  $('detail-title').textContent = `#${j.id} ${j.kind}`;
+  $('detail-image').src = j.files[0];
+  $('detail-download').href = j.files[0];
+  $('detail-recipe').textContent = JSON.stringify(await api('GET', `/api/jobs/${j.id}/recipe`), null, 2);
+  $('detail-rerun').onclick = async () => { const n = await api('POST', `/api/jobs/${j.id}/rerun`); show('dream'); follow(n.id); };
+  $('detail-delete').onclick = async () => { await api('DELETE', `/api/jobs/${j.id}`); $('detail').hidden = true; refreshGallery(); };
+  $('detail').scrollIntoView();
+}
+
+const drop = $('drop');
+drop.addEventListener('dragover', e => { e.preventDefault(); drop.classList.add('over'); });
+drop.addEventListener('dragleave', () => drop.classList.remove('over'));
+drop.addEventListener('drop', async e => {
+  e.preventDefault(); drop.classList.remove('over');
+  const f = e.dataTransfer.files[0];
+  if (!f) return;
+  const form = new FormData(); form.append('file', f);
+  try {
+    const recipe = await api('POST', '/api/recipes/read', form);
+    $('dropped-recipe').textContent = JSON.stringify(recipe, null, 2);
+    $('dropped').hidden = false;
+    $('dropped-run').onclick = async () => { try { const j = await api('POST', '/api/jobs', recipe); show('dream'); follow(j.id); } catch (err) { $('dropped-recipe').textContent = err.message; } };
+  } catch (err) { $('dropped-recipe').textContent = err.message; $('dropped').hidden = false; }
+});
+
+// ---- start
+loadExamples().catch(() => { });
+loadModels().catch(e => { $('dream-error').textContent = e.message; });
+refreshQueueCount().catch(() => { });
