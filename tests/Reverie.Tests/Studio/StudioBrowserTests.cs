@@ -1,0 +1,105 @@
+using System.Net.Http.Json;
+using System.Text.Json.Nodes;
+using OpenQA.Selenium;
+using OpenQA.Selenium.Chrome;
+using OpenQA.Selenium.Support.UI;
+using Reverie.Tests.Infrastructure;
+using Xunit.Abstractions;
+
+namespace Reverie.Tests.Studio;
+
+/// <summary>
+/// The studio end to end in a real browser: Debian's chromium, driven by Debian's chromium-driver
+/// through Selenium (both installed by scripts/install-test-deps.sh). Screenshots go to
+/// TestResults/studio/; the README's come from this test.
+/// </summary>
+public class StudioBrowserTests(GoogLeNetCli cli, ITestOutputHelper output) : IClassFixture<GoogLeNetCli>
+{
+    static ChromeDriver Browser()
+    {
+        var service = ChromeDriverService.CreateDefaultService("/usr/bin", "chromedriver");
+        service.SuppressInitialDiagnosticInformation = true;
+        service.HideCommandPromptWindow = true;
+        var options = new ChromeOptions { BinaryLocation = "/usr/bin/chromium" };
+        options.AddArguments("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu", "--window-size=1360,940", "--lang=en-US");
+        return new ChromeDriver(service, options, TimeSpan.FromMinutes(2));
+    }
+
+    static string Shots
+    {
+        get
+        {
+            string dir = Path.Combine(Paths.RepoRoot, "TestResults", "studio");
+            Directory.CreateDirectory(dir);
+            return dir;
+        }
+    }
+
+    [Fact]
+    [Trait("Category", "Slow")]
+    public async Task UploadDreamWatchPreviewsCancelFindInGalleryAndRerun()
+    {
+        await using var s = await StudioHost.StartAsync(cli.Host);
+        using var driver = Browser();
+        var wait = new WebDriverWait(driver, TimeSpan.FromMinutes(3)) { PollingInterval = TimeSpan.FromMilliseconds(50) };
+        driver.Navigate().GoToUrl(s.Server.Address);
+        Assert.Equal("Reverie studio", driver.Title);
+
+        // Upload a photo; the layer picker fills from the model's layer table.
+        driver.FindElement(By.Id("photo-file")).SendKeys(Paths.Sample("chelsea.png"));
+        wait.Until(d => d.FindElement(By.Id("photo")).GetDomProperty("value") is { Length: 64 });
+        wait.Until(d => d.FindElements(By.CssSelector("#layer option")).Count > 10);
+        driver.FindElement(By.CssSelector("#layer option[value='inception_4c/output']")).Click();
+        void Set(string id, string value)
+        {
+            var e = driver.FindElement(By.Id(id));
+            e.Clear();
+            e.SendKeys(value);
+        }
+        Set("octaves", "3");
+        Set("steps", "10");
+        Set("max-size", "320");
+        driver.FindElement(By.Id("run")).Click();
+
+        // At least three preview updates arrive while it runs.
+        wait.Until(d => int.Parse(d.FindElement(By.Id("preview")).GetDomAttribute("data-updates")!) >= 3);
+        int seenRunning = driver.FindElement(By.Id("state")).Text == "running" ? 1 : 0;
+        driver.ExecuteScript("window.scrollTo(0, 0)");
+        driver.GetScreenshot().SaveAsFile(Path.Combine(Shots, "dream-mid-run.png"));
+        wait.Until(d => d.FindElement(By.Id("state")).Text.StartsWith("done", StringComparison.Ordinal));
+        Assert.Contains("\"command\": \"dream\"", driver.FindElement(By.Id("recipe")).GetDomProperty("textContent"));
+        Assert.True(driver.FindElement(By.Id("download")).Displayed);
+        output.WriteLine($"preview updates seen: {driver.FindElement(By.Id("preview")).GetDomAttribute("data-updates")}, running seen mid-run: {seenRunning}");
+        long first = (await s.Http.GetFromJsonAsync<JsonArray>("/api/jobs"))!.Single()!["id"]!.GetValue<long>();
+
+        // A second, long job: cancelled from the page while it runs.
+        Set("steps", "400");
+        driver.FindElement(By.Id("run")).Click();
+        wait.Until(d => d.FindElement(By.Id("state")).Text == "running" && d.FindElement(By.Id("stage")).Text.Length > 0);
+        driver.FindElement(By.Id("cancel")).Click();
+        wait.Until(d => d.FindElement(By.Id("state")).Text.StartsWith("cancelled", StringComparison.Ordinal));
+
+        // The gallery shows the first result with its recipe; re-running it from there completes.
+        driver.FindElement(By.Id("nav-gallery")).Click();
+        wait.Until(d => d.FindElements(By.Id($"card-{first}")).Count == 1);
+        driver.FindElement(By.Id($"card-{first}")).Click();
+        wait.Until(d => d.FindElement(By.Id("detail-recipe")).Text.Contains("inception_4c/output"));
+        driver.ExecuteScript("window.scrollTo(0, 0)");
+        driver.GetScreenshot().SaveAsFile(Path.Combine(Shots, "gallery.png"));
+        driver.FindElement(By.Id("detail-rerun")).Click();
+        wait.Until(d => d.FindElement(By.Id("page-dream")).Displayed);
+        wait.Until(d => d.FindElement(By.Id("state")).Text.StartsWith("done", StringComparison.Ordinal));
+        driver.GetScreenshot().SaveAsFile(Path.Combine(Shots, "dream-done.png"));
+
+        var jobs = (await s.Http.GetFromJsonAsync<JsonArray>("/api/jobs"))!.Select(j => j!.AsObject()).OrderBy(j => j["id"]!.GetValue<long>()).ToList();
+        Assert.Equal(["done", "cancelled", "done"], jobs.Select(j => j["state"]!.GetValue<string>()));
+        Assert.All(jobs, j => Assert.Equal(1, j["runs"]!.GetValue<int>()));
+        Assert.Equal(jobs[0]["model"]!.GetValue<string>(), jobs[2]["model"]!.GetValue<string>());
+        // The re-run gives the same pixels as the first run.
+        byte[] a = await s.Http.GetByteArrayAsync(jobs[0]["files"]![0]!.GetValue<string>());
+        byte[] b = await s.Http.GetByteArrayAsync(jobs[2]["files"]![0]!.GetValue<string>());
+        using var ia = Reverie.Imaging.ImageIO.Decode(a);
+        using var ib = Reverie.Imaging.ImageIO.Decode(b);
+        Assert.True(ia.eq(ib).all().item<bool>());
+    }
+}
