@@ -13,11 +13,12 @@ return args.FirstOrDefault() switch
     "pgd" => PgdBenchmark.Run(args.Skip(1).ToArray()),
     "profile" => ProfileBenchmark.Run(args.Skip(1).ToArray()),
     "explain" => ExplainBenchmark.Run(args.Skip(1).ToArray()),
+    "studio" => StudioBenchmark.Run(args.Skip(1).ToArray()),
     _ => Usage(),
 };
 
 static int Usage()
 {
-    Console.Error.WriteLine("usage: reverie-bench forward [--reps N] [--sizes 224,512] | dream [--reps N] [--no-scaling] | dream-default [--reps N] | visualize [--reps N] [--steps N] | style [--steps N] [--size PX] [--fast-only] | train [--reps N] [--limit IMAGES] | pgd [--reps N] [--images N] | profile [--reps N] [--peak GFLOPS] | explain [--reps N]");
+    Console.Error.WriteLine("usage: reverie-bench forward [--reps N] [--sizes 224,512] | dream [--reps N] [--no-scaling] | dream-default [--reps N] | visualize [--reps N] [--steps N] | style [--steps N] [--size PX] [--fast-only] | train [--reps N] [--limit IMAGES] | pgd [--reps N] [--images N] | profile [--reps N] [--peak GFLOPS] | explain [--reps N] | studio [--reps N]");
     return 2;
 }

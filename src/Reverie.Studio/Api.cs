@@ -192,12 +192,43 @@ internal static class Api
             })]);
         }).WithSummary("The models the registry knows and whether each is ready.");
 
+        // The microscope: every channel's visualization, made by atlas jobs with the channel cache on
+        // (POST /api/jobs with {"command":"atlas","options":{…,"cache":true}}) and read here from that cache.
+        api.MapGet("/microscope/tiles", (string model, string layer, int? size, int? steps, int? seed) =>
+        {
+            string dir = MicroscopeDir(settings, model, layer, size, steps);
+            var v = Tiles(size, steps);
+            var cached = Directory.Exists(dir)
+                ? Directory.EnumerateFiles(dir, $"*-s{v.Size}-n{v.Steps}-seed{seed ?? 0}.png").Select(f => Path.GetFileName(f).Split('-')[0]).Where(c => c.All(char.IsAsciiDigit) && c.Length is > 0 and < 7).Select(int.Parse).Order()
+                : Enumerable.Empty<int>();
+            return new JsonObject { ["model"] = model, ["layer"] = layer, ["size"] = v.Size, ["steps"] = v.Steps, ["cached"] = new JsonArray([.. cached.Select(c => (JsonNode?)c)]) };
+        }).WithSummary("The channels of a layer whose visualization is in the channel cache, for the given settings (size 128, steps 128 by default).");
+
+        api.MapGet("/microscope/tile", (string model, string layer, int channel, int? size, int? steps, int? seed) =>
+        {
+            string file = Reverie.Visualization.ChannelCache.File(MicroscopeDir(settings, model, layer, size, steps), channel, Tiles(size, steps), seed ?? 0);
+            return channel >= 0 && File.Exists(file) ? Results.File(file, "image/png") : Error(404, $"Channel {channel} of that layer has no visualization yet; render it first.");
+        }).WithSummary("One channel's visualization from the channel cache.");
+
         api.MapGet("/models/{name}/layers", async (string name, CancellationToken cancel) =>
             Results.Text(await layers.GetAsync(name, cancel), "application/json"))
             .WithSummary("A model's layer table: name, aliases, op, shape, channels.");
     }
 
     static IResult NoJob() => Error(404, "There is no job with that id.");
+
+    static Reverie.Visualization.VisualizeOptions Tiles(int? size, int? steps)
+    {
+        if (size is < 16 or > 1024 || steps is < 1 or > 10000) throw new BadInputException("size must be from 16 to 1024 and steps from 1 to 10000.");
+        return new() { Size = size ?? 128, Steps = steps ?? 128 };
+    }
+
+    static string MicroscopeDir(StudioSettings s, string model, string layer, int? size, int? steps)
+    {
+        var reg = Registry(s);
+        if (!reg.Contains(model)) throw new RefusedException(404, $"There is no model named '{BadInputException.Shown(model)}' (see /api/models).");
+        return Reverie.Visualization.ChannelCache.Dir(reg, model, layer, Tiles(size, steps), Reverie.Jobs.Precision.Fp32);
+    }
 
     /// <summary>The model registry the jobs see (the studio's environment for them, else its own).</summary>
     public static ModelRegistry Registry(StudioSettings s) =>

@@ -21,30 +21,36 @@ function show(page) {
   for (const s of document.querySelectorAll('.page')) s.hidden = s.id !== 'page-' + page;
   if (page === 'jobs') refreshJobs();
   if (page === 'gallery') refreshGallery();
+  if (page === 'microscope' && !$('ms-layer').options.length) msLayers();
 }
 for (const b of document.querySelectorAll('nav button')) b.addEventListener('click', () => show(b.dataset.page));
 
 // ---- dream form
 async function loadModels() {
   const models = (await api('GET', '/api/models')).filter(m => m.status !== 'missing');
-  const sel = $('model');
-  sel.innerHTML = '';
-  for (const m of models) sel.add(new Option(m.name, m.name));
-  if (models.some(m => m.name === 'googlenet')) sel.value = 'googlenet';
+  for (const sel of [$('model'), $('ms-model')]) {
+    sel.innerHTML = '';
+    for (const m of models) sel.add(new Option(m.name, m.name));
+    if (models.some(m => m.name === 'googlenet')) sel.value = 'googlenet';
+  }
   await loadLayers();
 }
-async function loadLayers() {
-  const sel = $('layer');
+const layerTables = {};
+async function fillLayers(model, sel, errorBox) {
   sel.innerHTML = '<option>loading…</option>';
   try {
-    const layers = await api('GET', `/api/models/${encodeURIComponent($('model').value)}/layers`);
+    const layers = layerTables[model] ||= await api('GET', `/api/models/${encodeURIComponent(model)}/layers`);
     sel.innerHTML = '';
-    for (const l of layers.filter(l => l.channels > 1 && l.shape.length === 4))
-      sel.add(new Option(`${l.name} (${l.channels} channels)`, l.name));
+    for (const l of layers.filter(l => l.channels > 1 && l.shape.length === 4)) {
+      const o = new Option(`${l.name} (${l.channels} channels)`, l.name);
+      o.dataset.channels = l.channels;
+      sel.add(o);
+    }
     const preferred = [...sel.options].find(o => o.value === 'inception_4c/output');
     if (preferred) sel.value = preferred.value;
-  } catch (e) { sel.innerHTML = ''; $('dream-error').textContent = e.message; }
+  } catch (e) { sel.innerHTML = ''; errorBox.textContent = e.message; }
 }
+const loadLayers = () => fillLayers($('model').value, $('layer'), $('dream-error'));
 $('model').addEventListener('change', loadLayers);
 
 async function loadExamples() {
@@ -78,7 +84,8 @@ $('dream-form').addEventListener('submit', async ev => {
   const recipe = {
     command: 'dream',
     options: {
-      input: $('photo').value, model: $('model').value, layers: [$('layer').value], seed: num('seed'), maxSize: num('max-size'),
+      input: $('photo').value, model: $('model').value, seed: num('seed'), maxSize: num('max-size'),
+      layers: [$('channels').value.trim() ? `l2(${$('layer').value}:${$('channels').value.trim()})` : $('layer').value],
       dream: { octaves: num('octaves'), steps: num('steps'), stepSize: num('step-size'), jitter: num('jitter'), keepColors: $('keep-colors').checked },
     },
   };
@@ -139,6 +146,105 @@ $('cancel').addEventListener('click', async () => {
   $('cancel').disabled = true;
   try { await api('DELETE', `/api/jobs/${followed}`); } catch (e) { $('dream-error').textContent = e.message; }
 });
+
+// ---- microscope: every channel's visualization, made by atlas jobs through the queue and kept in the channel cache
+const PER_PAGE = 64;
+const tile = () => ({ size: Number($('ms-size').value), steps: Number($('ms-steps').value) });
+async function msLayers() {
+  await fillLayers($('ms-model').value, $('ms-layer'), $('ms-error'));
+  msPages();
+}
+function msPages() {
+  const o = $('ms-layer').selectedOptions[0];
+  const n = o ? Number(o.dataset.channels) : 0;
+  $('ms-page').innerHTML = '';
+  for (let a = 0; a < n; a += PER_PAGE) $('ms-page').add(new Option(`${a}–${Math.min(n, a + PER_PAGE) - 1}`, String(a)));
+  msGrid();
+}
+function msRange() {
+  const o = $('ms-layer').selectedOptions[0];
+  const n = o ? Number(o.dataset.channels) : 0, a = Number($('ms-page').value || 0);
+  return [a, Math.min(n, a + PER_PAGE) - 1];
+}
+const msQuery = () => `model=${encodeURIComponent($('ms-model').value)}&layer=${encodeURIComponent($('ms-layer').value)}&size=${tile().size}&steps=${tile().steps}`;
+async function msGrid() {
+  const [a, b] = msRange();
+  const cached = new Set((await api('GET', '/api/microscope/tiles?' + msQuery())).cached);
+  const grid = $('ms-grid');
+  grid.innerHTML = '';
+  let missing = 0;
+  for (let c = a; c <= b; c++) {
+    const t = document.createElement('div');
+    t.className = 'tile' + (cached.has(c) ? '' : ' missing');
+    t.id = 'ms-tile-' + c;
+    if (cached.has(c)) { const img = document.createElement('img'); img.src = `/api/microscope/tile?${msQuery()}&channel=${c}`; img.alt = 'channel ' + c; t.append(img); }
+    else missing++;
+    const label = document.createElement('span'); label.textContent = c; t.append(label);
+    t.onclick = () => msChannel(c, cached.has(c));
+    grid.append(t);
+  }
+  $('ms-status').textContent = missing ? `${missing} of ${b - a + 1} channels not rendered yet` : `all ${b - a + 1} channels rendered`;
+  $('ms-render').disabled = missing === 0;
+  return missing;
+}
+$('ms-model').addEventListener('change', msLayers);
+$('ms-layer').addEventListener('change', msPages);
+$('ms-page').addEventListener('change', msGrid);
+$('ms-size').addEventListener('change', msGrid);
+$('ms-steps').addEventListener('change', msGrid);
+$('ms-render').addEventListener('click', async () => {
+  const [a, b] = msRange();
+  $('ms-render').disabled = true;
+  try {
+    const j = await api('POST', '/api/jobs', { command: 'atlas', options: { model: $('ms-model').value, layer: $('ms-layer').value, channels: `${a}..${b}`, cache: true, visualize: tile() } });
+    $('ms-progress').hidden = false; $('ms-progress').value = 0;
+    const es = new EventSource(`/api/jobs/${j.id}/events`);
+    let stage = '';
+    es.onmessage = m => {
+      const e = JSON.parse(m.data);
+      if (e.event === 'progress') {
+        $('ms-progress').value = e.fraction || 0;
+        $('ms-status').textContent = e.stage + (e.eta !== undefined ? ` · ${Math.round(e.eta)} s left` : '');
+        const batch = (e.stage || '').split(':')[0];
+        if (batch !== stage) { if (stage) msGrid(); stage = batch; }
+      } else if (e.event === 'state' && ['done', 'failed', 'cancelled', 'interrupted'].includes(e.state)) {
+        es.close(); $('ms-progress').hidden = true; msGrid();
+        if (e.error) $('ms-status').textContent = e.error;
+      }
+    };
+    es.addEventListener('end', () => es.close());
+  } catch (e) { $('ms-status').textContent = e.message; $('ms-render').disabled = false; }
+});
+function msChannel(c, cached) {
+  $('ms-channel').hidden = false;
+  $('ms-channel-title').textContent = `${$('ms-layer').value} · channel ${c}`;
+  $('ms-channel-image').src = cached ? `/api/microscope/tile?${msQuery()}&channel=${c}` : '';
+  $('ms-variants').innerHTML = '';
+  $('ms-error').textContent = cached ? '' : 'Not rendered yet: render this page of channels first.';
+  $('ms-dream').onclick = async () => {
+    $('model').value = $('ms-model').value;
+    await loadLayers();
+    $('layer').value = $('ms-layer').value;
+    $('channels').value = String(c);
+    show('dream');
+  };
+  $('ms-variants-run').onclick = async () => {
+    $('ms-error').textContent = '';
+    try {
+      const j = await api('POST', '/api/jobs', { command: 'visualize', options: { model: $('ms-model').value, objective: `${$('ms-layer').value}:${c}`, diversity: 100, visualize: { size: 160, steps: 256, batch: 4 } } });
+      $('ms-variants').textContent = 'rendering four diverse variants…';
+      const es = new EventSource(`/api/jobs/${j.id}/events`);
+      es.onmessage = m => {
+        const e = JSON.parse(m.data);
+        if (e.event === 'progress') $('ms-variants').textContent = `rendering four diverse variants… ${Math.round((e.fraction || 0) * 100)}%`;
+        if (e.event === 'state' && e.files && e.files.length) { es.close(); $('ms-variants').innerHTML = `<img src="${e.files[0]}" alt="variants of channel ${c}">`; }
+        else if (e.event === 'state' && e.error) { es.close(); $('ms-variants').textContent = e.error; }
+      };
+      es.addEventListener('end', () => es.close());
+    } catch (e) { $('ms-error').textContent = e.message; }
+  };
+  $('ms-channel').scrollIntoView();
+}
 
 // ---- jobs page
 async function refreshQueueCount() {

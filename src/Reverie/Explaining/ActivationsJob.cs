@@ -84,14 +84,12 @@ internal sealed class ActivationsJob : Job<ActivationsJobOptions>
         var order = means.argsort(descending: true).narrow(0, 0, o.Top).data<long>().Select(i => (int)i).ToList();
 
         // Feature visualizations: from the cache, or made now, all missing channels in one batch.
-        string dir = CacheDir(o, c, model, layer);
-        string File(int ch) => Path.Combine(dir, string.Create(CultureInfo.InvariantCulture, $"{ch}-s{o.Visualize.Size}-n{o.Visualize.Steps}-seed{o.Seed}.png"));
+        string dir = ChannelCache.Dir(c.Registry, model, layer, o.Visualize, o.Precision);
+        string File(int ch) => ChannelCache.File(dir, ch, o.Visualize, o.Seed);
         var tiles = new Dictionary<int, Tensor>();
         var cached = new HashSet<int>();
         foreach (int ch in order)
-            if (o.Cache && System.IO.File.Exists(File(ch)))
-                try { tiles[ch] = ImageIO.Load(File(ch)); cached.Add(ch); }
-                catch (BadInputException) { } // a damaged cache file is made again
+            if (o.Cache && ChannelCache.Load(File(ch)) is { } tile) { tiles[ch] = tile; cached.Add(ch); } // a damaged cache file is made again
         var missing = order.Where(ch => !tiles.ContainsKey(ch)).ToList();
         if (missing.Count > 0)
         {
@@ -104,14 +102,8 @@ internal sealed class ActivationsJob : Job<ActivationsJobOptions>
                 c.Save(photo, c.Output, null, 0, interrupted: true);
                 return new JobResult([], "interrupted before the visualizations were done: nothing saved", true);
             }
-            Directory.CreateDirectory(dir);
             for (int i = 0; i < missing.Count; i++)
-            {
-                // As the cache keeps it (8 bits), so that a run from the cache draws the same picture.
-                var tile = r.Image.narrow(0, i, 1).mul(S(255)).round_().div_(S(255));
-                tiles[missing[i]] = tile;
-                if (o.Cache) ImageIO.Save(tile, File(missing[i])); // written through a temporary file
-            }
+                tiles[missing[i]] = ChannelCache.Keep(r.Image.narrow(0, i, 1), o.Cache ? File(missing[i]) : null);
         }
 
         var display = Capture.Shrink(photo, Side);
@@ -140,18 +132,5 @@ internal sealed class ActivationsJob : Job<ActivationsJobOptions>
         var canvas = ones(1, 3, h, w);
         canvas.narrow(2, (h - side) / 2, side).narrow(3, (w - side) / 2, side).copy_(ImageIO.Resize(tile, side, side));
         return canvas;
-    }
-
-    /// <summary>
-    /// The cache folder of a model's layer: under the model cache, keyed by the weights (the file's
-    /// SHA-256, or the registry's, or the built-in model's name and Reverie's version) and the layer.
-    /// </summary>
-    static string CacheDir(ActivationsJobOptions o, JobContext c, string model, string layer)
-    {
-        string weights = System.IO.File.Exists(model) ? Downloader.Sha256Of(model)
-            : c.Registry.Contains(model) && c.Registry.Get(model).Sha256 is { } sha ? sha
-            : model + "@" + typeof(ActivationsJob).Assembly.GetName().Version;
-        string key = Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(weights + "\n" + layer + "\n" + o.Visualize.Param + o.Visualize.Transforms + o.Visualize.LearningRate.ToString("R", CultureInfo.InvariantCulture) + o.Precision)))[..24].ToLowerInvariant();
-        return Path.Combine(c.Registry.CacheDir, "visualizations", key);
     }
 }

@@ -17,6 +17,8 @@ public sealed record AtlasJobOptions : JobOptions
     public int PerBatch { get; init; } = 8;
     /// <summary>The optimization's settings (the batch is set per chunk); its seed and precision are the job's.</summary>
     public VisualizeOptions Visualize { get; init; } = new();
+    /// <summary>Keep each channel's visualization in the channel cache and reuse what is there (see <c>ChannelCache</c>; the studio's microscope reads it).</summary>
+    public bool Cache { get; init; }
 
     /// <inheritdoc/>
     public override void Validate()
@@ -64,19 +66,32 @@ internal sealed class AtlasJob : Job<AtlasJobOptions>
         var list = o.ParseChannels(count);
         o.Prepare(net);
         var tiles = new List<Tensor>();
-        int steps = o.Visualize.Steps, done = 0;
+        int steps = o.Visualize.Steps, done = 0, fromCache = 0;
+        string? cache = o.Cache ? ChannelCache.Dir(c.Registry, o.Model ?? "googlenet", tensor, o.Visualize, o.Precision) : null;
+        string? CacheFile(int ch) => cache is null ? null : ChannelCache.File(cache, ch, o.Visualize, o.Seed);
         for (int start = 0; start < list.Count && !c.Cancel.IsCancellationRequested; start += o.PerBatch)
         {
             var chunk = list.Skip(start).Take(o.PerBatch).ToList();
-            Objective obj = chunk.Select((ch, i) => (Objective)new ChannelObjective(tensor, ch, o.Layer, i)).Aggregate((a, b) => a + b);
-            var options = o.Visualize with { Batch = chunk.Count, Seed = o.Seed + start, BFloat16 = o.BFloat16 };
-            var progress = c.Steps((long)start * steps, (long)list.Count * steps, s => $"channels {chunk[0]}-{chunk[^1]}: step {s.Step}/{s.Steps}");
-            var scaled = new Scaled(progress, chunk.Count);
-            var r = await Task.Run(() => new FeatureVisualizer(net, obj, options).RunFull(scaled, c.Cancel));
-            if (r.Cancelled) break;
-            tiles.Add(r.Image);
+            var kept = chunk.Select(ch => CacheFile(ch) is { } f ? ChannelCache.Load(f) : null).ToArray();
+            var missing = chunk.Where((_, i) => kept[i] is null).ToList();
+            if (missing.Count > 0)
+            {
+                Objective obj = missing.Select((ch, i) => (Objective)new ChannelObjective(tensor, ch, o.Layer, i)).Aggregate((a, b) => a + b);
+                var options = o.Visualize with { Batch = missing.Count, Seed = o.Seed + start, BFloat16 = o.BFloat16 };
+                var progress = c.Steps((long)start * steps, (long)list.Count * steps, s => $"channels {chunk[0]}-{chunk[^1]}: step {s.Step}/{s.Steps}");
+                var scaled = new Scaled(progress, chunk.Count);
+                var r = await Task.Run(() => new FeatureVisualizer(net, obj, options).RunFull(scaled, c.Cancel));
+                if (r.Cancelled) break;
+                for (int i = 0, m = 0; i < chunk.Count; i++)
+                    if (kept[i] is null) kept[i] = cache is null ? r.Image.narrow(0, m++, 1) : ChannelCache.Keep(r.Image.narrow(0, m++, 1), CacheFile(chunk[i]));
+            }
+            else
+                c.Report(new JobEvent { Stage = $"channels {chunk[0]}-{chunk[^1]}: from the cache", Step = (long)(start + chunk.Count) * steps, Total = (long)list.Count * steps });
+            fromCache += chunk.Count - missing.Count;
+            tiles.Add(cat(kept!, 0));
             done += chunk.Count;
         }
+        if (cache is not null) c.Note($"{fromCache} of {done} channels from the cache, {done - fromCache} made; cache: {cache}");
         bool interrupted = c.Cancel.IsCancellationRequested;
         if (tiles.Count == 0) return new JobResult([], "interrupted before the first batch was done; nothing saved", true);
         var shown = list.Take(done).ToList();

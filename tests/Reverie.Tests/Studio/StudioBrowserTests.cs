@@ -91,7 +91,34 @@ public class StudioBrowserTests(GoogLeNetCli cli, ITestOutputHelper output) : IC
         wait.Until(d => d.FindElement(By.Id("state")).Text.StartsWith("done", StringComparison.Ordinal));
         driver.GetScreenshot().SaveAsFile(Path.Combine(Shots, "dream-done.png"));
 
-        var jobs = (await s.Http.GetFromJsonAsync<JsonArray>("/api/jobs"))!.Select(j => j!.AsObject()).OrderBy(j => j["id"]!.GetValue<long>()).ToList();
+        // The microscope: render a layer's channels through the queue, open one, dream with it.
+        driver.FindElement(By.Id("nav-microscope")).Click();
+        wait.Until(d => d.FindElements(By.CssSelector("#ms-layer option")).Count > 3);
+        driver.FindElement(By.CssSelector("#ms-model option[value='textures']")).Click();
+        wait.Until(d => d.FindElements(By.CssSelector("#ms-layer option[value='conv1']")).Count == 1);
+        driver.FindElement(By.CssSelector("#ms-layer option[value='conv1']")).Click();
+        Set("ms-size", "64");
+        Set("ms-steps", "24");
+        driver.FindElement(By.Id("ms-page")).Click(); // leaves the steps field, so that its change applies
+        wait.Until(d => d.FindElements(By.CssSelector("#ms-grid .tile.missing")).Count == 32);
+        driver.FindElement(By.Id("ms-render")).Click();
+        wait.Until(d => d.FindElements(By.CssSelector("#ms-grid .tile img")).Count == 32);
+        driver.ExecuteScript("window.scrollTo(0, 0)");
+        driver.GetScreenshot().SaveAsFile(Path.Combine(Shots, "microscope.png"));
+        driver.FindElement(By.Id("ms-tile-5")).Click();
+        try { wait.Until(d => d.FindElement(By.Id("ms-channel-title")).GetDomProperty("textContent")!.EndsWith("channel 5", StringComparison.Ordinal)); }
+        catch (WebDriverTimeoutException)
+        {
+            driver.GetScreenshot().SaveAsFile(Path.Combine(Shots, "failed.png"));
+            throw new Xunit.Sdk.XunitException($"channel title: '{driver.FindElement(By.Id("ms-channel-title")).GetDomProperty("textContent")}', hidden: {driver.FindElement(By.Id("ms-channel")).GetDomProperty("hidden")}");
+        }
+        driver.FindElement(By.Id("ms-dream")).Click();
+        wait.Until(d => d.FindElement(By.Id("page-dream")).Displayed && d.FindElement(By.Id("channels")).GetDomProperty("value") == "5");
+        Assert.Equal("conv1", driver.FindElement(By.Id("layer")).GetDomProperty("value"));
+        var tiles = (await s.Http.GetFromJsonAsync<JsonObject>("/api/microscope/tiles?model=textures&layer=conv1&size=64&steps=24"))!;
+        Assert.Equal(Enumerable.Range(0, 32), tiles["cached"]!.AsArray().Select(c => c!.GetValue<int>()));
+
+        var jobs = (await s.Http.GetFromJsonAsync<JsonArray>("/api/jobs"))!.Where(j => j!["kind"]!.GetValue<string>() == "dream").Select(j => j!.AsObject()).OrderBy(j => j["id"]!.GetValue<long>()).ToList();
         Assert.Equal(["done", "cancelled", "done"], jobs.Select(j => j["state"]!.GetValue<string>()));
         Assert.All(jobs, j => Assert.Equal(1, j["runs"]!.GetValue<int>()));
         Assert.Equal(jobs[0]["model"]!.GetValue<string>(), jobs[2]["model"]!.GetValue<string>());
