@@ -84,7 +84,7 @@ internal sealed class ActivationsJob : Job<ActivationsJobOptions>
         var order = means.argsort(descending: true).narrow(0, 0, o.Top).data<long>().Select(i => (int)i).ToList();
 
         // Feature visualizations: from the cache, or made now, all missing channels in one batch.
-        string dir = ChannelCache.Dir(c.Registry, model, layer, o.Visualize, o.Precision);
+        string dir = ChannelCache.Dir(c.Registry, model, net.Layers.First(l => l.Name == layer || l.Aliases.Contains(layer)).Name, o.Visualize, o.Precision);
         string File(int ch) => ChannelCache.File(dir, ch, o.Visualize, o.Seed);
         var tiles = new Dictionary<int, Tensor>();
         var cached = new HashSet<int>();

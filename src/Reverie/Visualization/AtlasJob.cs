@@ -62,12 +62,13 @@ internal sealed class AtlasJob : Job<AtlasJobOptions>
         c.CheckImageOutput();
         using var net = await c.OpenModelAsync(o.Model ?? "googlenet");
         string tensor = net.ResolveLayer(o.Layer);
-        long count = net.Layers.First(l => l.Name == tensor || l.Aliases.Contains(tensor)).Channels;
+        var info = net.Layers.First(l => l.Name == tensor || l.Aliases.Contains(tensor));
+        long count = info.Channels;
         var list = o.ParseChannels(count);
         o.Prepare(net);
         var tiles = new List<Tensor>();
         int steps = o.Visualize.Steps, done = 0, fromCache = 0;
-        string? cache = o.Cache ? ChannelCache.Dir(c.Registry, o.Model ?? "googlenet", tensor, o.Visualize, o.Precision) : null;
+        string? cache = o.Cache ? ChannelCache.Dir(c.Registry, o.Model ?? "googlenet", info.Name, o.Visualize, o.Precision) : null;
         string? CacheFile(int ch) => cache is null ? null : ChannelCache.File(cache, ch, o.Visualize, o.Seed);
         for (int start = 0; start < list.Count && !c.Cancel.IsCancellationRequested; start += o.PerBatch)
         {

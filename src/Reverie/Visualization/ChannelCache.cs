@@ -18,7 +18,7 @@ namespace Reverie.Visualization;
 /// </summary>
 internal static class ChannelCache
 {
-    /// <summary>The folder of a model's layer (<paramref name="layer"/>: the canonical tensor name).</summary>
+    /// <summary>The folder of a model's layer (<paramref name="layer"/>: its name in the layer table, as <c>reverie models layers</c> prints it, whatever alias the user gave).</summary>
     public static string Dir(ModelRegistry registry, string model, string layer, VisualizeOptions v, Precision precision)
     {
         string weights = System.IO.File.Exists(model) ? Downloader.Sha256Of(model)

@@ -93,16 +93,14 @@ public class StudioBrowserTests(GoogLeNetCli cli, ITestOutputHelper output) : IC
 
         // The microscope: render a layer's channels through the queue, open one, dream with it.
         driver.FindElement(By.Id("nav-microscope")).Click();
-        wait.Until(d => d.FindElements(By.CssSelector("#ms-layer option")).Count > 3);
-        driver.FindElement(By.CssSelector("#ms-model option[value='textures']")).Click();
-        wait.Until(d => d.FindElements(By.CssSelector("#ms-layer option[value='conv1']")).Count == 1);
-        driver.FindElement(By.CssSelector("#ms-layer option[value='conv1']")).Click();
-        Set("ms-size", "64");
-        Set("ms-steps", "24");
+        wait.Until(d => d.FindElements(By.CssSelector("#ms-layer option[value='inception_4c/output']")).Count == 1);
+        driver.FindElement(By.CssSelector("#ms-layer option[value='inception_4c/output']")).Click();
+        Set("ms-size", "96");
+        Set("ms-steps", "48");
         driver.FindElement(By.Id("ms-page")).Click(); // leaves the steps field, so that its change applies
-        wait.Until(d => d.FindElements(By.CssSelector("#ms-grid .tile.missing")).Count == 32);
+        wait.Until(d => d.FindElements(By.CssSelector("#ms-grid .tile.missing")).Count == 64);
         driver.FindElement(By.Id("ms-render")).Click();
-        wait.Until(d => d.FindElements(By.CssSelector("#ms-grid .tile img")).Count == 32);
+        wait.Until(d => d.FindElements(By.CssSelector("#ms-grid .tile img")).Count == 64);
         driver.ExecuteScript("window.scrollTo(0, 0)");
         driver.GetScreenshot().SaveAsFile(Path.Combine(Shots, "microscope.png"));
         driver.FindElement(By.Id("ms-tile-5")).Click();
@@ -114,9 +112,9 @@ public class StudioBrowserTests(GoogLeNetCli cli, ITestOutputHelper output) : IC
         }
         driver.FindElement(By.Id("ms-dream")).Click();
         wait.Until(d => d.FindElement(By.Id("page-dream")).Displayed && d.FindElement(By.Id("channels")).GetDomProperty("value") == "5");
-        Assert.Equal("conv1", driver.FindElement(By.Id("layer")).GetDomProperty("value"));
-        var tiles = (await s.Http.GetFromJsonAsync<JsonObject>("/api/microscope/tiles?model=textures&layer=conv1&size=64&steps=24"))!;
-        Assert.Equal(Enumerable.Range(0, 32), tiles["cached"]!.AsArray().Select(c => c!.GetValue<int>()));
+        Assert.Equal("inception_4c/output", driver.FindElement(By.Id("layer")).GetDomProperty("value"));
+        var tiles = (await s.Http.GetFromJsonAsync<JsonObject>("/api/microscope/tiles?model=googlenet&layer=inception_4c/output&size=96&steps=48"))!;
+        Assert.Equal(Enumerable.Range(0, 64), tiles["cached"]!.AsArray().Select(c => c!.GetValue<int>()));
 
         var jobs = (await s.Http.GetFromJsonAsync<JsonArray>("/api/jobs"))!.Where(j => j!["kind"]!.GetValue<string>() == "dream").Select(j => j!.AsObject()).OrderBy(j => j["id"]!.GetValue<long>()).ToList();
         Assert.Equal(["done", "cancelled", "done"], jobs.Select(j => j["state"]!.GetValue<string>()));
