@@ -4,7 +4,7 @@
 # labels of plots, Fashion-MNIST (dataset-fashion-mnist, for training and its tests), and Debian's chromium with
 # chromium-driver (the studio's end-to-end test drives a real browser through Selenium). Safe to run again.
 set -euo pipefail
-pkgs=(libonnx-testdata python3-torch python3-torchvision python3-onnx time fonts-dejavu-core dataset-fashion-mnist chromium chromium-driver)
+pkgs=(libonnx-testdata python3-torch python3-torchvision python3-onnx time fonts-dejavu-core dataset-fashion-mnist chromium chromium-driver curl)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Packs the library (Reverie) and the .NET tool (Reverie.Cli, command `reverie`) into a local
 # folder, installs the tool from there into a temporary tool path, and runs it as a user would:
-# `reverie --version` and a tiny dream with the built-in textures model (no download).
+# `reverie --version`, a tiny dream with the built-in textures model (no download), and its studio.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 work=$(mktemp -d)
@@ -14,4 +14,14 @@ dotnet tool install Reverie.Cli --version "$version" --add-source "$work/package
 REVERIE_CACHE="$work/cache" REVERIE_REGISTRY="$work/models.json" \
   "$work/tools/reverie" dream examples/coffee.png -m textures --layer conv6 --octaves 2 --steps 3 --max-size 128 -o "$work/dream.png" 2>/dev/null
 test -s "$work/dream.png"
-echo "pack check: Reverie $version and the reverie tool packed, installed and dreamed"
+# The studio from the installed tool: its pages and its SQLite queue come along in the package.
+REVERIE_CACHE="$work/cache" REVERIE_REGISTRY="$work/models.json" \
+  "$work/tools/reverie" studio --port 0 --data "$work/studio" > "$work/studio.log" 2>&1 &
+studio=$!
+for _ in $(seq 1 100); do grep -q "^Reverie studio: " "$work/studio.log" && break; sleep 0.2; done
+url=$(sed -n 's/^Reverie studio: //p' "$work/studio.log")
+curl -sf "${url}" | grep -q "<title>Reverie studio</title>"
+curl -sf "${url}api/jobs" | grep -q "^\[\]$"
+kill "$studio"; wait "$studio" || true
+test -f "$work/studio/studio.db"
+echo "pack check: Reverie $version and the reverie tool packed, installed, dreamed and opened its studio"
