@@ -28,7 +28,7 @@ for (const b of document.querySelectorAll('nav button')) b.addEventListener('cli
 // ---- dream form
 async function loadModels() {
   const models = (await api('GET', '/api/models')).filter(m => m.status !== 'missing');
-  for (const sel of [$('model'), $('ms-model')]) {
+  for (const sel of [$('model'), $('ms-model'), $('at-model')]) {
     sel.innerHTML = '';
     for (const m of models) sel.add(new Option(m.name, m.name));
     if (models.some(m => m.name === 'googlenet')) sel.value = 'googlenet';
@@ -53,28 +53,35 @@ async function fillLayers(model, sel, errorBox) {
 const loadLayers = () => fillLayers($('model').value, $('layer'), $('dream-error'));
 $('model').addEventListener('change', loadLayers);
 
-async function loadExamples() {
-  for (const e of await api('GET', '/api/examples')) { const o = new Option(e.name, e.path); o.dataset.url = e.url; $('example').add(o); }
+// A photo picker: an upload field, an example list, a thumbnail and a hidden field holding the upload id or example path.
+function photoPicker(prefix, errorBox) {
+  const el = name => $(prefix + name);
+  el('example').addEventListener('change', () => {
+    const o = el('example').selectedOptions[0];
+    if (!o.value) return;
+    el('photo').value = o.value;
+    el('photo-thumb').src = o.dataset.url; el('photo-thumb').hidden = false;
+    el('photo-file').value = '';
+  });
+  el('photo-file').addEventListener('change', async () => {
+    const f = el('photo-file').files[0];
+    if (!f) return;
+    errorBox.textContent = '';
+    const form = new FormData(); form.append('file', f);
+    try {
+      const up = await api('POST', '/api/uploads', form);
+      el('photo').value = up.id;
+      el('photo-thumb').src = up.url; el('photo-thumb').hidden = false;
+      el('example').value = '';
+    } catch (e) { errorBox.textContent = e.message; el('photo').value = ''; }
+  });
 }
-$('example').addEventListener('change', () => {
-  const o = $('example').selectedOptions[0];
-  if (!o.value) return;
-  $('photo').value = o.value;
-  $('photo-thumb').src = o.dataset.url; $('photo-thumb').hidden = false;
-  $('photo-file').value = '';
-});
-$('photo-file').addEventListener('change', async () => {
-  const f = $('photo-file').files[0];
-  if (!f) return;
-  $('dream-error').textContent = '';
-  const form = new FormData(); form.append('file', f);
-  try {
-    const up = await api('POST', '/api/uploads', form);
-    $('photo').value = up.id;
-    $('photo-thumb').src = up.url; $('photo-thumb').hidden = false;
-    $('example').value = '';
-  } catch (e) { $('dream-error').textContent = e.message; $('photo').value = ''; }
-});
+photoPicker('', $('dream-error'));
+photoPicker('at-', $('at-error'));
+async function loadExamples() {
+  for (const e of await api('GET', '/api/examples'))
+    for (const sel of [$('example'), $('at-example')]) { const o = new Option(e.name, e.path); o.dataset.url = e.url; sel.add(o); }
+}
 
 $('dream-form').addEventListener('submit', async ev => {
   ev.preventDefault();
@@ -245,6 +252,43 @@ function msChannel(c, cached) {
   };
   $('ms-channel').scrollIntoView();
 }
+
+// ---- attack: the photo before and after, the top classes, the amplified perturbation
+$('at-eps').addEventListener('input', () => { const e = Number($('at-eps').value); $('at-eps-value').textContent = `${e.toFixed(3)} (${(e * 255).toFixed(1)}/255)`; });
+$('at-eps').dispatchEvent(new Event('input'));
+function classes(t) { return t ? `${t.label} (${(t.p * 100).toFixed(1)}%)` : ''; }
+$('at-form').addEventListener('submit', async ev => {
+  ev.preventDefault();
+  $('at-error').textContent = '';
+  if (!$('at-photo').value) { $('at-error').textContent = 'Choose a photo first: upload one or pick an example.'; return; }
+  const options = { input: $('at-photo').value, model: $('at-model').value, attack: { method: $('at-method').value, eps: Number($('at-eps').value), steps: Number($('at-steps').value) } };
+  if ($('at-target').value.trim()) options.targetClass = $('at-target').value.trim();
+  let job;
+  try { job = await api('POST', '/api/jobs', { command: 'attack', options }); } catch (e) { $('at-error').textContent = e.message; return; }
+  $('at-result').hidden = true;
+  $('at-run').disabled = true;
+  $('at-status').textContent = 'queued';
+  const es = new EventSource(`/api/jobs/${job.id}/events`);
+  es.onmessage = async m => {
+    const e = JSON.parse(m.data);
+    if (e.event === 'progress') $('at-status').textContent = `${e.stage} · ${Math.round((e.fraction || 0) * 100)}%`;
+    if (e.event !== 'state' || !['done', 'failed', 'cancelled', 'interrupted'].includes(e.state)) return;
+    es.close();
+    $('at-run').disabled = false;
+    $('at-status').textContent = e.state + (e.error ? ': ' + e.error : '');
+    if (!e.files || e.files.length < 2) return;
+    const r = (await api('GET', `/api/jobs/${job.id}/recipe`)).results || {};
+    $('at-before').src = $('at-photo-thumb').src;
+    $('at-after').src = e.files[0];
+    $('at-perturbation').src = e.files[1];
+    $('at-before-label').textContent = classes(r.before);
+    $('at-after-label').textContent = classes(r.after);
+    $('at-metrics').textContent = r.linf !== undefined ? `L∞ ${(r.linf * 255).toFixed(1)}/255 · L2 ${Number(r.l2).toFixed(3)} · PSNR ${Number(r.psnr).toFixed(1)} dB` : '';
+    $('at-download').href = e.files[0];
+    $('at-result').hidden = false;
+  };
+  es.addEventListener('end', () => es.close());
+});
 
 // ---- jobs page
 async function refreshQueueCount() {

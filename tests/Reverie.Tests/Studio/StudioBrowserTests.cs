@@ -116,6 +116,22 @@ public class StudioBrowserTests(GoogLeNetCli cli, ITestOutputHelper output) : IC
         var tiles = (await s.Http.GetFromJsonAsync<JsonObject>("/api/microscope/tiles?model=googlenet&layer=inception_4c/output&size=96&steps=48"))!;
         Assert.Equal(Enumerable.Range(0, 64), tiles["cached"]!.AsArray().Select(c => c!.GetValue<int>()));
 
+        // Attack: an example photo, BIM at ε = 0.01; before and after with their top classes.
+        driver.FindElement(By.Id("nav-attack")).Click();
+        driver.FindElement(By.CssSelector("#at-example option[value$='coffee.png']")).Click();
+        wait.Until(d => d.FindElement(By.Id("at-photo")).GetDomProperty("value")!.EndsWith("coffee.png", StringComparison.Ordinal));
+        driver.FindElement(By.CssSelector("#at-method option[value='bim']")).Click();
+        driver.FindElement(By.Id("at-run")).Click();
+        wait.Until(d => d.FindElement(By.Id("at-result")).Displayed || d.FindElement(By.Id("at-status")).Text.StartsWith("failed", StringComparison.Ordinal));
+        Assert.True(driver.FindElement(By.Id("at-result")).Displayed, driver.FindElement(By.Id("at-status")).Text);
+        string before = driver.FindElement(By.Id("at-before-label")).Text, after = driver.FindElement(By.Id("at-after-label")).Text;
+        output.WriteLine($"attack: before {before}, after {after}; {driver.FindElement(By.Id("at-metrics")).Text}");
+        Assert.StartsWith("espresso", before);
+        Assert.NotEqual(before.Split(" (")[0], after.Split(" (")[0]);
+        Assert.Contains("L∞ 3.0/255", driver.FindElement(By.Id("at-metrics")).Text); // ε = 2.55/255, saved in whole 8-bit levels: at most ⌈2.55⌉
+        driver.ExecuteScript("window.scrollTo(0, 0)");
+        driver.GetScreenshot().SaveAsFile(Path.Combine(Shots, "attack.png"));
+
         var jobs = (await s.Http.GetFromJsonAsync<JsonArray>("/api/jobs"))!.Where(j => j!["kind"]!.GetValue<string>() == "dream").Select(j => j!.AsObject()).OrderBy(j => j["id"]!.GetValue<long>()).ToList();
         Assert.Equal(["done", "cancelled", "done"], jobs.Select(j => j["state"]!.GetValue<string>()));
         Assert.All(jobs, j => Assert.Equal(1, j["runs"]!.GetValue<int>()));
