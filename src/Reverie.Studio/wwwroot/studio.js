@@ -28,7 +28,7 @@ for (const b of document.querySelectorAll('nav button')) b.addEventListener('cli
 // ---- dream form
 async function loadModels() {
   const models = (await api('GET', '/api/models')).filter(m => m.status !== 'missing');
-  for (const sel of [$('model'), $('ms-model'), $('at-model')]) {
+  for (const sel of [$('model'), $('ms-model'), $('at-model'), $('st-model')]) {
     sel.innerHTML = '';
     for (const m of models) sel.add(new Option(m.name, m.name));
     if (models.some(m => m.name === 'googlenet')) sel.value = 'googlenet';
@@ -78,9 +78,10 @@ function photoPicker(prefix, errorBox) {
 }
 photoPicker('', $('dream-error'));
 photoPicker('at-', $('at-error'));
+for (const p of ['st-', 'st1-', 'st2-']) photoPicker(p, $('st-error'));
 async function loadExamples() {
   for (const e of await api('GET', '/api/examples'))
-    for (const sel of [$('example'), $('at-example')]) { const o = new Option(e.name, e.path); o.dataset.url = e.url; sel.add(o); }
+    for (const sel of [$('example'), $('at-example'), $('st-example'), $('st1-example'), $('st2-example')]) { const o = new Option(e.name, e.path); o.dataset.url = e.url; sel.add(o); }
 }
 
 $('dream-form').addEventListener('submit', async ev => {
@@ -100,59 +101,65 @@ $('dream-form').addEventListener('submit', async ev => {
   catch (e) { $('dream-error').textContent = e.message; }
 });
 
-// ---- following a job
-let source = null, followed = null;
-function follow(id) {
-  if (source) source.close();
-  followed = id;
-  $('live-job').textContent = '#' + id;
-  $('preview').dataset.updates = '0';
-  $('preview').removeAttribute('src');
-  $('progress').value = 0; $('stage').textContent = ''; $('eta').textContent = ''; $('terms').textContent = '';
-  $('download').hidden = true; $('rerun').hidden = true; $('recipe-box').hidden = true;
-  $('cancel').disabled = false;
-  source = new EventSource(`/api/jobs/${id}/events`);
-  source.onmessage = m => onEvent(id, JSON.parse(m.data));
-  source.addEventListener('end', () => source.close());
-}
-$('preview').addEventListener('load', () => { const p = $('preview'); p.dataset.updates = String(Number(p.dataset.updates) + 1); });
-
-function onEvent(id, e) {
-  if (id !== followed) return;
-  if (e.event === 'state') return showState(e);
-  if (e.event === 'progress') {
-    $('progress').value = e.fraction || 0;
-    $('stage').textContent = e.stage || '';
-    $('eta').textContent = e.eta !== undefined ? `${Math.round(e.eta)} s left` : '';
-    const terms = e.terms ? Object.entries(e.terms).map(([k, v]) => `${k} ${Number(v).toPrecision(3)}`).join('  ') : (e.value !== undefined ? `objective ${Number(e.value).toPrecision(4)}` : '');
-    $('terms').textContent = terms;
-    if (e.preview) $('preview').src = `/api/jobs/${id}/preview?v=${e.preview}`;
-    $('state').textContent = 'running'; $('state').className = 'state running';
-  } else if (e.event === 'note') $('terms').textContent = 'note: ' + e.message;
-}
-
-async function showState(j) {
-  $('state').textContent = j.state + (j.error ? ': ' + j.error : '');
-  $('state').className = 'state ' + j.state;
-  if (j.progress) $('progress').value = j.progress;
-  const ended = ['done', 'failed', 'cancelled', 'interrupted'].includes(j.state);
-  $('cancel').disabled = ended;
-  if (!ended) return;
-  if (source) source.close();
-  if (j.files && j.files.length) {
-    $('preview').src = j.files[0];
-    $('download').href = j.files[0]; $('download').hidden = false;
+// ---- following a job: a live panel (state, stage, time left, loss terms, preview, cancel, then the result, re-run and recipe)
+class LivePanel {
+  constructor(prefix, errorBox) {
+    this.p = prefix; this.err = errorBox; this.source = null; this.followed = null;
+    this.el('preview').addEventListener('load', () => { const p = this.el('preview'); p.dataset.updates = String(Number(p.dataset.updates) + 1); });
+    this.el('cancel').addEventListener('click', async () => {
+      if (this.followed === null) return;
+      this.el('cancel').disabled = true;
+      try { await api('DELETE', `/api/jobs/${this.followed}`); } catch (e) { this.err.textContent = e.message; }
+    });
   }
-  $('rerun').hidden = false;
-  $('rerun').onclick = async () => { try { follow((await api('POST', `/api/jobs/${j.id}/rerun`)).id); } catch (e) { $('dream-error').textContent = e.message; } };
-  try { $('recipe').textContent = JSON.stringify(await api('GET', `/api/jobs/${j.id}/recipe`), null, 2); $('recipe-box').hidden = false; } catch { }
-  refreshQueueCount();
+  el(name) { return $(this.p + name); }
+  follow(id) {
+    if (this.source) this.source.close();
+    this.followed = id;
+    this.el('live-job').textContent = '#' + id;
+    this.el('preview').dataset.updates = '0';
+    this.el('preview').removeAttribute('src');
+    this.el('progress').value = 0;
+    for (const n of ['stage', 'eta', 'terms']) this.el(n).textContent = '';
+    for (const n of ['download', 'rerun', 'recipe-box']) this.el(n).hidden = true;
+    this.el('cancel').disabled = false;
+    const source = this.source = new EventSource(`/api/jobs/${id}/events`);
+    source.onmessage = m => this.onEvent(id, JSON.parse(m.data));
+    source.addEventListener('end', () => source.close());
+  }
+  onEvent(id, e) {
+    if (id !== this.followed) return;
+    if (e.event === 'state') return this.showState(e);
+    if (e.event === 'progress') {
+      this.el('progress').value = e.fraction || 0;
+      this.el('stage').textContent = e.stage || '';
+      this.el('eta').textContent = e.eta !== undefined ? `${Math.round(e.eta)} s left` : '';
+      this.el('terms').textContent = e.terms ? Object.entries(e.terms).map(([k, v]) => `${k} ${Number(v).toPrecision(3)}`).join('  ') : (e.value !== undefined ? `objective ${Number(e.value).toPrecision(4)}` : '');
+      if (e.preview) this.el('preview').src = `/api/jobs/${id}/preview?v=${e.preview}`;
+      this.el('state').textContent = 'running'; this.el('state').className = 'state running';
+    } else if (e.event === 'note') this.el('terms').textContent = 'note: ' + e.message;
+  }
+  async showState(j) {
+    this.el('state').textContent = j.state + (j.error ? ': ' + j.error : '');
+    this.el('state').className = 'state ' + j.state;
+    if (j.progress) this.el('progress').value = j.progress;
+    const ended = ['done', 'failed', 'cancelled', 'interrupted'].includes(j.state);
+    this.el('cancel').disabled = ended;
+    if (!ended) return;
+    if (this.source) this.source.close();
+    if (j.files && j.files.length) {
+      this.el('preview').src = j.files[0];
+      this.el('download').href = j.files[0]; this.el('download').hidden = false;
+    }
+    this.el('rerun').hidden = false;
+    this.el('rerun').onclick = async () => { try { this.follow((await api('POST', `/api/jobs/${j.id}/rerun`)).id); } catch (e) { this.err.textContent = e.message; } };
+    try { this.el('recipe').textContent = JSON.stringify(await api('GET', `/api/jobs/${j.id}/recipe`), null, 2); this.el('recipe-box').hidden = false; } catch { }
+    refreshQueueCount();
+  }
 }
-$('cancel').addEventListener('click', async () => {
-  if (followed === null) return;
-  $('cancel').disabled = true;
-  try { await api('DELETE', `/api/jobs/${followed}`); } catch (e) { $('dream-error').textContent = e.message; }
-});
+const dreamLive = new LivePanel('', $('dream-error'));
+const follow = id => dreamLive.follow(id);
+const styleLive = new LivePanel('st-', $('st-error'));
 
 // ---- microscope: every channel's visualization, made by atlas jobs through the queue and kept in the channel cache
 const PER_PAGE = 64;
@@ -288,6 +295,19 @@ $('at-form').addEventListener('submit', async ev => {
     $('at-result').hidden = false;
   };
   es.addEventListener('end', () => es.close());
+});
+
+// ---- style: a content photo, one or two styles with weights, a live preview
+$('st-form').addEventListener('submit', async ev => {
+  ev.preventDefault();
+  $('st-error').textContent = '';
+  if (!$('st-photo').value || !$('st1-photo').value) { $('st-error').textContent = 'Choose a content photo and at least one style image.'; return; }
+  const styles = [{ path: $('st1-photo').value, weight: Number($('st1-weight').value) }];
+  if ($('st2-photo').value) styles.push({ path: $('st2-photo').value, weight: Number($('st2-weight').value) });
+  const options = { content: $('st-photo').value, styles, model: $('st-model').value,
+    style: { size: Number($('st-size').value), steps: Number($('st-steps').value), styleWeight: Number($('st-style-weight').value), originalColors: $('st-original-colors').checked } };
+  try { styleLive.follow((await api('POST', '/api/jobs', { command: 'style', options })).id); }
+  catch (e) { $('st-error').textContent = e.message; }
 });
 
 // ---- jobs page

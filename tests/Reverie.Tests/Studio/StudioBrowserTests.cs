@@ -132,6 +132,19 @@ public class StudioBrowserTests(GoogLeNetCli cli, ITestOutputHelper output) : IC
         driver.ExecuteScript("window.scrollTo(0, 0)");
         driver.GetScreenshot().SaveAsFile(Path.Combine(Shots, "attack.png"));
 
+        // Style: an example as content, another as style, a short run with a live preview.
+        driver.FindElement(By.Id("nav-style")).Click();
+        driver.FindElement(By.CssSelector("#st-example option[value$='coffee.png']")).Click();
+        driver.FindElement(By.CssSelector("#st1-example option[value$='chelsea.png']")).Click();
+        Set("st-size", "160");
+        Set("st-steps", "40");
+        driver.FindElement(By.Id("st-run")).Click();
+        wait.Until(d => d.FindElement(By.Id("st-state")).Text.StartsWith("done", StringComparison.Ordinal) || d.FindElement(By.Id("st-state")).Text.StartsWith("failed", StringComparison.Ordinal));
+        Assert.StartsWith("done", driver.FindElement(By.Id("st-state")).Text);
+        Assert.True(int.Parse(driver.FindElement(By.Id("st-preview")).GetDomAttribute("data-updates")!) >= 2);
+        driver.ExecuteScript("window.scrollTo(0, 0)");
+        driver.GetScreenshot().SaveAsFile(Path.Combine(Shots, "style.png"));
+
         var jobs = (await s.Http.GetFromJsonAsync<JsonArray>("/api/jobs"))!.Where(j => j!["kind"]!.GetValue<string>() == "dream").Select(j => j!.AsObject()).OrderBy(j => j["id"]!.GetValue<long>()).ToList();
         Assert.Equal(["done", "cancelled", "done"], jobs.Select(j => j["state"]!.GetValue<string>()));
         Assert.All(jobs, j => Assert.Equal(1, j["runs"]!.GetValue<int>()));
