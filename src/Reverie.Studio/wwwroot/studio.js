@@ -55,7 +55,11 @@ $('model').addEventListener('change', loadLayers);
 
 // A photo picker: an upload field, an example list, a thumbnail and a hidden field holding the upload id or example path.
 function photoPicker(prefix, errorBox) {
+  const box = document.querySelector(`[data-picker="${prefix}"]`);
+  box.append($('picker-template').content.cloneNode(true));
+  for (const e of box.querySelectorAll('[data-id]')) e.id = prefix + e.dataset.id;
   const el = name => $(prefix + name);
+  el('photo-title').textContent = box.dataset.title;
   el('example').addEventListener('change', () => {
     const o = el('example').selectedOptions[0];
     if (!o.value) return;
@@ -105,6 +109,10 @@ $('dream-form').addEventListener('submit', async ev => {
 class LivePanel {
   constructor(prefix, errorBox) {
     this.p = prefix; this.err = errorBox; this.source = null; this.followed = null;
+    // The panel's markup, from the one template, with its elements' ids prefixed.
+    const box = document.querySelector(`[data-live="${prefix}"]`);
+    box.append($('live-template').content.cloneNode(true));
+    for (const e of box.querySelectorAll('[data-id]')) e.id = prefix + e.dataset.id;
     this.el('preview').addEventListener('load', () => { const p = this.el('preview'); p.dataset.updates = String(Number(p.dataset.updates) + 1); });
     this.el('cancel').addEventListener('click', async () => {
       if (this.followed === null) return;
