@@ -50,3 +50,42 @@ internal static class Scalars
     /// <summary>A boolean Scalar, alive for the call it is passed to.</summary>
     public static Scalar S(bool value) => Keep(value.ToScalar());
 }
+
+/// <summary>
+/// A stretch of libtorch calls during which no garbage collection starts, for the temporary Scalars
+/// that TorchSharp makes inside its own code (the alpha of 1 in <c>a + b</c>, batch norm's
+/// <c>num_batches_tracked.add_(1)</c>), which <see cref="Scalars.S(double)"/> cannot reach: with no
+/// collection, no finalizer can free one while libtorch reads it. The runtime sets aside
+/// <see cref="Budget"/> bytes for every thread's allocations; past that it collects anyway and the
+/// stretch ends early (no worse than without it). Used around each training step, the hottest loop
+/// of small tensor operations. Nested or concurrent stretches are no-ops.
+/// </summary>
+internal static class GcPause
+{
+    /// <summary>Managed bytes all threads may allocate during a stretch.</summary>
+    const long Budget = 16L * 1024 * 1024;
+
+    /// <summary>Whether stretches are off (<c>REVERIE_GC_PAUSE=0</c>), for measuring what they cost.</summary>
+    static readonly bool Off = Environment.GetEnvironmentVariable("REVERIE_GC_PAUSE") == "0";
+
+    /// <summary>Starts a stretch; dispose the result to end it.</summary>
+    public static Stretch Begin()
+    {
+        if (Off || System.Runtime.GCSettings.LatencyMode == System.Runtime.GCLatencyMode.NoGCRegion) return default;
+        try { return new Stretch(GC.TryStartNoGCRegion(Budget, disallowFullBlockingGC: true)); }
+        catch (InvalidOperationException) { return default; } // another thread's stretch is running
+        catch (ArgumentOutOfRangeException) { return default; }
+    }
+
+    /// <summary>A stretch without garbage collections; ends when disposed.</summary>
+    public readonly struct Stretch(bool active) : IDisposable
+    {
+        /// <summary>Ends the stretch, unless the runtime already ended it.</summary>
+        public void Dispose()
+        {
+            if (!active || System.Runtime.GCSettings.LatencyMode != System.Runtime.GCLatencyMode.NoGCRegion) return;
+            try { GC.EndNoGCRegion(); }
+            catch (InvalidOperationException) { } // the budget ran out and a collection ended it
+        }
+    }
+}

@@ -97,6 +97,7 @@ internal sealed class ImageOptimizer
             {
                 if (cancel.IsCancellationRequested) { cancelled = true; break; }
                 using var scope = NewDisposeScope();
+                using var pause = GcPause.Begin(); // TorchSharp's own temporary Scalars stay alive through the step
                 double rate = Schedule.Rate(stage, step, steps);
                 (double Value, Dictionary<string, double> Terms) last = (double.NaN, new());
                 double Closure()

@@ -146,6 +146,7 @@ internal sealed class Trainer(ConvNet net, TrainOptions options)
                 {
                     cancel.ThrowIfCancellationRequested();
                     using var scope = NewDisposeScope();
+                    using var pause = GcPause.Begin(); // TorchSharp's own temporary Scalars (batch norm, a + b) stay alive
                     var idx = order.AsSpan(b * options.BatchSize, Math.Min(options.BatchSize, train.Count - b * options.BatchSize)).ToArray();
                     var x = Augment(Datasets.FitTo(train.Images(idx), net.Input), rng);
                     var y = tensor(idx.Select(train.Label).Select(l => (long)l).ToArray());
