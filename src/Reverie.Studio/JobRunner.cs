@@ -215,9 +215,17 @@ public sealed class JobRunner : IDisposable
             var job = _store.Get(id);
             if (job is null) { _live.TryRemove(id, out _); return null; }
             channel.Writer.TryWrite(StateEvent(id).ToJsonString());
-            if (live.Last is { } last) channel.Writer.TryWrite(last.ToJsonString());
-            if (job.Ended) { channel.Writer.TryComplete(); if (live.Process is null && live.Followers.Count == 0) _live.TryRemove(id, out _); }
-            else live.Followers.Add(channel);
+            if (job.Ended)
+            {
+                // Only the final state: the last progress event, still kept while the run winds up, must not follow it.
+                channel.Writer.TryComplete();
+                if (live.Process is null && live.Followers.Count == 0) _live.TryRemove(id, out _);
+            }
+            else
+            {
+                if (live.Last is { } last) channel.Writer.TryWrite(last.ToJsonString());
+                live.Followers.Add(channel);
+            }
         }
         return channel.Reader;
     }
