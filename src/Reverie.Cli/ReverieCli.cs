@@ -50,6 +50,7 @@ public static class ReverieCli
         root.Subcommands.Add(Commands.Evaluate.EvaluateCommand.Create());
         root.Subcommands.Add(Commands.Fool.FoolCommand.Create());
         root.Subcommands.Add(Commands.Studio.StudioCommand.Create());
+        root.Subcommands.Add(Commands.Batch.BatchCommand.Create());
         return root;
     }
 

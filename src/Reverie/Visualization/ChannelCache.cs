@@ -21,12 +21,16 @@ internal static class ChannelCache
     /// <summary>The folder of a model's layer (<paramref name="layer"/>: its name in the layer table, as <c>reverie models layers</c> prints it, whatever alias the user gave).</summary>
     public static string Dir(ModelRegistry registry, string model, string layer, VisualizeOptions v, Precision precision)
     {
-        string weights = System.IO.File.Exists(model) ? Downloader.Sha256Of(model)
-            : registry.Contains(model) && registry.Get(model).Sha256 is { } sha ? sha
-            : model + "@" + typeof(ChannelCache).Assembly.GetName().Version;
+        string weights = WeightsId(registry, model);
         string key = Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(weights + "\n" + layer + "\n" + v.Param + v.Transforms + v.LearningRate.ToString("R", CultureInfo.InvariantCulture) + precision)))[..24].ToLowerInvariant();
         return Path.Combine(registry.CacheDir, "visualizations", key);
     }
+
+    /// <summary>What identifies a model's weights: the file's SHA-256, or the registry's, or a built-in model's name and Reverie's version.</summary>
+    public static string WeightsId(ModelRegistry registry, string model) =>
+        System.IO.File.Exists(model) ? Downloader.Sha256Of(model)
+            : registry.Contains(model) && registry.Get(model).Sha256 is { } sha ? sha
+            : model + "@" + typeof(ChannelCache).Assembly.GetName().Version;
 
     /// <summary>A channel's file in <paramref name="dir"/>.</summary>
     public static string File(string dir, int channel, VisualizeOptions v, int seed) =>

@@ -9,14 +9,21 @@ internal static class VisualizeCommand
     /// <summary>The optimization options shared with <c>reverie atlas</c>.</summary>
     internal sealed class Settings
     {
-        static readonly VisualizeOptions D = new();
         public readonly CommonOptions Common = new(seedMeaning: "the initial image and the transforms");
-        public readonly Option<int> Size = new("--size") { Description = "Image side in pixels.", DefaultValueFactory = _ => D.Size };
-        public readonly Option<int> Steps = new("--steps") { Description = "Optimization steps.", DefaultValueFactory = _ => D.Steps };
-        public readonly Option<double> Lr = new("--lr") { Description = "The step rule's learning rate (Adam's; the step per mean |g| for normalized).", DefaultValueFactory = _ => D.LearningRate };
+        public readonly Option<int> Size, Steps;
+        public readonly Option<double> Lr;
         public readonly Option<string> Step = new("--step") { Description = "Step rule: adam (Lucid's), normalized (DeepDream's), lbfgs, sgd or sign.", DefaultValueFactory = _ => "adam" };
         public readonly Option<string> Param = new("--param") { Description = "fft (decorrelated Fourier, natural-looking) or pixel.", DefaultValueFactory = _ => "fft" };
         public readonly Option<bool> NoTransforms = new("--no-transforms") { Description = "No pad/jitter/scale/rotate: the raw, unregularized ascent (with --param pixel)." };
+
+        /// <param name="defaults">The defaults of size, steps and learning rate (visualize's own when null).</param>
+        public Settings(VisualizeOptions? defaults = null)
+        {
+            var d = defaults ?? new VisualizeOptions();
+            Size = new("--size") { Description = "Image side in pixels.", DefaultValueFactory = _ => d.Size };
+            Steps = new("--steps") { Description = "Optimization steps.", DefaultValueFactory = _ => d.Steps };
+            Lr = new("--lr") { Description = "The step rule's learning rate (Adam's; the step per mean |g| for normalized).", DefaultValueFactory = _ => d.LearningRate };
+        }
 
         public void AddTo(Command cmd)
         {

@@ -1,0 +1,153 @@
+using System.Globalization;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Reverie.Imaging;
+using Reverie.Jobs;
+using Reverie.Models.Registry;
+using Reverie.Recipes;
+using Reverie.Visualization;
+using static TorchSharp.torch;
+
+namespace Reverie.Batch;
+
+/// <summary>What merging made: the product's folder, its index, and how many files it holds.</summary>
+internal sealed record MergeReport(string Folder, string Index, int Files, int Cached);
+
+/// <summary>
+/// Builds a batch's product from its finished items, refusing while any is not done. The product is
+/// made in a temporary folder beside its place and renamed there, so a merge cut short leaves the
+/// previous product (or none), never half of one.
+/// </summary>
+internal static class BatchMerge
+{
+    /// <summary>Items that are not done (missing, failed or corrupt), with their state.</summary>
+    public static List<(BatchItem Item, ItemState State)> Unfinished(BatchManifest m) =>
+        [.. m.Items.Select(i => (i, BatchRunner.StateOf(m, i))).Where(x => x.Item2 != ItemState.Done)];
+
+    /// <summary>Merges; <paramref name="toCache"/> also puts a microscope's tiles into the channel cache, where <c>reverie studio</c>'s microscope and <c>reverie atlas --cache</c> find them.</summary>
+    public static MergeReport Run(BatchManifest m, ModelRegistry registry, bool toCache)
+    {
+        var open = Unfinished(m);
+        if (open.Count > 0)
+        {
+            string counts = string.Join(", ", open.GroupBy(x => x.State).Select(g => $"{g.Count()} {g.Key.ToString().ToLowerInvariant()}"));
+            throw new BadInputException($"{open.Count} of {m.Items.Count} items are not done ({counts}; first: {BadInputException.Shown(open[0].Item.Name)}): run their shards again (reverie batch status shows which) and merge then.");
+        }
+        string folder = Path.Combine(m.OutDir, m.Kind);
+        string temp = Path.Combine(m.OutDir, $".{m.Kind}.merging-{Environment.ProcessId}");
+        if (Directory.Exists(temp)) Directory.Delete(temp, true);
+        Directory.CreateDirectory(temp);
+        try
+        {
+            var (files, cached) = m.Kind switch
+            {
+                "microscope" => Microscope(m, temp, registry, toCache),
+                "dream" => (Dream(m, temp), 0),
+                _ => throw new BadInputException($"The manifest's kind '{BadInputException.Shown(m.Kind)}' is not one this Reverie merges ({string.Join(", ", BatchPlans.Kinds)})."),
+            };
+            string old = Path.Combine(m.OutDir, $".{m.Kind}.old-{Environment.ProcessId}");
+            if (Directory.Exists(folder)) Directory.Move(folder, old);
+            Directory.Move(temp, folder);
+            if (Directory.Exists(old)) Directory.Delete(old, true);
+            return new MergeReport(folder, Path.Combine(folder, "index.json"), files, cached);
+        }
+        finally
+        {
+            if (Directory.Exists(temp)) Directory.Delete(temp, true);
+        }
+    }
+
+    /// <summary>A layer's folder name: its table name with anything but letters, digits, '_', '-' and '.' as '_'.</summary>
+    public static string FolderOf(string layer) =>
+        new([.. layer.Select(ch => char.IsAsciiLetterOrDigit(ch) || ch is '_' or '-' or '.' ? ch : '_')]);
+
+    static (int Files, int Cached) Microscope(BatchManifest m, string dir, ModelRegistry registry, bool toCache)
+    {
+        var v = m.Plan["visualize"].Deserialize<VisualizeOptions>(Recipe.JsonOptions) ?? new VisualizeOptions();
+        string model = (string?)m.Plan["model"] ?? "googlenet";
+        int seed = (int?)m.Plan["seed"] ?? 0;
+        var precision = (string?)m.Plan["precision"] == "bf16" ? Precision.Bf16 : Precision.Fp32;
+        string weights = (string?)m.Plan["weights"] ?? "";
+        if (toCache && ChannelCache.WeightsId(registry, model) != weights)
+            throw new BadInputException($"The model '{BadInputException.Shown(model)}' here is not the one the batch was planned with; merge without --to-cache, or on a machine with the same weights.");
+        int files = 0, cached = 0;
+        var layers = new JsonArray();
+        foreach (var group in m.Items.GroupBy(i => (string)i.Meta["layer"]!))
+        {
+            string folder = FolderOf(group.Key);
+            Directory.CreateDirectory(Path.Combine(dir, folder));
+            string? cacheDir = toCache ? ChannelCache.Dir(registry, model, group.Key, v, precision) : null;
+            var tiles = new List<Tensor>();
+            var labels = new List<string>();
+            var channels = new JsonArray();
+            using var scope = NewDisposeScope();
+            foreach (var item in group.OrderBy(i => (int)i.Meta["channel"]!))
+            {
+                int ch = (int)item.Meta["channel"]!;
+                var (png, side, _, _) = BatchRunner.Files(m, item);
+                string name = ch.ToString(CultureInfo.InvariantCulture) + ".png";
+                File.Copy(png, Path.Combine(dir, folder, name));
+                files++;
+                var recipe = Recipe.FromJson(File.ReadAllText(side), side);
+                var tile = ImageIO.Load(png);
+                tiles.Add(tile);
+                labels.Add(ch.ToString(CultureInfo.InvariantCulture));
+                if (cacheDir is not null)
+                {
+                    string target = ChannelCache.File(cacheDir, ch, v, seed);
+                    Directory.CreateDirectory(cacheDir);
+                    AtomicFile.WriteAllBytes(target, File.ReadAllBytes(png));
+                    cached++;
+                }
+                channels.Add(new JsonObject
+                {
+                    ["channel"] = ch,
+                    ["file"] = $"{folder}/{name}",
+                    ["objective"] = (string?)recipe.Results?["objective"],
+                    ["value"] = recipe.Results?["value"]?.DeepClone(),
+                    ["sha256"] = Downloader.Sha256Of(png),
+                    ["item"] = item.Id,
+                });
+            }
+            int columns = (int)Math.Ceiling(Math.Sqrt(tiles.Count));
+            ImageIO.Save(Grid.Make(tiles, columns, labels), Path.Combine(dir, folder, "sheet.png"));
+            files++;
+            layers.Add(new JsonObject { ["layer"] = group.Key, ["folder"] = folder, ["sheet"] = $"{folder}/sheet.png", ["channels"] = channels });
+        }
+        var index = new JsonObject
+        {
+            ["kind"] = "microscope",
+            ["model"] = model,
+            ["weights"] = weights,
+            ["reverie"] = m.Reverie,
+            ["visualize"] = m.Plan["visualize"]?.DeepClone(),
+            ["seed"] = seed,
+            ["precision"] = m.Plan["precision"]?.DeepClone(),
+            ["layers"] = layers,
+        };
+        AtomicFile.WriteAllText(Path.Combine(dir, "index.json"), index.ToJsonString(Recipe.JsonOptions));
+        return (files + 1, cached);
+    }
+
+    static int Dream(BatchManifest m, string dir)
+    {
+        const int Thumb = 192;
+        var tiles = new List<Tensor>();
+        var entries = new JsonArray();
+        using var scope = NewDisposeScope();
+        foreach (var item in m.Items)
+        {
+            var (png, _, _, _) = BatchRunner.Files(m, item);
+            string name = (string)item.Meta["stem"]! + ".png";
+            File.Copy(png, Path.Combine(dir, name));
+            var image = ImageIO.Load(png, maxSide: 4 * Thumb);
+            long h = image.shape[2], w = image.shape[3], side = Math.Min(h, w);
+            tiles.Add(ImageIO.Resize(image.narrow(2, (h - side) / 2, side).narrow(3, (w - side) / 2, side), Thumb, Thumb));
+            entries.Add(new JsonObject { ["photo"] = item.Meta["photo"]?.DeepClone(), ["file"] = name, ["sha256"] = Downloader.Sha256Of(png), ["item"] = item.Id });
+        }
+        ImageIO.Save(Grid.Make(tiles, (int)Math.Ceiling(Math.Sqrt(tiles.Count))), Path.Combine(dir, "sheet.png"));
+        var index = new JsonObject { ["kind"] = "dream", ["reverie"] = m.Reverie, ["model"] = m.Plan["model"]?.DeepClone(), ["dreams"] = entries };
+        AtomicFile.WriteAllText(Path.Combine(dir, "index.json"), index.ToJsonString(Recipe.JsonOptions));
+        return m.Items.Count + 2;
+    }
+}

@@ -1,0 +1,95 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Reverie.Dreaming;
+using Reverie.Jobs;
+using Reverie.Models.Registry;
+using Reverie.Recipes;
+using Reverie.Visualization;
+
+namespace Reverie.Batch;
+
+/// <summary>The kinds of batch Reverie plans, each a list of independent jobs; a new kind is a method here and a product in <see cref="BatchMerge"/>.</summary>
+internal static class BatchPlans
+{
+    /// <summary>The kinds.</summary>
+    public static readonly string[] Kinds = ["microscope", "dream"];
+
+    /// <summary>
+    /// A microscope: one <c>visualize</c> job per channel of each layer (objective <c>LAYER:CHANNEL</c>,
+    /// the channel's mean), all with the same settings and seed, so that the tiles match the channel
+    /// cache the studio's microscope reads.
+    /// </summary>
+    public static async Task<BatchManifest> MicroscopeAsync(VisualizeJobOptions template, IReadOnlyList<string> layers, string channels, string manifest, string outDir, int threads, ModelRegistry registry, CancellationToken cancel)
+    {
+        if (layers.Count == 0) throw new BadInputException("--layers names no layer.");
+        template.Validate();
+        string model = template.Model ?? "googlenet";
+        var created = Now();
+        var items = new List<BatchItem>();
+        var layerPlans = new JsonArray();
+        using (var net = await new ModelOpener(registry, null, cancel).OpenAsync(model))
+        {
+            foreach (var layer in layers.Distinct())
+            {
+                string tensor = net.ResolveLayer(layer);
+                var info = net.Layers.First(l => l.Name == tensor || l.Aliases.Contains(tensor));
+                var list = new AtlasJobOptions { Layer = layer, Channels = channels }.ParseChannels(info.Channels);
+                foreach (int ch in list)
+                {
+                    var options = template with { Objective = $"{info.Name}:{ch}" };
+                    items.Add(Item(new VisualizeJob(), options, $"{info.Name}/{ch}", created, new JsonObject { ["layer"] = info.Name, ["channel"] = ch }));
+                }
+                layerPlans.Add(new JsonObject { ["layer"] = info.Name, ["given"] = layer, ["channels"] = info.Channels, ["selected"] = list.Count });
+            }
+        }
+        var plan = new JsonObject
+        {
+            ["model"] = model,
+            ["weights"] = ChannelCache.WeightsId(registry, model),
+            ["layers"] = layerPlans,
+            ["visualize"] = JsonSerializer.SerializeToNode(template.Visualize, Recipe.JsonOptions),
+            ["seed"] = template.Seed,
+            ["precision"] = template.Precision.ToString().ToLowerInvariant(),
+        };
+        return Manifest("microscope", items, plan, manifest, outDir, threads, created);
+    }
+
+    /// <summary>A folder of photos to dream, each with the same options (<paramref name="template"/>'s, its photo replaced).</summary>
+    public static BatchManifest Dream(DreamJobOptions template, string photos, string manifest, string outDir, int threads)
+    {
+        if (!Directory.Exists(photos)) throw new BadInputException($"--photos '{BadInputException.Shown(photos)}' is not a folder.");
+        var files = Directory.EnumerateFiles(photos).Where(f => Path.GetExtension(f).ToLowerInvariant() is ".png" or ".jpg" or ".jpeg" or ".webp")
+            .Select(Path.GetFullPath).Order(StringComparer.Ordinal).ToList();
+        if (files.Count == 0) throw new BadInputException($"--photos '{BadInputException.Shown(photos)}' holds no .png, .jpg or .webp photo.");
+        var stems = files.GroupBy(Path.GetFileNameWithoutExtension).Where(g => g.Count() > 1).Select(g => g.Key).FirstOrDefault();
+        if (stems is not null) throw new BadInputException($"--photos holds two photos named '{BadInputException.Shown(stems)}' (different extensions); their dreams would have the same name.");
+        var created = Now();
+        var items = files.Select(f =>
+        {
+            var options = template with { Input = f };
+            options.Validate();
+            return Item(new DreamJob(), options, Path.GetFileName(f), created, new JsonObject { ["photo"] = f, ["stem"] = Path.GetFileNameWithoutExtension(f) });
+        }).ToList();
+        var plan = new JsonObject { ["model"] = template.Model, ["photos"] = Path.GetFullPath(photos) };
+        return Manifest("dream", items, plan, manifest, outDir, threads, created);
+    }
+
+    static DateTime Now() => DateTime.UnixEpoch.AddSeconds(DateTimeOffset.UtcNow.ToUnixTimeSeconds());
+
+    static BatchItem Item(IJob job, JobOptions options, string name, DateTime created, JsonObject meta)
+    {
+        var recipe = JobCatalog.RecipeFor(job, options) with { Created = created };
+        return new BatchItem { Id = BatchItem.IdOf(recipe), Name = name, Recipe = recipe, Meta = meta };
+    }
+
+    static BatchManifest Manifest(string kind, List<BatchItem> items, JsonObject plan, string manifest, string outDir, int threads, DateTime created)
+    {
+        if (threads is < 1 or > 64) throw new BadInputException($"--threads-per-item must be from 1 to 64; got {threads}.");
+        var dupe = items.GroupBy(i => i.Id).FirstOrDefault(g => g.Count() > 1);
+        if (dupe is not null) throw new BadInputException($"The plan holds the same work twice ({BadInputException.Shown(dupe.First().Name)}).");
+        if (items.Count > BatchManifest.MaxItems) throw new BadInputException($"The plan has {items.Count} items; a manifest holds at most {BatchManifest.MaxItems}.");
+        if (Directory.Exists(manifest)) throw new BadInputException($"-o '{BadInputException.Shown(manifest)}' is a folder; name the manifest file.");
+        if (File.Exists(outDir)) throw new BadInputException($"--out '{BadInputException.Shown(outDir)}' is a file; name a folder.");
+        return new BatchManifest { Kind = kind, Out = BatchManifest.OutFor(manifest, outDir), Threads = threads, Created = created, Plan = plan, Items = items };
+    }
+}
