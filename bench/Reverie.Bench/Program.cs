@@ -14,11 +14,12 @@ return args.FirstOrDefault() switch
     "profile" => ProfileBenchmark.Run(args.Skip(1).ToArray()),
     "explain" => ExplainBenchmark.Run(args.Skip(1).ToArray()),
     "studio" => StudioBenchmark.Run(args.Skip(1).ToArray()),
+    "batch" => BatchBenchmark.Run(args.Skip(1).ToArray()),
     _ => Usage(),
 };
 
 static int Usage()
 {
-    Console.Error.WriteLine("usage: reverie-bench forward [--reps N] [--sizes 224,512] | dream [--reps N] [--no-scaling] | dream-default [--reps N] | visualize [--reps N] [--steps N] | style [--steps N] [--size PX] [--fast-only] | train [--reps N] [--limit IMAGES] | pgd [--reps N] [--images N] | profile [--reps N] [--peak GFLOPS] | explain [--reps N] | studio [--reps N]");
+    Console.Error.WriteLine("usage: reverie-bench forward [--reps N] [--sizes 224,512] | dream [--reps N] [--no-scaling] | dream-default [--reps N] | visualize [--reps N] [--steps N] | style [--steps N] [--size PX] [--fast-only] | train [--reps N] [--limit IMAGES] | pgd [--reps N] [--images N] | profile [--reps N] [--peak GFLOPS] | explain [--reps N] | studio [--reps N] | batch [--items N] [--size PX] [--steps N]");
     return 2;
 }

@@ -75,7 +75,9 @@ internal sealed record BatchManifest
     public void Save(string path)
     {
         File = Path.GetFullPath(path);
-        Directory.CreateDirectory(ItemsDir);
+        try { Directory.CreateDirectory(ItemsDir); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        { throw new BadInputException($"The output folder '{BadInputException.Shown(OutDir, 120)}' cannot be made ({BadInputException.Shown(e.Message, 80)}).", e); }
         AtomicFile.WriteAllText(File, JsonSerializer.Serialize(this, Recipe.JsonOptions));
     }
 

@@ -88,6 +88,8 @@ internal static class BatchPlans
         var dupe = items.GroupBy(i => i.Id).FirstOrDefault(g => g.Count() > 1);
         if (dupe is not null) throw new BadInputException($"The plan holds the same work twice ({BadInputException.Shown(dupe.First().Name)}).");
         if (items.Count > BatchManifest.MaxItems) throw new BadInputException($"The plan has {items.Count} items; a manifest holds at most {BatchManifest.MaxItems}.");
+        if (string.IsNullOrWhiteSpace(outDir)) throw new BadInputException("--out is empty; name the output folder.");
+        if (string.IsNullOrWhiteSpace(manifest)) throw new BadInputException("-o is empty; name the manifest file.");
         if (Directory.Exists(manifest)) throw new BadInputException($"-o '{BadInputException.Shown(manifest)}' is a folder; name the manifest file.");
         if (File.Exists(outDir)) throw new BadInputException($"--out '{BadInputException.Shown(outDir)}' is a file; name a folder.");
         return new BatchManifest { Kind = kind, Out = BatchManifest.OutFor(manifest, outDir), Threads = threads, Created = created, Plan = plan, Items = items };

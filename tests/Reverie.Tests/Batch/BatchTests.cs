@@ -143,6 +143,27 @@ public partial class BatchTests(ITestOutputHelper log) : IDisposable
         }
     }
 
+    /// <summary>A microscope merged with --to-cache at the studio's settings shows in the studio's microscope with nothing left to render, tile for tile the batch's.</summary>
+    [Fact]
+    public async Task AMergedMicroscopeIsServedByTheStudio()
+    {
+        string folder = _dir.File("a");
+        Directory.CreateDirectory(folder);
+        string m = Path.Combine(folder, "m.json");
+        var plan = _cli.Run("batch", "plan", "microscope", "-m", "fashion", "--layers", "conv3", "--channels", "0..5", "--steps", "8", "--out", Path.Combine(folder, "out"), "-o", m);
+        Assert.True(plan.Code == 0, plan.Err);
+        Assert.Equal(0, _cli.Run("batch", "run", m, "--shard", "0/1").Code);
+        var merge = _cli.Run("batch", "merge", m, "--to-cache");
+        Assert.True(merge.Code == 0, merge.Err);
+        Assert.Contains("6 tiles put into the channel cache", merge.Out);
+
+        await using var studio = await Reverie.Tests.Studio.StudioHost.StartAsync(_cli);
+        var tiles = JsonNode.Parse(await studio.Http.GetStringAsync("/api/microscope/tiles?model=fashion&layer=conv3&steps=8"))!;
+        Assert.Equal([0, 1, 2, 3, 4, 5], tiles["cached"]!.AsArray().Select(x => (int)x!));
+        byte[] served = await studio.Http.GetByteArrayAsync("/api/microscope/tile?model=fashion&layer=conv3&channel=4&steps=8");
+        Assert.Equal(File.ReadAllBytes(Path.Combine(folder, "out", "microscope", "conv3", "4.png")), served);
+    }
+
     [Fact]
     public void TheKubernetesJobIsAValidIndexedJobThatRunsTheShardCommand()
     {

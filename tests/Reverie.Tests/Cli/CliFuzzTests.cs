@@ -64,6 +64,7 @@ public class CliFuzzTests(ITestOutputHelper log) : IDisposable
             ("evaluate", ["evaluate", "-m", "textures", "--data", "textures", "--limit", "1"], ["--limit"], -1, null),
             ("science shortcut", ["science", "shortcut", "--train", "40", "--test", "8", "--explained", "1", "--epochs", "1", "--method", "saliency", "--no-random-labels"], ["--train", "--test", "--explained", "--size", "--epochs", "--seed"], -1, "-o"),
             ("models add", ["models", "add", "fuzz", Path.Combine(Paths.Models, "mnist.onnx")], ["--scale", "--mean", "--std", "--size"], 3, null),
+            ("batch plan", ["batch", "plan", "microscope", "-m", "fashion", "--layers", "conv2", "--channels", "0..1", "--size", "32", "--steps", "1", "--out", Path.Combine(work, "batch")], ["--size", "--steps", "--lr", "--seed", "--threads-per-item"], -1, "-o"),
         };
 
         var rng = new Random(16);

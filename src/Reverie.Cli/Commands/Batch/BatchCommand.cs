@@ -44,6 +44,7 @@ internal static class BatchCommand
     {
         if (File.Exists(path) && !inv.Forced && !IsManifest(path))
             throw new BadInputException($"'{BadInputException.Shown(path)}' exists and is not a batch manifest; name another file or give --force.");
+        OutputFiles.Check(path, [], force: true, sidecar: false); // empty, too long, a folder, a missing folder
         m.Save(path);
         inv.Out.WriteLine($"{path}: {m.Items.Count} {m.Kind} items into {m.OutDir}");
         inv.Out.WriteLine($"next: reverie batch run {ClusterFiles.Sh(path)} --shard 0/1   (or batch slurm / batch k8s)");
@@ -254,7 +255,7 @@ internal static class BatchCommand
     /// <summary>Writes a generated file atomically; an existing file Reverie did not generate is replaced only with --force.</summary>
     static void WriteScript(CliRun.Invocation inv, string path, string text, string ours)
     {
-        if (Directory.Exists(path)) throw new BadInputException($"-o '{BadInputException.Shown(path)}' is a folder; name a file.");
+        OutputFiles.Check(path, [], force: true, sidecar: false);
         if (File.Exists(path) && !inv.Forced)
         {
             using var reader = new StreamReader(path);
