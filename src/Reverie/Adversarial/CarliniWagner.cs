@@ -44,6 +44,7 @@ internal static class CarliniWagner
             {
                 if (cancel.IsCancellationRequested) { cancelled = true; break; }
                 using var scope = NewDisposeScope();
+                using var pause = GcPause.Begin(); // TorchSharp's own temporary Scalars stay alive through the step
                 adam.zero_grad();
                 var x = (w.tanh() + S(1)) * S(0.5);
                 var z = Explaining.ClassScore.All(net, x);

@@ -43,6 +43,7 @@ internal static class BatchMerge
             {
                 "microscope" => Microscope(m, temp, registry, toCache),
                 "dream" => (Dream(m, temp), 0),
+                "style-grid" => (StyleGrid(m, temp), 0),
                 _ => throw new BadInputException($"The manifest's kind '{BadInputException.Shown(m.Kind)}' is not one this Reverie merges ({string.Join(", ", BatchPlans.Kinds)})."),
             };
             string old = Path.Combine(m.OutDir, $".{m.Kind}.old-{Environment.ProcessId}");
@@ -127,6 +128,27 @@ internal static class BatchMerge
         };
         AtomicFile.WriteAllText(Path.Combine(dir, "index.json"), index.ToJsonString(Recipe.JsonOptions));
         return (files + 1, cached);
+    }
+
+    /// <summary>The cells in a labelled grid, as <c>reverie style grid</c> lays them out, each cell's losses in the index.</summary>
+    static int StyleGrid(BatchManifest m, string dir)
+    {
+        using var scope = NewDisposeScope();
+        var ordered = m.Items.OrderBy(i => (int)i.Meta["row"]!).ThenBy(i => (int)i.Meta["column"]!).ToList();
+        var cells = new JsonArray();
+        var images = new List<Tensor>();
+        foreach (var item in ordered)
+        {
+            var (png, side, _, _) = BatchRunner.Files(m, item);
+            images.Add(ImageIO.Load(png));
+            var recipe = Recipe.FromJson(File.ReadAllText(side), side);
+            cells.Add(new JsonObject { ["row"] = item.Meta["row"]?.DeepClone(), ["column"] = item.Meta["column"]?.DeepClone(), ["label"] = item.Meta["label"]?.DeepClone(), ["results"] = recipe.Results?.DeepClone(), ["item"] = item.Id });
+        }
+        int columns = (int?)m.Plan["columns"] ?? (int)Math.Ceiling(Math.Sqrt(images.Count));
+        ImageIO.Save(Grid.Make(images, columns, [.. ordered.Select(i => (string)i.Meta["label"]!)]), Path.Combine(dir, "grid.png"));
+        var index = new JsonObject { ["kind"] = "style-grid", ["reverie"] = m.Reverie, ["model"] = m.Plan["model"]?.DeepClone(), ["rows"] = m.Plan["rows"]?.DeepClone(), ["ratios"] = m.Plan["ratios"]?.DeepClone(), ["cells"] = cells };
+        AtomicFile.WriteAllText(Path.Combine(dir, "index.json"), index.ToJsonString(Recipe.JsonOptions));
+        return 2;
     }
 
     static int Dream(BatchManifest m, string dir)

@@ -4,6 +4,7 @@ using Reverie.Dreaming;
 using Reverie.Jobs;
 using Reverie.Models.Registry;
 using Reverie.Recipes;
+using Reverie.Style;
 using Reverie.Visualization;
 
 namespace Reverie.Batch;
@@ -12,7 +13,7 @@ namespace Reverie.Batch;
 internal static class BatchPlans
 {
     /// <summary>The kinds.</summary>
-    public static readonly string[] Kinds = ["microscope", "dream"];
+    public static readonly string[] Kinds = ["microscope", "dream", "style-grid"];
 
     /// <summary>
     /// A microscope: one <c>visualize</c> job per channel of each layer (objective <c>LAYER:CHANNEL</c>,
@@ -72,6 +73,38 @@ internal static class BatchPlans
         }).ToList();
         var plan = new JsonObject { ["model"] = template.Model, ["photos"] = Path.GetFullPath(photos) };
         return Manifest("dream", items, plan, manifest, outDir, threads, created);
+    }
+
+    /// <summary>
+    /// Gatys et al.'s grid as one <c>style</c> job per cell (content layer × content/style weight
+    /// ratio, content weight = ratio × style weight): the cells <c>reverie style grid</c> makes one
+    /// after another, each on a machine of its own.
+    /// </summary>
+    public static BatchManifest StyleGrid(StyleGridJobOptions grid, string manifest, string outDir, int threads)
+    {
+        grid.Validate();
+        var created = Now();
+        var items = new List<BatchItem>();
+        for (int i = 0; i < grid.Rows.Count; i++)
+            for (int j = 0; j < grid.Ratios.Count; j++)
+            {
+                var cell = new StyleJobOptions
+                {
+                    Model = grid.Model, Seed = grid.Seed, Precision = grid.Precision, Device = grid.Device,
+                    Content = grid.Content, Styles = [new StyleImage(grid.StyleImage)],
+                    Style = grid.Style with { ContentLayers = [grid.Rows[i]], ContentWeight = grid.Ratios[j] * grid.Style.StyleWeight },
+                };
+                cell.Validate();
+                string label = $"{grid.Rows[i]} {grid.Ratios[j].ToString("G2", System.Globalization.CultureInfo.InvariantCulture)}";
+                items.Add(Item(new StyleJob(), cell, label, created, new JsonObject { ["row"] = i, ["column"] = j, ["label"] = label }));
+            }
+        var plan = new JsonObject
+        {
+            ["model"] = grid.Model, ["columns"] = grid.Ratios.Count,
+            ["rows"] = new JsonArray([.. grid.Rows.Select(r => (JsonNode?)r)]),
+            ["ratios"] = new JsonArray([.. grid.Ratios.Select(r => (JsonNode?)r)]),
+        };
+        return Manifest("style-grid", items, plan, manifest, outDir, threads, created);
     }
 
     static DateTime Now() => DateTime.UnixEpoch.AddSeconds(DateTimeOffset.UtcNow.ToUnixTimeSeconds());

@@ -117,6 +117,7 @@ internal sealed class CopernicusTrainer
                 double lr = o.LearningRate * (0.01 + 0.99 * 0.5 * (1 + Math.Cos(Math.PI * iteration / total)));
                 foreach (var g in adam.ParamGroups) g.LearningRate = lr;
                 var idx = tensor(order.Skip(b * o.Batch).Take(o.Batch).Select(i => (long)i).ToArray());
+                using var pause = GcPause.Begin(); // TorchSharp's own temporary Scalars stay alive through the step
                 var x = trainX.index_select(0, idx);
                 // Each series is encoded at a random step t0 and predicted at every step, before
                 // and after: r(t) = r(t0) + (t - t0)·b. Encoding anywhere along a series asks the

@@ -381,6 +381,7 @@ internal sealed class FastStyleTrainer
             for (int b = 0; b < perEpoch && !cancel.IsCancellationRequested; b++)
             {
                 using var scope = NewDisposeScope();
+                using var pause = GcPause.Begin(); // TorchSharp's own temporary Scalars stay alive through the step
                 var batch = cat(Enumerable.Range(0, o.Batch).Select(_ => Crop(_images[rng.Next(_images.Count)], o.Size, rng)).ToArray(), 0);
                 adam.zero_grad();
                 var outputs = Net.call(batch);

@@ -227,6 +227,30 @@ public partial class BatchTests(ITestOutputHelper log) : IDisposable
     }
 
     [Fact]
+    public void ABatchStyleGridMergesToTheGridOfTheStyleGridCommand()
+    {
+        string[] grid = [Paths.Sample("coffee.png"), Paths.Sample("hubble_deep_field.jpg"), "-m", "textures", "--layers", "conv2,conv3", "--ratios", "1e-3,1e-1",
+            "--size", "48", "--steps", "10", "--style-layers", "conv1,conv2"];
+        string single = _dir.File("grid.png");
+        var g = _cli.Run(["--threads", "1", "style", "grid", .. grid, "-o", single]);
+        Assert.True(g.Code == 0, g.Err);
+        string m = _dir.File("grid.json");
+        var p = _cli.Run(["batch", "plan", "style-grid", .. grid, "--out", _dir.File("cells"), "-o", m]);
+        Assert.True(p.Code == 0, p.Err);
+        foreach (var shard in new[] { "0/2", "1/2" }) Assert.Equal(0, _cli.Run("batch", "run", m, "--shard", shard).Code);
+        var merge = _cli.Run("batch", "merge", m);
+        Assert.True(merge.Code == 0, merge.Err);
+        using var scope = NewDisposeScope();
+        var fromBatch = ImageIO.Load(Path.Combine(_dir.File("cells"), "style-grid", "grid.png"));
+        var fromCommand = ImageIO.Load(single);
+        Assert.Equal(fromCommand.shape, fromBatch.shape);
+        Assert.Equal(0.0, fromBatch.sub(fromCommand).abs().max().item<float>());
+        var cells = JsonNode.Parse(File.ReadAllText(Path.Combine(_dir.File("cells"), "style-grid", "index.json")))!["cells"]!.AsArray();
+        Assert.Equal(["conv2 0.001", "conv2 0.1", "conv3 0.001", "conv3 0.1"], cells.Select(c => (string)c!["label"]!));
+        Assert.All(cells, c => Assert.True(double.IsFinite((double)c!["results"]!["style"]!)));
+    }
+
+    [Fact]
     public void BadInputIsOneSentenceWithExitTwo()
     {
         string m = PlanMicroscope(_cli, _dir.File("a"), "0..3", 4);

@@ -36,6 +36,7 @@ internal static class BatchCommand
         var plan = new Command("plan", "List a batch's independent items, each with its full recipe, in a manifest.");
         plan.Subcommands.Add(PlanMicroscope());
         plan.Subcommands.Add(PlanDream());
+        plan.Subcommands.Add(PlanStyleGrid());
         return plan;
     }
 
@@ -103,6 +104,23 @@ internal static class BatchCommand
             if (p.GetValue(maxSize) is { } ms) template = template with { MaxSize = ms };
             string path = p.GetValue(output)!;
             return SavePlan(inv, BatchPlans.Dream(template, p.GetValue(photos)!, path, p.GetValue(outDir)!, p.GetValue(threads)), path);
+        });
+        return cmd;
+    }
+
+    static Command PlanStyleGrid()
+    {
+        var inputs = new Style.StyleCommand.GridInputs();
+        var output = CommonOptions.Output("The manifest to write (JSON).");
+        var outDir = OutDir();
+        var threads = ThreadsPerItem();
+        var cmd = new Command("style-grid", "The cells of reverie style grid (content layers by content/style ratios), one item each; the same options.") { outDir, output, threads, CommonOptions.Force };
+        inputs.AddTo(cmd);
+        cmd.SetAction(inv =>
+        {
+            var p = inv.Parse;
+            string path = p.GetValue(output)!;
+            return SavePlan(inv, BatchPlans.StyleGrid(inputs.Read(p), path, p.GetValue(outDir)!, p.GetValue(threads)), path);
         });
         return cmd;
     }

@@ -75,7 +75,7 @@ internal static class StyleCommand
         var cmd = new Command("style", "Style transfer by optimization (Gatys et al.): the content of one image in the style of others.")
             { content, styles, output, saveEvery };
         settings.AddTo(cmd, grid: false);
-        cmd.Subcommands.Add(Grid(new Settings()));
+        cmd.Subcommands.Add(Grid());
         cmd.SetAction(inv =>
         {
             var p = inv.Parse;
@@ -91,28 +91,51 @@ internal static class StyleCommand
         return cmd;
     }
 
-    static Command Grid(Settings settings)
+    /// <summary>What a style grid is made of: the content photo, the style image, the rows and the columns (shared with <c>batch plan style-grid</c>).</summary>
+    internal sealed class GridInputs
     {
-        var content = new Argument<string>("content") { Description = "The content photo." };
-        var style = new Argument<string>("style") { Description = "The style image." };
-        var layers = new Option<string>("--layers") { Description = "Comma-separated content layers, one row each.", Required = true };
-        var ratios = new Option<string>("--ratios") { Description = "Comma-separated content/style weight ratios, one column each.", DefaultValueFactory = _ => "1e-4,1e-3,1e-2" };
+        readonly Argument<string> _content = new("content") { Description = "The content photo." };
+        readonly Argument<string> _style = new("style") { Description = "The style image." };
+        readonly Option<string> _layers = new("--layers") { Description = "Comma-separated content layers, one row each.", Required = true };
+        readonly Option<string> _ratios = new("--ratios") { Description = "Comma-separated content/style weight ratios, one column each.", DefaultValueFactory = _ => "1e-4,1e-3,1e-2" };
+        public readonly Settings Settings = new();
+
+        public void AddTo(Command cmd)
+        {
+            cmd.Arguments.Add(_content);
+            cmd.Arguments.Add(_style);
+            cmd.Options.Add(_layers);
+            cmd.Options.Add(_ratios);
+            Settings.AddTo(cmd, grid: true);
+        }
+
+        public StyleGridJobOptions Read(ParseResult p)
+        {
+            var rows = p.GetValue(_layers)!.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
+            var cols = p.GetValue(_ratios)!.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries)
+                .Select(r => double.TryParse(r, NumberStyles.Float, CultureInfo.InvariantCulture, out var v) && v > 0 && double.IsFinite(v) ? v
+                    : throw new BadInputException($"--ratios: '{BadInputException.Shown(r)}' is not a positive number.")).ToList();
+            return Settings.Common.Apply(p, new StyleGridJobOptions
+            {
+                Content = CommonOptions.InputFile(p.GetValue(_content)!, "content photo"),
+                StyleImage = CommonOptions.InputFile(p.GetValue(_style)!, "style image"),
+                Rows = rows, Ratios = cols, Style = Settings.Read(p),
+            });
+        }
+    }
+
+    static Command Grid()
+    {
+        var inputs = new GridInputs();
         var output = CommonOptions.Output("Output grid (.png or .jpg).");
-        var cmd = new Command("grid", "Rows of content layers by columns of content/style ratios (Gatys et al.'s figure).") { content, style, layers, ratios, output };
-        settings.AddTo(cmd, grid: true);
+        var cmd = new Command("grid", "Rows of content layers by columns of content/style ratios (Gatys et al.'s figure).") { output };
+        inputs.AddTo(cmd);
         cmd.SetAction(inv =>
         {
             var p = inv.Parse;
-            var rows = p.GetValue(layers)!.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
-            var cols = p.GetValue(ratios)!.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries)
-                .Select(r => double.TryParse(r, NumberStyles.Float, CultureInfo.InvariantCulture, out var v) && v > 0 && double.IsFinite(v) ? v
-                    : throw new BadInputException($"--ratios: '{BadInputException.Shown(r)}' is not a positive number.")).ToList();
-            var options = settings.Common.Apply(p, new StyleGridJobOptions
-            {
-                Content = CommonOptions.InputFile(p.GetValue(content)!, "content photo"),
-                StyleImage = CommonOptions.InputFile(p.GetValue(style)!, "style image"),
-                Rows = rows, Ratios = cols, Style = settings.Read(p),
-            });
+            var options = inputs.Read(p);
+            var rows = options.Rows;
+            var cols = options.Ratios;
             return CliRun.RunJob(inv, new StyleGridJob(), options, p.GetValue(output)!, show: r =>
             {
                 if (r.Results is not StyleGridResults g) return;
