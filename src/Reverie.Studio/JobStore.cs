@@ -192,15 +192,6 @@ public sealed class JobStore
         Query("SELECT * FROM jobs WHERE ($s IS NULL OR state=$s) AND ($k IS NULL OR kind=$k) ORDER BY id DESC LIMIT $n",
             ("$s", state is { } s ? Text(s) : null), ("$k", kind), ("$n", limit));
 
-    /// <summary>How many jobs wait.</summary>
-    public int QueuedCount()
-    {
-        using var c = Open();
-        using var cmd = c.CreateCommand();
-        cmd.CommandText = "SELECT COUNT(*) FROM jobs WHERE state='queued'";
-        return (int)(long)cmd.ExecuteScalar()!;
-    }
-
     List<StudioJob> Query(string sql, params (string, object?)[] args)
     {
         using var c = Open();
