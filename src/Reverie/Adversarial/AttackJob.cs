@@ -44,10 +44,10 @@ internal sealed record TopClass(string Label, int Index, double P);
 /// <summary>
 /// What an attack did. <c>After</c> is the answer on the image as saved (8 bits a channel, at the
 /// photo's <c>Width</c> x <c>Height</c>); <c>Levels</c> is the largest change of any channel of any
-/// pixel in 8-bit levels (at most ⌈eps·255⌉).
+/// pixel in 8-bit levels (at most ⌈eps·255⌉); <c>Queries</c> is how many times a black-box attack asked the model.
 /// </summary>
 internal sealed record AttackResults(string Model, string? Surrogate, string Method, double Eps, int Steps, double StepSize, int? Target, bool RandomStart,
-    TopClass Before, TopClass After, double Linf, double Psnr, double? SmallestFgsmEps, string Perturbation, int Width = 0, int Height = 0, int Levels = 0, double L2 = 0);
+    TopClass Before, TopClass After, double Linf, double Psnr, double? SmallestFgsmEps, string Perturbation, int Width = 0, int Height = 0, int Levels = 0, double L2 = 0, double? Queries = null);
 
 /// <summary><c>reverie attack IMAGE</c> as a job: an adversarial example and its amplified perturbation (OUT-perturbation.png).</summary>
 internal sealed class AttackJob : Job<AttackJobOptions>
@@ -102,7 +102,7 @@ internal sealed class AttackJob : Job<AttackJobOptions>
         var results = new AttackResults(net.Name, craft?.Name, options.Method.ToString().ToLowerInvariant(), options.Eps, options.EffectiveSteps, options.EffectiveStepSize,
             target, options.EffectiveRandomStart,
             new TopClass(before.Label, before.Index, before.Probability), new TopClass(after.Label, after.Index, after.Probability), linf, psnr, smallest, pertPath,
-            (int)x0.shape[3], (int)x0.shape[2], (int)Math.Round(linf * 255), l2);
+            (int)x0.shape[3], (int)x0.shape[2], (int)Math.Round(linf * 255), l2, run.Terms.TryGetValue("queries", out var q) ? q : null);
         c.Save(adv, c.Output, results, run.Steps, run.Cancelled);
         if (c.NothingSaved) return new JobResult([], "interrupted before the first step: nothing saved", true, results);
         c.SaveExtra(perturbation, pertPath);

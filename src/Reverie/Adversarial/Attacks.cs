@@ -22,6 +22,8 @@ public enum AttackMethod
     DeepFool,
     /// <summary>Carlini-Wagner L2: Adam in tanh space on distance plus c times the logit margin, a binary search over c; the smallest change found.</summary>
     CarliniWagner,
+    /// <summary>Square Attack (L∞): a score-based black box, random square windows of ±eps kept when the margin falls; reads only the probabilities; steps are its query budget.</summary>
+    Square,
 }
 
 /// <summary>Options of a gradient attack; eps (the L∞ budget, or the L2 radius for <see cref="AttackMethod.PgdL2"/>) and step sizes are in the 0..1 image space, whatever the model's preprocessing.</summary>
@@ -134,6 +136,8 @@ public static class Attack
             if (o.Target is not null) throw new BadInputException("deepfool is untargeted; drop --target or choose another method.");
             return DeepFool.Run(net, images.to(net.Device), labels, o, progress, cancel, eightBit);
         }
+        if (o.Method == AttackMethod.Square)
+            return SquareAttack.Run(x => LogProbabilities(net, x), images.to(net.Device), labels, o, progress, cancel, eightBit);
         var x0 = images.detach().to(ScalarType.Float32).to(net.Device);
         bool randomStart = o.EffectiveRandomStart;
         var result = new ImageOptimizer

@@ -60,6 +60,43 @@ public class FashionAttackTests(FashionModels m, ITestOutputHelper output) : ICl
         Assert.True(df.Median <= 1.5 * cw.Median, $"DeepFool's median L2 {df.Median:0.000} more than 1.5 times C&W's {cw.Median:0.000}");
     }
 
+    /// <summary>
+    /// The Square Attack as a black box: on correctly classified test images (three of each class) it
+    /// fools far more than sign noise of the same eps, stays inside the eps-ball, counts its queries
+    /// within the budget, and asks the model nothing but log-probabilities (the oracle is a function
+    /// of images to scores: no network, no gradient, reaches it).
+    /// </summary>
+    [Fact]
+    public void SquareAttackFoolsThroughScoresAloneWithinItsQueryBudget()
+    {
+        using var scope = NewDisposeScope();
+        var net = m.Fashion;
+        var idx = Enumerable.Range(0, m.Test.Count).Where(i => i % 100 < 3).ToArray();
+        var x = Datasets.FitTo(m.Test.Images(idx), net.Input);
+        var y = tensor(idx.Select(i => (long)m.Test.Label(i)).ToArray());
+        Tensor Predict(Tensor images) { using var noGrad = no_grad(); return Reverie.Adversarial.Attack.LogProbabilities(net, images).argmax(1); }
+        var keep = Predict(x).eq(y).nonzero().flatten();
+        x = x.index_select(0, keep); y = y.index_select(0, keep);
+        long asked = 0;
+        Tensor Oracle(Tensor images)
+        {
+            Assert.False(images.requires_grad);
+            asked += images.shape[0];
+            using var noGrad = no_grad();
+            return Reverie.Adversarial.Attack.LogProbabilities(net, images);
+        }
+        const double eps = 0.1;
+        var r = SquareAttack.Run(Oracle, x, y, new AttackOptions { Method = AttackMethod.Square, Eps = eps, Steps = 1000, Seed = 1 }, null, default);
+        double fooled = Predict(r.Image).ne(y).to(ScalarType.Float32).mean().item<float>();
+        double noise = Predict(Reverie.Adversarial.Attack.SignNoise(x, eps, 1)).ne(y).to(ScalarType.Float32).mean().item<float>();
+        double linf = (r.Image - x).abs().max().item<float>();
+        output.WriteLine($"{x.shape[0]} images, eps {eps}: square fooled {fooled:P1} with {r.Terms["queries"]:0.0} queries an image on average ({asked} in all); sign noise fooled {noise:P1}; max |d| {linf:0.0000}");
+        Assert.True(linf <= eps + 1e-6, $"max |d| {linf}");
+        Assert.True(fooled >= 0.8 && fooled >= noise + 0.5, $"square fooled {fooled:P1}, noise {noise:P1}");
+        Assert.True(r.Terms["queries"] <= 1000 && asked == (long)Math.Round(r.Terms["queries"] * x.shape[0]), $"queries {r.Terms["queries"]}, asked {asked}");
+        Assert.Equal(fooled, r.Terms["fooled"], 3);
+    }
+
     [Fact]
     public void WhiteBoxFgsmAndPgdBreakTheModelWhileNoiseDoesNot()
     {

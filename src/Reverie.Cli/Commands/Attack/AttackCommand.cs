@@ -13,9 +13,9 @@ internal static class AttackCommand
         var classes = new Option<string?>("--classes") { Description = "With --data: only these classes, comma-separated." };
         var limit = CommonOptions.Limit("With --data: at most this many images per class");
         var model = CommonOptions.ModelOption("The model attacked");
-        var method = new Option<string>("--method") { Description = "fgsm, bim, pgd, mifgsm (L-infinity), pgd-l2 (eps is then an L2 radius) deepfool (the smallest L2 change it finds; eps, if given, caps it) or cw (Carlini-Wagner L2, the smallest change; no eps).", DefaultValueFactory = _ => "fgsm" };
+        var method = new Option<string>("--method") { Description = "fgsm, bim, pgd, mifgsm (L-infinity), pgd-l2 (eps is then an L2 radius) deepfool (the smallest L2 change it finds; eps, if given, caps it) cw (Carlini-Wagner L2, the smallest change; no eps) or square (L-infinity black box: reads only the probabilities; --steps is its query budget, default 1000).", DefaultValueFactory = _ => "fgsm" };
         var eps = new Option<double>("--eps") { Description = "L-infinity budget in 0..1 pixel units (pgd-l2: the L2 radius, in the same units).", DefaultValueFactory = _ => 0.01 };
-        var steps = new Option<int>("--steps") { Description = "Iterations (bim, pgd, mifgsm).", DefaultValueFactory = _ => 10 };
+        var steps = new Option<int>("--steps") { Description = "Iterations (bim, pgd, mifgsm); square: queries.", DefaultValueFactory = _ => 10 };
         var stepSize = new Option<double?>("--step-size") { Description = "Step size (default eps/steps)." };
         var targeted = new Option<bool>("--targeted") { Description = "Push toward --target instead of away from the true label." };
         var target = new Option<string?>("--target") { Description = "Target class (name or index) for --targeted." };
@@ -46,13 +46,15 @@ internal static class AttackCommand
                     "pgd-l2" => AttackMethod.PgdL2,
                     "deepfool" => AttackMethod.DeepFool,
                     "cw" => AttackMethod.CarliniWagner,
-                    var x => throw new BadInputException($"--method must be fgsm, bim, pgd, mifgsm, pgd-l2, deepfool or cw; got '{x}'."),
+                    "square" => AttackMethod.Square,
+                    var x => throw new BadInputException($"--method must be fgsm, bim, pgd, mifgsm, pgd-l2, deepfool, cw or square; got '{x}'."),
                 };
                 // deepfool has no budget: --eps caps it only when given.
                 double epsValue = m is AttackMethod.DeepFool or AttackMethod.CarliniWagner && p.GetResult(eps) is null or { Implicit: true } ? 0 : p.GetValue(eps);
                 // ... and stops when the answer changes, so its default is the paper's 50 iterations at most.
                 int stepsValue = m == AttackMethod.DeepFool && p.GetResult(steps) is null or { Implicit: true } ? 50
-                    : m == AttackMethod.CarliniWagner && p.GetResult(steps) is null or { Implicit: true } ? 100 : p.GetValue(steps);
+                    : m == AttackMethod.CarliniWagner && p.GetResult(steps) is null or { Implicit: true } ? 100
+                    : m == AttackMethod.Square && p.GetResult(steps) is null or { Implicit: true } ? 1000 : p.GetValue(steps);
                 if (p.GetValue(targeted) != (p.GetValue(target) is not null))
                     throw new BadInputException("--targeted and --target go together.");
                 if (p.GetValue(image) is null == p.GetValue(data) is null) throw new BadInputException("Give either an IMAGE or --data DATA to attack.");
@@ -84,7 +86,7 @@ internal static class AttackCommand
                         var console = ReverieCli.ResultConsole(p.InvocationConfiguration.Output);
                         console.Write(table);
                         console.WriteLine($"{(a.Before.Index == a.After.Index ? "label unchanged" : "label changed")}; {a.Width}x{a.Height}, |x*-x|inf = {a.Linf:0.0000} ({a.Levels} of 255 levels), L2 {a.L2:0.000}, eps {a.Eps}, PSNR {a.Psnr:0.0} dB" +
-                            (a.Surrogate is null ? "" : $"; crafted on {a.Surrogate}") + (job.MinEps ? $"; smallest FGSM eps that changes the label: {(a.SmallestFgsmEps is { } e ? e.ToString("0.000", CultureInfo.InvariantCulture) : "none up to 0.05")}" : ""));
+                            (a.Surrogate is null ? "" : $"; crafted on {a.Surrogate}") + (a.Queries is { } q ? $"; {q:0} queries" : "") + (job.MinEps ? $"; smallest FGSM eps that changes the label: {(a.SmallestFgsmEps is { } e ? e.ToString("0.000", CultureInfo.InvariantCulture) : "none up to 0.05")}" : ""));
                     });
                 }
                 var registry = ModelLoading.Registry(p);
@@ -109,7 +111,7 @@ internal static class AttackCommand
                         r.SuccessRate.ToString("P2", CultureInfo.InvariantCulture), r.MeanConfidence.ToString("0.0000", CultureInfo.InvariantCulture), r.MaxLinf.ToString("0.00000", CultureInfo.InvariantCulture));
                     var c = ReverieCli.ResultConsole(p.InvocationConfiguration.Output);
                     c.Write(tbl);
-                    c.WriteLine($"{Robustness.Name(kind)} {p.GetValue(method)} (T={options.EffectiveSteps}, eps {options.Eps}) on {net.Name}{(craft is null ? "" : $", crafted on {craft.Name}")}: accuracy {r.CleanAccuracy:P2} -> {r.Accuracy:P2} over {r.Count} images of {set.Name}");
+                    c.WriteLine($"{(m == AttackMethod.Square && craft is null ? "black-box (scores only)" : Robustness.Name(kind))} {p.GetValue(method)} ({(m == AttackMethod.Square ? "queries" : "T")}={options.EffectiveSteps}, eps {options.Eps}) on {net.Name}{(craft is null ? "" : $", crafted on {craft.Name}")}: accuracy {r.CleanAccuracy:P2} -> {r.Accuracy:P2} over {r.Count} images of {set.Name}");
                     if (outPath is not null)
                         Imaging.AtomicFile.WriteAllText(outPath, Robustness.Csv([r]));
                     return ReverieCli.Ok;
