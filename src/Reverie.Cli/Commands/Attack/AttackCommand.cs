@@ -111,7 +111,7 @@ internal static class AttackCommand
                         r.SuccessRate.ToString("P2", CultureInfo.InvariantCulture), r.MeanConfidence.ToString("0.0000", CultureInfo.InvariantCulture), r.MaxLinf.ToString("0.00000", CultureInfo.InvariantCulture));
                     var c = ReverieCli.ResultConsole(p.InvocationConfiguration.Output);
                     c.Write(tbl);
-                    c.WriteLine($"{(m == AttackMethod.Square && craft is null ? "black-box (scores only)" : Robustness.Name(kind))} {p.GetValue(method)} ({(m == AttackMethod.Square ? "queries" : "T")}={options.EffectiveSteps}, eps {options.Eps}) on {net.Name}{(craft is null ? "" : $", crafted on {craft.Name}")}: accuracy {r.CleanAccuracy:P2} -> {r.Accuracy:P2} over {r.Count} images of {set.Name}");
+                    c.WriteLine($"{(m == AttackMethod.Square && craft is null ? "black-box (scores only)" : Robustness.Name(kind))} {p.GetValue(method)} ({(m == AttackMethod.Square ? "a budget of " + options.EffectiveSteps + " queries" : "T=" + options.EffectiveSteps)}, eps {options.Eps}) on {net.Name}{(craft is null ? "" : $", crafted on {craft.Name}")}: accuracy {r.CleanAccuracy:P2} -> {r.Accuracy:P2} over {r.Count} images of {set.Name}");
                     if (outPath is not null)
                         Imaging.AtomicFile.WriteAllText(outPath, Robustness.Csv([r]));
                     return ReverieCli.Ok;
