@@ -66,6 +66,7 @@ internal static class SquareAttack
             var open = Enumerable.Range(0, (int)n).Where(i => margin[i] >= 0).ToArray();
             if (open.Length == 0) break;
             using var scope = NewDisposeScope();
+            using var pause = GcPause.Begin(); // TorchSharp's own temporary Scalars stay alive through the query
             double p = P(PInit(h, w), it, budget);
             int s = (int)Math.Clamp(Math.Round(Math.Sqrt(p * h * w)), 1, Math.Min(h, w) - 1);
             var candidates = new List<Tensor>();
