@@ -89,6 +89,13 @@ internal sealed record BatchManifest
         return rel == ".." || rel.StartsWith("../", StringComparison.Ordinal) || Path.IsPathRooted(rel) ? to : rel;
     }
 
+    /// <summary>Whether <paramref name="path"/> holds a batch manifest (of any version): a file Reverie may replace.</summary>
+    public static bool IsManifest(string path)
+    {
+        try { return new FileInfo(path).Length < 512L << 20 && JsonNode.Parse(System.IO.File.ReadAllText(path)) is JsonObject o && o["format"]?.GetValueKind() == JsonValueKind.String && (string?)o["format"] == FormatName; }
+        catch (Exception e) when (e is JsonException or IOException or UnauthorizedAccessException) { return false; }
+    }
+
     /// <summary>Reads a manifest; a missing, malformed or foreign file, another version, or a missing output folder is one sentence.</summary>
     public static BatchManifest Load(string path)
     {

@@ -113,7 +113,7 @@ internal sealed class BatchRunner(BatchManifest manifest, ModelRegistry registry
                 CheckInputs(item, checkedInputs);
                 var (job, options) = JobCatalog.FromRecipe(item.Recipe, $"item {item.Name}");
                 int at = k;
-                var inner = new Progress(e => events?.Report(e.Kind == JobEventKind.Progress
+                var inner = new SyncProgress<JobEvent>(e => events?.Report(e.Kind == JobEventKind.Progress
                     ? e with { Stage = $"item {at + 1}/{mine.Count}: {item.Name}: {e.Stage}", Step = at * PerItem + (long)(e.Fraction * PerItem), Total = mine.Count * PerItem, Preview = null }
                     : e));
                 var context = new JobContext { Output = png, Recipe = item.Recipe, Cancel = cancel, Events = inner, Registry = registry, Force = true };
@@ -163,10 +163,5 @@ internal sealed class BatchRunner(BatchManifest manifest, ModelRegistry registry
     {
         try { return new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None); }
         catch (IOException) { return null; }
-    }
-
-    sealed class Progress(Action<JobEvent> report) : IProgress<JobEvent>
-    {
-        public void Report(JobEvent value) => report(value);
     }
 }

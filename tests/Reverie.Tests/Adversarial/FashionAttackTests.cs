@@ -28,6 +28,19 @@ public class FashionAttackTests(FashionModels m, ITestOutputHelper output) : ICl
         return r;
     }
 
+    /// <summary>The fashion model's top class for each image.</summary>
+    Tensor Predict(Tensor images) { using var noGrad = no_grad(); return Reverie.Adversarial.Attack.LogProbabilities(m.Fashion, images).argmax(1); }
+
+    /// <summary>Three test images of each class, those the fashion model gets right, with their labels.</summary>
+    (Tensor X, Tensor Y) CorrectlyClassified()
+    {
+        var idx = Enumerable.Range(0, m.Test.Count).Where(i => i % 100 < 3).ToArray();
+        var x = Datasets.FitTo(m.Test.Images(idx), m.Fashion.Input);
+        var y = tensor(idx.Select(i => (long)m.Test.Label(i)).ToArray());
+        var keep = Predict(x).eq(y).nonzero().flatten();
+        return (x.index_select(0, keep), y.index_select(0, keep));
+    }
+
     /// <summary>
     /// The two minimal-perturbation attacks on the same correctly classified test images (three of each class): each fools
     /// nearly all of them, their median L2 changes agree within 1.5× (the issue allows DeepFool 1.5× C&amp;W's median).
@@ -37,13 +50,7 @@ public class FashionAttackTests(FashionModels m, ITestOutputHelper output) : ICl
     {
         using var scope = NewDisposeScope();
         var net = m.Fashion;
-        var idx = Enumerable.Range(0, m.Test.Count).Where(i => i % 100 < 3).ToArray();
-        var x = Datasets.FitTo(m.Test.Images(idx), net.Input);
-        var y = tensor(idx.Select(i => (long)m.Test.Label(i)).ToArray());
-        Tensor Predict(Tensor images) { using var noGrad = no_grad(); return Reverie.Adversarial.Attack.LogProbabilities(net, images).argmax(1); }
-        var right = Predict(x).eq(y);
-        var keep = right.nonzero().flatten();
-        x = x.index_select(0, keep); y = y.index_select(0, keep);
+        var (x, y) = CorrectlyClassified();
         (double Success, double Median) Measure(Tensor adv)
         {
             var fooled = Predict(adv).ne(y).cpu().data<bool>().ToArray();
@@ -71,12 +78,7 @@ public class FashionAttackTests(FashionModels m, ITestOutputHelper output) : ICl
     {
         using var scope = NewDisposeScope();
         var net = m.Fashion;
-        var idx = Enumerable.Range(0, m.Test.Count).Where(i => i % 100 < 3).ToArray();
-        var x = Datasets.FitTo(m.Test.Images(idx), net.Input);
-        var y = tensor(idx.Select(i => (long)m.Test.Label(i)).ToArray());
-        Tensor Predict(Tensor images) { using var noGrad = no_grad(); return Reverie.Adversarial.Attack.LogProbabilities(net, images).argmax(1); }
-        var keep = Predict(x).eq(y).nonzero().flatten();
-        x = x.index_select(0, keep); y = y.index_select(0, keep);
+        var (x, y) = CorrectlyClassified();
         long asked = 0;
         Tensor Oracle(Tensor images)
         {

@@ -43,19 +43,13 @@ internal static class BatchCommand
     /// <summary>Saves a planned manifest under the output policy: a file that is not a batch manifest is replaced only with --force.</summary>
     static int SavePlan(CliRun.Invocation inv, BatchManifest m, string path)
     {
-        if (File.Exists(path) && !inv.Forced && !IsManifest(path))
+        if (File.Exists(path) && !inv.Forced && !BatchManifest.IsManifest(path))
             throw new BadInputException($"'{BadInputException.Shown(path)}' exists and is not a batch manifest; name another file or give --force.");
         OutputFiles.Check(path, [], force: true, sidecar: false); // empty, too long, a folder, a missing folder
         m.Save(path);
         inv.Out.WriteLine($"{path}: {m.Items.Count} {m.Kind} items into {m.OutDir}");
         inv.Out.WriteLine($"next: reverie batch run {ClusterFiles.Sh(path)} --shard 0/1   (or batch slurm / batch k8s)");
         return ReverieCli.Ok;
-    }
-
-    static bool IsManifest(string path)
-    {
-        try { return new FileInfo(path).Length < 512L << 20 && JsonNode.Parse(File.ReadAllText(path)) is JsonObject o && (string?)o["format"] == BatchManifest.FormatName; }
-        catch (Exception e) when (e is JsonException or IOException or InvalidOperationException) { return false; }
     }
 
     static Command PlanMicroscope()
@@ -176,7 +170,7 @@ internal static class BatchCommand
             }
             var all = m.Items.Select(i => (Item: i, State: BatchRunner.StateOf(m, i))).ToList();
             var open = all.Where(x => x.State != ItemState.Done).ToList();
-            string Reason(BatchItem i) => File.Exists(BatchRunner.Files(m, i).Failed) ? File.ReadAllText(BatchRunner.Files(m, i).Failed).Trim() : "";
+            string Reason(BatchItem i) => BatchRunner.Files(m, i).Failed is var f && File.Exists(f) ? File.ReadAllText(f).Trim() : "";
             if (p.GetValue(json))
             {
                 var o = new JsonObject
