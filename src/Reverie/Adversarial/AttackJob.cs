@@ -96,7 +96,7 @@ internal sealed class AttackJob : Job<AttackJobOptions>
         var after = Top(net, adv);
         double? smallest = o.MinEps && !run.Cancelled ? Attack.SmallestFgsmEps(crafter, ImageIO.Resize(x0, crafter.Input.Height, crafter.Input.Width), crafterLabel) : null;
         // Amplified to fill 0..1: by the L∞ budget, or for an L2 attack (and DeepFool) by the largest change made.
-        double span = options.L2 ? Math.Max(linf, 1e-6) : options.Eps;
+        double span = options.L2 || options.Method == AttackMethod.DeepFoolLinf ? Math.Max(linf, 1e-6) : options.Eps;
         var perturbation = span > 0 ? ((adv - x0) * S(0.5 / span) + S(0.5)).clamp(S(0), S(1)) : full_like(x0, S(0.5));
         string pertPath = c.Beside("-perturbation", ".png");
         var results = new AttackResults(net.Name, craft?.Name, options.Method.ToString().ToLowerInvariant(), options.Eps, options.EffectiveSteps, options.EffectiveStepSize,

@@ -24,6 +24,12 @@ public enum AttackMethod
     CarliniWagner,
     /// <summary>Square Attack (L∞): a score-based black box, random square windows of ±eps kept when the margin falls; reads only the probabilities; steps are its query budget.</summary>
     Square,
+    /// <summary>Auto-PGD with the cross-entropy (L∞): momentum, a step size that starts at 2·eps and halves when progress stalls; steps default to 100.</summary>
+    ApgdCe,
+    /// <summary>Auto-PGD with the Difference of Logits Ratio loss (L∞), which ignores the logits' scale; targeted with a target.</summary>
+    ApgdDlr,
+    /// <summary>DeepFool (L∞): as <see cref="DeepFool"/>, with the boundaries' L∞ distances (the gradient differences' L1 norms) and signed steps; eps above 0 caps the L∞ norm.</summary>
+    DeepFoolLinf,
 }
 
 /// <summary>Options of a gradient attack; eps (the L∞ budget, or the L2 radius for <see cref="AttackMethod.PgdL2"/>) and step sizes are in the 0..1 image space, whatever the model's preprocessing.</summary>
@@ -65,6 +71,11 @@ public sealed record AttackOptions
             if (!(CwLearningRate > 0) || CwLearningRate > 10) throw new BadInputException($"--lr must be above 0 and at most 10; got {CwLearningRate}.");
             if (!(Confidence >= 0) || Confidence > 1000) throw new BadInputException($"--confidence must be from 0 to 1000; got {Confidence}.");
         }
+        else if (Method == AttackMethod.DeepFoolLinf)
+        {
+            if (!(Eps >= 0) || Eps > 1) throw new BadInputException($"--eps caps deepfool-linf's L-infinity norm (0: no cap) and must be from 0 to 1; got {Eps}.");
+            if (!(Overshoot >= 0) || Overshoot > 10) throw new BadInputException($"--overshoot must be from 0 to 10; got {Overshoot}.");
+        }
         else if (Method == AttackMethod.DeepFool)
         {
             if (!(Eps >= 0) || Eps > 10_000) throw new BadInputException($"--eps caps deepfool's L2 norm (0: no cap) and must be from 0 to 10000; got {Eps}.");
@@ -77,6 +88,7 @@ public sealed record AttackOptions
         }
         else
         {
+            if (Apgd && StepSize is not null) throw new BadInputException("apgd chooses its own step size (2·eps, halved as it goes); drop --step-size.");
             if (!(Eps >= 0) || Eps > 1) throw new BadInputException($"--eps must be from 0 to 1; got {Eps}.");
             if (StepSize is { } s && (!(s > 0) || s > 1)) throw new BadInputException($"--step-size must be above 0 and at most 1; got {s}.");
         }
@@ -86,13 +98,16 @@ public sealed record AttackOptions
     /// <summary>The number of steps actually taken.</summary>
     public int EffectiveSteps => Method switch { AttackMethod.Fgsm => 1, AttackMethod.CarliniWagner => Steps * Searches, _ => Steps };
     /// <summary>The step size actually used.</summary>
-    public double EffectiveStepSize => Method == AttackMethod.Fgsm ? Eps : StepSize ?? (L2 ? 2.5 : 1) * Eps / Steps;
+    public double EffectiveStepSize => Method == AttackMethod.Fgsm ? Eps : Apgd ? 2 * Eps : StepSize ?? (L2 ? 2.5 : 1) * Eps / Steps;
+    /// <summary>Whether the method is Auto-PGD (its step size is its own: 2·eps to start).</summary>
+    [System.Text.Json.Serialization.JsonIgnore]
+    public bool Apgd => Method is AttackMethod.ApgdCe or AttackMethod.ApgdDlr;
     /// <summary>Whether the budget is an L2 radius.</summary>
     [System.Text.Json.Serialization.JsonIgnore]
     public bool L2 => Method is AttackMethod.PgdL2 or AttackMethod.DeepFool or AttackMethod.CarliniWagner;
     /// <summary>Whether the attack starts from a random point of the ball.</summary>
     [System.Text.Json.Serialization.JsonIgnore]
-    public bool EffectiveRandomStart => RandomStart ?? Method is AttackMethod.Pgd or AttackMethod.PgdL2;
+    public bool EffectiveRandomStart => RandomStart ?? Method is AttackMethod.Pgd or AttackMethod.PgdL2 or AttackMethod.ApgdCe or AttackMethod.ApgdDlr;
 }
 
 /// <summary>
@@ -131,13 +146,16 @@ public static class Attack
     {
         o.Validate();
         if (o.Method == AttackMethod.CarliniWagner) return CarliniWagner.Run(net, images.to(net.Device), labels, o, progress, cancel, eightBit);
-        if (o.Method == AttackMethod.DeepFool)
+        if (o.Method is AttackMethod.DeepFool or AttackMethod.DeepFoolLinf)
         {
             if (o.Target is not null) throw new BadInputException("deepfool is untargeted; drop --target or choose another method.");
             return DeepFool.Run(net, images.to(net.Device), labels, o, progress, cancel, eightBit);
         }
         if (o.Method == AttackMethod.Square)
             return SquareAttack.Run(x => LogProbabilities(net, x), images.to(net.Device), labels, o, progress, cancel, eightBit);
+        if (o.Apgd)
+            return Adversarial.Apgd.Run(x => LogProbabilities(net, x), images.to(net.Device), labels, o.Target is { } t ? full(labels.shape, S(t), ScalarType.Int64) : null,
+                o.Method == AttackMethod.ApgdDlr, o.Eps, o.Steps, o.Seed, o.EffectiveRandomStart, progress, cancel, eightBit);
         var x0 = images.detach().to(ScalarType.Float32).to(net.Device);
         bool randomStart = o.EffectiveRandomStart;
         var result = new ImageOptimizer

@@ -6,12 +6,13 @@ using static TorchSharp.torch;
 namespace Reverie.Adversarial;
 
 /// <summary>
-/// DeepFool (Moosavi-Dezfooli et al. 2016), L2, untargeted: at each step the network is taken as
+/// DeepFool (Moosavi-Dezfooli et al. 2016), L2 or L∞, untargeted: at each step the network is taken as
 /// linear around the image; among the classes that scored highest at the start, the one whose
 /// linearized decision boundary is nearest is chosen, and the image moves onto that boundary; the
 /// steps add up until the answer changes, and the total is stretched by (1 + overshoot) to cross
-/// it. It looks for the smallest change, so it has no budget; eps, when above 0, caps the result's
-/// L2 norm as a safety net. Each image of a batch runs on its own. Not a gradient step on one
+/// it. In L∞ (<see cref="AttackMethod.DeepFoolLinf"/>) the distance to a linearized boundary is
+/// |f| / ‖w‖₁ and the step is along sign(w), as the paper's ℓ_p form gives for p = ∞. It looks for
+/// the smallest change, so it has no budget; eps, when above 0, caps the result's norm as a safety net. Each image of a batch runs on its own. Not a gradient step on one
 /// objective (it needs the gradients of several classes), so it keeps its own short loop.
 /// </summary>
 internal static class DeepFool
@@ -55,6 +56,7 @@ internal static class DeepFool
             candidates = logits0.topk(k).indexes.data<long>().Select(c => (int)c).Where(c => c != label).ToArray();
         }
         var x = x0.clone();
+        bool linf = o.Method == AttackMethod.DeepFoolLinf;
         double overshoot = o.Overshoot;
         int step = 0;
         for (; step < o.Steps; step++)
@@ -68,7 +70,7 @@ internal static class DeepFool
                 if (!eightBit || Crossed(net, x.mul(S(255)).round_().div_(S(255)), label)) break;
                 // Across in floating point but not once rounded: stretch the total further past the boundary.
                 overshoot = 2 * overshoot + 0.02;
-                Place(x, x0, total, overshoot, o.Eps);
+                Place(x, x0, total, overshoot, o.Eps, linf);
                 report(step + 1);
                 continue;
             }
@@ -82,29 +84,32 @@ internal static class DeepFool
                 var g = autograd.grad([logits[candidates[j]]], [xi], retain_graph: j < candidates.Length - 1)[0];
                 var w = g - gLabel;
                 double f = logits[candidates[j]].item<float>() - fLabel;
-                double norm = w.norm().item<float>() + 1e-12;
+                // The distance to the linearized boundary in the attack's norm (the dual norm of w below it).
+                double norm = (linf ? w.abs().sum() : w.norm()).item<float>() + 1e-12;
                 double distance = Math.Abs(f) / norm;
                 if (distance < best)
                 {
                     best = distance;
-                    move = w * S((Math.Abs(f) + 1e-4) / (norm * norm)); // onto the linearized boundary
+                    move = linf
+                        ? w.sign() * S((Math.Abs(f) + 1e-4) / norm)   // onto the boundary along the L∞-steepest direction
+                        : w * S((Math.Abs(f) + 1e-4) / (norm * norm)); // onto the boundary along w
                 }
             }
             if (move is null) break;
             using (no_grad()) total.add_(move.detach());
-            Place(x, x0, total, overshoot, o.Eps);
+            Place(x, x0, total, overshoot, o.Eps, linf);
             report(step + 1);
         }
         return (x, step, false);
     }
 
-    /// <summary>x = x0 + (1 + overshoot)·total, capped to L2 norm eps when eps is above 0, in 0..1.</summary>
-    static void Place(Tensor x, Tensor x0, Tensor total, double overshoot, double eps)
+    /// <summary>x = x0 + (1 + overshoot)·total, capped to norm eps (L2, or L∞) when eps is above 0, in 0..1.</summary>
+    static void Place(Tensor x, Tensor x0, Tensor total, double overshoot, double eps, bool linf)
     {
         using var noGrad = no_grad();
         using var scope = NewDisposeScope();
         var r = total * S(1 + overshoot);
-        if (eps > 0) r = r * S(Math.Min(1.0, eps / (r.norm().item<float>() + 1e-12)));
+        if (eps > 0) r = linf ? r.clamp(S(-eps), S(eps)) : r * S(Math.Min(1.0, eps / (r.norm().item<float>() + 1e-12)));
         x.copy_((x0 + r).clamp(S(0), S(1)));
     }
 

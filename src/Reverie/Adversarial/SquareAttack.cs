@@ -69,30 +69,42 @@ internal static class SquareAttack
             using var pause = GcPause.Begin(); // TorchSharp's own temporary Scalars stay alive through the query
             double p = P(PInit(h, w), it, budget);
             int s = (int)Math.Clamp(Math.Round(Math.Sqrt(p * h * w)), 1, Math.Min(h, w) - 1);
-            var candidates = new List<Tensor>();
-            foreach (int i in open)
-            {
-                var cand = best[i].clone();
-                int top = rng.Next((int)(h - s + 1)), left = rng.Next((int)(w - s + 1));
-                var window = cand.narrow(1, top, s).narrow(2, left, s);
-                var start = x0[i].narrow(1, top, s).narrow(2, left, s);
-                // A new ±eps per channel; drawn again (a few times at most) when the window would not change.
-                for (int tries = 0; tries < 10; tries++)
-                {
-                    var signs = tensor(Enumerable.Range(0, (int)c).Select(_ => rng.Next(2) == 0 ? -1f : 1f).ToArray(), device: x0.device).reshape(c, 1, 1);
-                    var proposal = (start + S(eps) * signs).clamp(S(0), S(1));
-                    if (tries == 9 || proposal.sub(window).abs().max().item<float>() > 1e-7f) { window.copy_(proposal); break; }
-                }
-                candidates.Add(cand.unsqueeze(0));
-            }
+            // One window per open image, all at once: a mask [m,1,H,W] from each window's corner.
+            int m0 = open.Length;
             var rows = tensor(open.Select(i => (long)i).ToArray(), device: x0.device);
-            var batch = Ball(cat(candidates, 0), x0.index_select(0, rows));
+            var tops = tensor(open.Select(_ => (long)rng.Next((int)(h - s + 1))).ToArray(), device: x0.device).unsqueeze(1);
+            var lefts = tensor(open.Select(_ => (long)rng.Next((int)(w - s + 1))).ToArray(), device: x0.device).unsqueeze(1);
+            var ys = arange(h, device: x0.device).unsqueeze(0);
+            var xs = arange(w, device: x0.device).unsqueeze(0);
+            var inRows = ys.ge(tops) & ys.lt(tops + S(s));
+            var inCols = xs.ge(lefts) & xs.lt(lefts + S(s));
+            var window = (inRows.unsqueeze(2) & inCols.unsqueeze(1)).unsqueeze(1);
+            var current = best.index_select(0, rows);
+            var start = x0.index_select(0, rows);
+            // A new ±eps per channel; drawn again (a few times at most) for the images whose window would not change.
+            Tensor Signs() => tensor(Enumerable.Range(0, m0 * (int)c).Select(_ => rng.Next(2) == 0 ? -1f : 1f).ToArray(), device: x0.device).reshape(m0, c, 1, 1);
+            var signs = Signs();
+            Tensor proposal = current;
+            for (int tries = 0; tries < 10; tries++)
+            {
+                proposal = where(window, (start + S(eps) * signs).clamp(S(0), S(1)), current);
+                var same = proposal.sub(current).abs().amax([1, 2, 3]).le(S(1e-7f));
+                if (tries == 9 || !same.any().item<bool>()) break;
+                signs = where(same.view(-1, 1, 1, 1), Signs(), signs);
+            }
+            var batch = Ball(proposal, start);
             var m = Margin(batch, y.index_select(0, rows)).cpu().data<float>().ToArray();
+            var kept = new List<long>();
             for (int k = 0; k < open.Length; k++)
             {
                 int i = open[k];
                 queries[i]++;
-                if (m[k] < margin[i]) { margin[i] = m[k]; best[i].copy_(batch[k]); }
+                if (m[k] < margin[i]) { margin[i] = m[k]; kept.Add(k); }
+            }
+            if (kept.Count > 0)
+            {
+                var picked = tensor(kept.ToArray(), device: x0.device);
+                best.index_copy_(0, rows.index_select(0, picked), batch.index_select(0, picked));
             }
             int step = it;
             progress?.Report(new OptimizationStep(0, 1, step, budget, margin.Average(), new Dictionary<string, double> { ["fooled"] = margin.Count(v => v < 0) / (double)n })

@@ -19,6 +19,7 @@ public static class JobCatalog
         new Style.StylizeJob(),
         new Style.StylizeTrainJob(),
         new Adversarial.AttackJob(),
+        new Adversarial.AttackBenchmarkJob(),
         new Explaining.ExplainJob(),
         new Explaining.ActivationsJob(),
         new Science.ShortcutJob(),

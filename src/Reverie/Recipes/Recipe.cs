@@ -63,7 +63,11 @@ public sealed record Recipe
         }
         catch (JsonException e)
         {
-            throw new BadInputException($"{what} does not hold a readable Reverie recipe ({BadInputException.Shown(e.Message.Split('.')[0], 100)}).");
+            // The serializer's own message names .NET types: say where the JSON went wrong instead.
+            string why = e.Message.Contains("missing required properties", StringComparison.Ordinal)
+                ? "it has no command: a report or other JSON, not a recipe; Reverie writes a run's recipe beside its outputs as NAME.recipe.json"
+                : $"malformed at {e.Path ?? "$"}, line {(e.LineNumber ?? 0) + 1}";
+            throw new BadInputException($"{what} does not hold a readable Reverie recipe ({why}).");
         }
     }
 

@@ -31,7 +31,11 @@ public class AttackTests(BvlcGoogLeNet model, ITestOutputHelper output) : IClass
             {
                 Method = methods[k % methods.Length], Eps = rng.NextDouble() * 0.1, Steps = 1 + rng.Next(4),
                 StepSize = rng.Next(2) == 0 ? null : rng.NextDouble() * 0.05 + 1e-3,
-                Target = rng.Next(3) == 0 && methods[k % methods.Length] != AttackMethod.DeepFool ? rng.Next(1000) : null, // deepfool is untargeted
+            };
+            if (o.Apgd) o = o with { StepSize = null }; // APGD chooses its own
+            o = o with
+            {
+                Target = rng.Next(3) == 0 && methods[k % methods.Length] is not (AttackMethod.DeepFool or AttackMethod.DeepFoolLinf) ? rng.Next(1000) : null, // deepfool is untargeted
                 RandomStart = rng.Next(2) == 0, Seed = k,
             };
             var adv = Reverie.Adversarial.Attack.Run(Net, x, tensor(new long[] { rng.Next(1000) }), o);
@@ -145,9 +149,22 @@ public class AttackCliTests(GoogLeNetCli cli, ITestOutputHelper output) : IClass
         Assert.Equal("miFgsm", (string)Recipe.Load(outPath).Options!["attack"]!["method"]!);
         using (var small = ImageIO.Load(outPath)) Assert.Equal(new long[] { 1, 3, 224, 224 }, small.shape);
 
+        // apgd-ce on the whole photo: its own step size (2·eps, halved as it goes), the saved PNG within ⌈0.01·255⌉ = 3 levels, espresso gone.
+        (code, stdout, stderr) = cli.Host.Run("attack", Paths.Sample("coffee.png"), "--method", "apgd-ce", "--eps", "0.01", "--steps", "20", "-o", outPath);
+        output.WriteLine(stdout);
+        Assert.True(code == 0, stdout + stderr);
+        Assert.Contains("label changed", stdout);
+        Assert.Equal("apgdCe", (string)Recipe.Load(outPath).Options!["attack"]!["method"]!);
+        using (var adv = ImageIO.Load(outPath))
+        using (var photo = ImageIO.Load(Paths.Sample("coffee.png")))
+            Assert.InRange((adv - photo).abs().max().item<float>() * 255, 1, 3 + 1e-3);
+        (code, _, stderr) = cli.Host.Run("attack", Paths.Sample("coffee.png"), "--method", "apgd-ce", "--step-size", "0.01", "-o", outPath);
+        Assert.Equal(2, code);
+        Assert.Contains("apgd chooses its own step size", stderr);
+
         (code, _, stderr) = cli.Host.Run("attack", Paths.Sample("coffee.png"), "--method", "boundary", "-o", outPath);
         Assert.Equal(2, code);
-        Assert.Contains("--method must be fgsm, bim, pgd, mifgsm, pgd-l2, deepfool, cw or square", stderr);
+        Assert.Contains("--method must be fgsm, bim, pgd, mifgsm, pgd-l2, deepfool, deepfool-linf, cw, square, apgd-ce or apgd-dlr", stderr);
         (code, _, stderr) = cli.Host.Run("attack", Paths.Sample("coffee.png"), "--targeted", "--target", "goldfsh", "-o", outPath);
         Assert.Equal(2, code);
         Assert.Contains("goldfish", stderr);

@@ -20,6 +20,9 @@ public sealed class FashionModels : IDisposable
 /// <summary>The adversarial must-shows on the embedded Fashion-MNIST CNN, with the MLP as the black-box surrogate.</summary>
 public class FashionAttackTests(FashionModels m, ITestOutputHelper output) : IClassFixture<FashionModels>
 {
+    /// <summary>The smaller eps of the must-show, where PGD-40 leaves 20–60% of the images classified correctly.</summary>
+    const double SmallEps = 0.05;
+
     RobustnessResult Run(PerturbationKind kind, AttackMethod method, double eps, int steps = 10, Reverie.Models.INetwork? crafter = null)
     {
         var r = Robustness.Evaluate(m.Fashion, crafter ?? m.Fashion, m.Test, kind, new AttackOptions { Method = method, Eps = eps, Steps = steps });
@@ -68,6 +71,31 @@ public class FashionAttackTests(FashionModels m, ITestOutputHelper output) : ICl
     }
 
     /// <summary>
+    /// DeepFool in each norm on the same correctly classified images: both fool nearly all, and each finds the
+    /// smaller change in its own norm (the L∞ form in L∞, the L2 form in L2), as the paper's ℓ_p family should.
+    /// </summary>
+    [Fact]
+    public void DeepFoolInLinfFindsTheSmallerLinfChangeAndInL2TheSmallerL2Change()
+    {
+        using var scope = NewDisposeScope();
+        var (x, y) = CorrectlyClassified();
+        (double Success, double Linf, double L2) Measure(AttackMethod method)
+        {
+            var adv = Reverie.Adversarial.Attack.Run(m.Fashion, x, y, new AttackOptions { Method = method, Eps = 0, Steps = 50 });
+            var fooled = Predict(adv).ne(y).cpu().data<bool>().ToArray();
+            var d = (adv - x).flatten(1);
+            double Median(Tensor per) { var v = per.cpu().data<float>().ToArray().Where((_, i) => fooled[i]).Order().ToArray(); return v.Length == 0 ? double.NaN : v[v.Length / 2]; }
+            return (fooled.Count(f => f) / (double)fooled.Length, Median(d.abs().amax([1])), Median(d.norm(1)));
+        }
+        var l2 = Measure(AttackMethod.DeepFool);
+        var linf = Measure(AttackMethod.DeepFoolLinf);
+        output.WriteLine($"{x.shape[0]} images: deepfool (L2) fools {l2.Success:P1}, median L∞ {l2.Linf:0.0000}, L2 {l2.L2:0.000}; deepfool-linf fools {linf.Success:P1}, median L∞ {linf.Linf:0.0000}, L2 {linf.L2:0.000}");
+        Assert.True(l2.Success >= 0.95 && linf.Success >= 0.95, $"success L2 {l2.Success:P1}, L∞ {linf.Success:P1}");
+        Assert.True(linf.Linf < l2.Linf, $"deepfool-linf's median L∞ {linf.Linf:0.0000} is not below deepfool's {l2.Linf:0.0000}");
+        Assert.True(l2.L2 < linf.L2, $"deepfool's median L2 {l2.L2:0.000} is not below deepfool-linf's {linf.L2:0.000}");
+    }
+
+    /// <summary>
     /// The Square Attack as a black box: on correctly classified test images (three of each class) it
     /// fools far more than sign noise of the same eps, stays inside the eps-ball, counts its queries
     /// within the budget, and asks the model nothing but log-probabilities (the oracle is a function
@@ -97,6 +125,60 @@ public class FashionAttackTests(FashionModels m, ITestOutputHelper output) : ICl
         Assert.True(fooled >= 0.8 && fooled >= noise + 0.5, $"square fooled {fooled:P1}, noise {noise:P1}");
         Assert.True(r.Terms["queries"] <= 1000 && asked == (long)Math.Round(r.Terms["queries"] * x.shape[0]), $"queries {r.Terms["queries"]}, asked {asked}");
         Assert.Equal(fooled, r.Terms["fooled"], 3);
+    }
+
+    /// <summary>
+    /// APGD's pieces against the paper's definitions, worked by hand: the checkpoints of 100 iterations
+    /// (p₁ = 0.22, p_{j+1} = p_j + max(p_j − p_{j−1} − 0.03, 0.06)), and the DLR loss on logits
+    /// [3, 1, 2, 0.5, −1] (sorted 3, 2, 1, 0.5, −1), unchanged when the logits are shifted or scaled.
+    /// </summary>
+    [Fact]
+    public void ApgdCheckpointsAndDlrLossFollowThePaper()
+    {
+        Assert.Equal([22, 41, 57, 70, 80, 87, 93, 99], Apgd.Checkpoints(100));
+        Assert.Equal([4, 6, 8, 10, 12, 13], Apgd.Checkpoints(14)); // ⌈3.08⌉, ⌈5.74⌉, …, ⌈12.18⌉; ⌈13.02⌉ = 14 is past the end
+        using var scope = NewDisposeScope();
+        var z = tensor(new float[] { 3, 1, 2, 0.5f, -1 }).reshape(1, 5);
+        double Dlr(Tensor logits, long label, long? target = null) =>
+            Apgd.Loss(logits, tensor(new[] { label }), target is { } t ? tensor(new[] { t }) : null, dlr: true).item<float>();
+        Assert.Equal(1.0, Dlr(z, 1), 5);                         // −(1 − 3) / (3 − 1)
+        Assert.Equal(-0.5, Dlr(z, 0), 5);                        // −(3 − 2) / (3 − 1)
+        Assert.Equal(-4 / 2.25, Dlr(z, 0, 4), 5);                // −(3 − (−1)) / (3 − (1 + 0.5) / 2)
+        Assert.Equal(Dlr(z, 2, 3), Dlr(z * S(10) + S(7), 2, 3), 4);
+        Assert.Equal(Dlr(z, 1), Dlr(nn.functional.log_softmax(z, 1), 1), 4); // log-probabilities serve as logits
+        // Cross-entropy: minus the label's log-probability; targeted, the target's.
+        var lp = nn.functional.log_softmax(z, 1);
+        Assert.Equal(-lp[0, 1].item<float>(), Apgd.Loss(lp, tensor(new[] { 1L }), null, dlr: false).item<float>(), 5);
+        Assert.Equal(lp[0, 4].item<float>(), Apgd.Loss(lp, tensor(new[] { 1L }), tensor(new[] { 4L }), dlr: false).item<float>(), 5);
+    }
+
+    /// <summary>
+    /// The issue's must-show on 1,000 test images: at eps 0.1 the worst case of the standard suite (APGD-CE,
+    /// APGD-T, Square) leaves no more robust accuracy than PGD-40, and at an eps where PGD-40 leaves 20–60%,
+    /// APGD-CE leaves less. The worst case is never above any one attack's robust accuracy.
+    /// </summary>
+    [Fact]
+    [Trait("Category", "Slow")]
+    public void TheSuiteIsAtLeastAsStrongAsPgd40AndApgdCeBeatsItWherePgdLeavesHalf()
+    {
+        const double small = SmallEps;
+        var pgd = Run(PerturbationKind.WhiteBox, AttackMethod.Pgd, 0.1, steps: 40);
+        var pgdSmall = Run(PerturbationKind.WhiteBox, AttackMethod.Pgd, small, steps: 40);
+        var report = AttackBenchmark.Run(m.Fashion, m.Test, 1000, new BenchmarkSettings(BenchmarkSettings.Standard, [0.1, small]));
+        foreach (var row in report.Rows)
+            output.WriteLine($"eps {row.Eps}: clean {row.CleanAccuracy:P1}, " + string.Join(", ", row.Attacks.Select(a => $"{a.Attack} {a.RobustAccuracy:P1} ({a.Seconds:0} s, {a.QueriesPerImage:0} evaluations an image)")) + $", worst case {row.WorstCase:P1}");
+        output.WriteLine($"PGD-40: {pgd.Accuracy:P1} at 0.1, {pgdSmall.Accuracy:P1} at {small}");
+        Assert.Equal(1000, report.Images);
+        Assert.Equal(pgd.CleanAccuracy, report.Rows[0].CleanAccuracy, 6);
+        foreach (var row in report.Rows)
+        {
+            Assert.All(row.Attacks, a => Assert.True(row.WorstCase <= a.RobustAccuracy, $"worst case {row.WorstCase:P1} above {a.Attack}'s {a.RobustAccuracy:P1}"));
+            Assert.Equal(row.WorstCase, row.Robust.Count / 1000.0, 6);
+        }
+        Assert.True(report.Rows[0].WorstCase <= pgd.Accuracy, $"the suite's worst case at 0.1 ({report.Rows[0].WorstCase:P1}) is above PGD-40's {pgd.Accuracy:P1}");
+        Assert.InRange(pgdSmall.Accuracy, 0.2, 0.6);
+        double apgd = report.Rows[1].Attacks.Single(a => a.Attack == "apgd-ce").RobustAccuracy;
+        Assert.True(apgd < pgdSmall.Accuracy, $"APGD-CE leaves {apgd:P1} at {small}, PGD-40 {pgdSmall.Accuracy:P1}");
     }
 
     [Fact]

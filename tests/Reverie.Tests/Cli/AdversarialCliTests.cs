@@ -1,4 +1,5 @@
 using System.Globalization;
+using Reverie.Recipes;
 using Reverie.Tests.Infrastructure;
 using Xunit.Abstractions;
 
@@ -32,6 +33,53 @@ public class AdversarialCliTests(ITestOutputHelper output)
             if (eps == 0) Assert.Equal(f[4], f[5]); // no budget, no change
         }
         Assert.True(File.Exists(host.Home.File("sweep.png")));
+    }
+
+    /// <summary>
+    /// <c>attack benchmark</c> end to end on the built-in fashion model: the table, the JSON report (worst case never
+    /// above an attack's robust accuracy, and equal to the share of images listed as robust), the Markdown, the plot
+    /// with the run's recipe, the recipe beside the report, which replays to the same numbers; a bad suite is one sentence.
+    /// </summary>
+    [Fact]
+    public void TheBenchmarkWritesAReportThatItsRecipeReplays()
+    {
+        using var host = new CliHost();
+        string dir = host.Home.File("bench");
+        Directory.CreateDirectory(dir);
+        string report = Path.Combine(dir, "r.json");
+        string[] args = ["attack", "benchmark", "-m", "fashion", "--data", "fashion-mnist", "--n", "40", "--eps", "0.05,0.1", "--suite", "apgd-ce,apgd-t,square", "--steps", "20", "--targets", "2", "--queries", "100", "-o", report];
+        var (code, stdout, stderr) = host.Run(args);
+        output.WriteLine(stdout + stderr);
+        Assert.True(code == 0, stdout + stderr);
+        Assert.Contains("worst case", stdout);
+        var json = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(report))!;
+        Assert.Equal(40, (int)json["images"]!);
+        var rows = json["rows"]!.AsArray();
+        Assert.Equal(2, rows.Count);
+        foreach (var row in rows)
+        {
+            double worst = (double)row!["worstCase"]!;
+            var attacks = row["attacks"]!.AsArray();
+            Assert.Equal(["apgd-ce", "apgd-t", "square"], attacks.Select(a => (string)a!["attack"]!).ToArray());
+            Assert.All(attacks, a => Assert.True(worst <= (double)a!["robustAccuracy"]!));
+            Assert.Equal(worst, row["robust"]!.AsArray().Count / 40.0, 6);
+            Assert.True((double)attacks[2]!["queriesPerImage"]! <= 100);
+        }
+        Assert.True((double)rows[1]!["worstCase"]! <= (double)rows[0]!["worstCase"]!, "more budget, more robust images");
+        Assert.Contains("| eps | clean | apgd-ce | apgd-t | square | worst case |", File.ReadAllText(Path.ChangeExtension(report, ".md")));
+        Assert.True(PngText.Read(File.ReadAllBytes(Path.ChangeExtension(report, ".png"))).ContainsKey(Recipe.Keyword));
+        var recipe = Recipe.Load(Path.Combine(dir, "r.recipe.json"));
+        Assert.Equal("attack benchmark", recipe.Command);
+        // Replayed from its recipe: the same robust accuracies, attack for attack.
+        string again = Path.Combine(dir, "again.json");
+        (code, stdout, stderr) = host.Run("replay", Path.Combine(dir, "r.recipe.json"), "-o", again);
+        Assert.True(code == 0, stdout + stderr);
+        static string Accuracies(string path) => string.Join(",", System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(path))!["rows"]!.AsArray()
+            .SelectMany(r => r!["attacks"]!.AsArray().Select(a => (double)a!["robustAccuracy"]!)));
+        Assert.Equal(Accuracies(report), Accuracies(again));
+        (code, _, stderr) = host.Run("attack", "benchmark", "--data", "fashion-mnist", "--suite", "apgd-ce,fab", "-o", report);
+        Assert.Equal(2, code);
+        Assert.Contains("unknown attack 'fab'", stderr);
     }
 
     [Fact]

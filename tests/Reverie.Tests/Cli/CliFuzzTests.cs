@@ -42,7 +42,7 @@ public class CliFuzzTests(ITestOutputHelper log) : IDisposable
         File.CreateSymbolicLink(linkOut, Path.Combine(outside, "target.png"));
         string linkIn = Path.Combine(work, "link-passwd.png");
         File.CreateSymbolicLink(linkIn, "/etc/passwd");
-        string outPng = Path.Combine(work, "out.png");
+        string outPng = Path.Combine(work, "out.png"), outJson = Path.Combine(work, "out.json");
 
         string[] OutputPaths = [photo, folder, linkOut, "", new string('x', 300) + ".png", Path.Combine(work, "no", "such", "dir", "o.png"), Path.Combine(work, "..", "work", "..", "escape.png")];
         string[] InputPaths = [Path.Combine(work, "missing.png"), folder, linkIn, "", new string('y', 300) + ".png", "/dev/zero"];
@@ -57,6 +57,7 @@ public class CliFuzzTests(ITestOutputHelper log) : IDisposable
             ("dream-target", ["dream-target", "-m", "textures", "--target", "0", "--steps", "1"], ["--lr", "--seed"], -1, "-o"),
             ("style", ["style", photo, photo, "-m", "textures", "--style-layers", "conv1", "--content-layers", "conv2", "--size", "32", "--steps", "1"], ["--style-weight", "--content-weight", "--tv-weight", "--style-scale", "--save-every", "--lr", "--seed"], 1, "-o"),
             ("attack", ["attack", photo, "-m", "textures", "--method", "bim", "--steps", "1"], ["--eps", "--step-size", "--seed"], 1, "-o"),
+            ("attack benchmark", ["attack", "benchmark", "-m", "textures", "--data", "textures", "--n", "4", "--suite", "fgsm,apgd-ce", "--steps", "1"], ["--eps", "--n", "--steps", "--queries", "--targets", "--batch", "--seed"], -1, "-o"),
             ("classify", ["classify", photo, "-m", "textures"], ["--top"], 1, null),
             ("explain", ["explain", photo, "-m", "textures", "--method", "gradcam,occlusion,smoothgrad,ig,lime", "--samples", "1", "--steps", "1", "--stride", "8", "--perturbations", "10", "--superpixels", "4"], ["--steps", "--samples", "--noise", "--window", "--stride", "--superpixels", "--perturbations", "--features", "--top", "--seed"], 1, "-o"),
             ("activations", ["activations", photo, "-m", "textures", "--layer", "conv3", "--top", "2", "--steps", "1", "--size", "32", "--no-cache"], ["--top", "--size", "--steps", "--seed"], 1, "-o"),
@@ -71,10 +72,12 @@ public class CliFuzzTests(ITestOutputHelper log) : IDisposable
         var cases = new List<(string Command, string[] Args, string? Output)>();
         foreach (var c in commands)
         {
+            // attack benchmark writes a .json report (its Markdown and plot beside it).
+            string intended = c.Name == "attack benchmark" ? outJson : outPng;
             string[] WithOut(string[] args, string output) => c.OutputOption is null ? args : [.. args, c.OutputOption, output];
             foreach (var opt in c.Numeric)
                 foreach (var v in Numbers)
-                    cases.Add((c.Name, WithOut([.. c.Base, opt, v], outPng), outPng));
+                    cases.Add((c.Name, WithOut([.. c.Base, opt, v], intended), intended));
             if (c.OutputOption is not null)
                 foreach (var o in OutputPaths) cases.Add((c.Name, [.. c.Base, c.OutputOption, o], o));
             if (c.InputAt >= 0)
@@ -82,7 +85,7 @@ public class CliFuzzTests(ITestOutputHelper log) : IDisposable
                 {
                     var args = c.Base.ToArray();
                     args[c.InputAt] = i;
-                    cases.Add((c.Name, WithOut(args, outPng), outPng));
+                    cases.Add((c.Name, WithOut(args, intended), intended));
                 }
         }
         // A seeded shuffle: no case depends on the ones before it.
@@ -120,6 +123,9 @@ public class CliFuzzTests(ITestOutputHelper log) : IDisposable
             // explain's raw maps: OUT.npy, or OUT.npz for several methods.
             if (full is not null)
                 foreach (var ext in new[] { ".npy", ".npz" }) allowed.Add(Path.ChangeExtension(full, ext));
+            // attack benchmark's Markdown table and plot beside its report.
+            if (full is not null && command == "attack benchmark")
+                foreach (var ext in new[] { ".md", ".png" }) allowed.Add(Path.ChangeExtension(full, ext));
             foreach (var (f, sha) in Tree(work))
                 if (!allowed.Contains(f) && (!before.TryGetValue(f, out var old) || old != sha)) failures.Add($"{shown}: wrote {f}");
             foreach (var f in allowed.Where(File.Exists).Where(f => f.StartsWith(work, StringComparison.Ordinal) && !before.ContainsKey(f))) File.Delete(f);

@@ -97,6 +97,11 @@ public class LanguageAndJobTests(BvlcGoogLeNet model) : IClassFixture<BvlcGoogLe
         var unknown = new Recipe { Command = "paint", Options = new JsonObject() };
         Assert.Contains("not a job", Assert.Throws<BadInputException>(() => JobCatalog.FromRecipe(unknown, "x")).Message);
         Assert.Contains("readable Reverie recipe", Assert.Throws<BadInputException>(() => Recipe.FromJson("{\"command\": [", "y.json")).Message);
+        // A report (JSON without a command) is named for what it is, with no .NET type in the sentence.
+        var report = Assert.Throws<BadInputException>(() => Recipe.FromJson("{\"model\": \"fashion\", \"rows\": []}", "report.json")).Message;
+        Assert.Contains("not a recipe", report);
+        Assert.DoesNotContain("Reverie.Recipes", report);
+        Assert.DoesNotContain("type '", report);
     }
 
     [Fact]

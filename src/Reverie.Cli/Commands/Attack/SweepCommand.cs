@@ -16,7 +16,7 @@ internal static class SweepCommand
         return set;
     }
 
-    static List<T> ParseList<T>(string text, string option, Func<string, T> parse)
+    public static List<T> ParseList<T>(string text, string option, Func<string, T> parse)
     {
         try { return text.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries).Select(parse).ToList(); }
         catch (FormatException) { throw new BadInputException($"{option} must be a comma-separated list of numbers; got '{text}'."); }
