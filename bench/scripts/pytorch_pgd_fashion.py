@@ -4,14 +4,12 @@ network a Reverie checkpoint JSON describes, reads its safetensors weights (both
 reverie_convnet.py), and runs the same
 loop as Reverie's Attack.Run: random start in the eps-ball, 40 signed-gradient steps of the
 cross-entropy, projection onto the ball and into 0..1 after each. Prints JSON."""
-import argparse, gzip, json, os, sys, time
-import numpy as np
+import argparse, json, os, sys, time
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from reverie_convnet import ConvNet, read_safetensors  # noqa: E402
+from reverie_convnet import Normalized, fashion_test  # noqa: E402
 
 p = argparse.ArgumentParser()
 p.add_argument("checkpoint")
@@ -25,35 +23,8 @@ a = p.parse_args()
 torch.set_num_threads(a.threads)
 torch.manual_seed(0)
 
-info = json.load(open(a.checkpoint))
-spec, inp = info["architecture"], info["input"]
-
-
-class Normalized(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.net = ConvNet(spec)
-        self.register_buffer("mean", torch.tensor(inp["mean"]).reshape(1, -1, 1, 1))
-        self.register_buffer("std", torch.tensor(inp["std"]).reshape(1, -1, 1, 1))
-
-    def forward(self, x):
-        return self.net((x - self.mean) / self.std)
-
-
-net = Normalized()
-net.net.load_state_dict(read_safetensors(a.checkpoint[:-5] + ".safetensors"))
-net.eval()
-for q in net.parameters():
-    q.requires_grad_(False)
-
-def idx(path, dims):
-    with gzip.open(path) as f:
-        r = f.read()
-    shape = [int.from_bytes(r[4 + 4 * i: 8 + 4 * i], "big") for i in range(dims)]
-    return np.frombuffer(r, dtype=np.uint8, offset=4 + 4 * dims).reshape(shape)
-
-x_all = torch.from_numpy(idx(f"{a.data}/t10k-images-idx3-ubyte.gz", 3)[: a.images].copy()).float().div(255).unsqueeze(1)
-y_all = torch.from_numpy(idx(f"{a.data}/t10k-labels-idx1-ubyte.gz", 1)[: a.images].astype(np.int64))
+net = Normalized(a.checkpoint)
+x_all, y_all = fashion_test(a.data, a.images)
 alpha = a.eps / a.steps
 t0 = time.perf_counter()
 correct = 0

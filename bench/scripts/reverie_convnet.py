@@ -75,3 +75,37 @@ def read_safetensors(path):
         b, e = v["data_offsets"]
         state[k] = torch.from_numpy(np.frombuffer(raw[8 + n + b: 8 + n + e], dtype=types[v["dtype"]]).reshape(v["shape"]).copy())
     return state
+
+
+class Normalized(nn.Module):
+    """A checkpoint's network with its input normalization: takes images in 0..1."""
+
+    def __init__(self, checkpoint):
+        super().__init__()
+        info = json.load(open(checkpoint))
+        inp = info["input"]
+        self.net = ConvNet(info["architecture"])
+        self.register_buffer("mean", torch.tensor(inp["mean"]).reshape(1, -1, 1, 1))
+        self.register_buffer("std", torch.tensor(inp["std"]).reshape(1, -1, 1, 1))
+        self.net.load_state_dict(read_safetensors(checkpoint[:-5] + ".safetensors"))
+        self.eval()
+        for q in self.parameters():
+            q.requires_grad_(False)
+
+    def forward(self, x):
+        return self.net((x - self.mean) / self.std)
+
+
+def fashion_test(data, images):
+    """The first `images` Fashion-MNIST test images (N,1,28,28 in 0..1) and labels, from the IDX files."""
+    import gzip
+
+    def idx(path, dims):
+        with gzip.open(path) as f:
+            r = f.read()
+        shape = [int.from_bytes(r[4 + 4 * i: 8 + 4 * i], "big") for i in range(dims)]
+        return np.frombuffer(r, dtype=np.uint8, offset=4 + 4 * dims).reshape(shape)
+
+    x = torch.from_numpy(idx(f"{data}/t10k-images-idx3-ubyte.gz", 3)[:images].copy()).float().div(255).unsqueeze(1)
+    y = torch.from_numpy(idx(f"{data}/t10k-labels-idx1-ubyte.gz", 1)[:images].astype(np.int64))
+    return x, y
