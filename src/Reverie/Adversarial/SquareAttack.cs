@@ -6,7 +6,7 @@ namespace Reverie.Adversarial;
 /// <summary>
 /// The Square Attack, L∞ (Andriushchenko, Croce, Flammarion and Hein, 2020): a score-based black box.
 /// It starts from vertical stripes of ±eps, then each query changes one random square window, every
-/// channel of it set to the photo ± eps, and keeps the change when the margin between the true class
+/// channel of it set to the photo ± eps (one sign for all channels of a gray image), and keeps the change when the margin between the true class
 /// and the best other one falls (targeted: between the best other class and the target). The window's
 /// share of the image starts at <see cref="PInit"/> and is halved on the paper's schedule. It reads
 /// only the model's log-probabilities, through <c>scores</c>, never a gradient; an image stops being
@@ -53,8 +53,11 @@ internal static class SquareAttack
             return o.Target is null ? own - other : other - own;
         }
         var queries = new int[n];
+        // A gray image given as three equal channels (as data sets give them to colour networks) stays gray:
+        // one sign per pixel for all channels, or a network that averages the channels would see ±eps/3.
+        long signed = c > 1 && x0.narrow(1, 1, c - 1).sub(x0.narrow(1, 0, 1)).abs().max().item<float>() == 0 ? 1 : c;
         // Vertical stripes: each column of each channel at +eps or −eps.
-        var stripes = (randint(0, 2, [n, c, 1, w], generator: gen).to(ScalarType.Float32) * S(2) - S(1)).to(x0.device);
+        var stripes = (randint(0, 2, [n, signed, 1, w], generator: gen).to(ScalarType.Float32) * S(2) - S(1)).to(x0.device).expand(n, c, 1, w);
         var best = Ball(x0 + S(eps) * stripes, x0);
         var margin = Margin(best, y).cpu().data<float>().ToArray();
         for (int i = 0; i < n; i++) queries[i] = 1;
@@ -82,7 +85,7 @@ internal static class SquareAttack
             var current = best.index_select(0, rows);
             var start = x0.index_select(0, rows);
             // A new ±eps per channel; drawn again (a few times at most) for the images whose window would not change.
-            Tensor Signs() => tensor(Enumerable.Range(0, m0 * (int)c).Select(_ => rng.Next(2) == 0 ? -1f : 1f).ToArray(), device: x0.device).reshape(m0, c, 1, 1);
+            Tensor Signs() => tensor(Enumerable.Range(0, m0 * (int)signed).Select(_ => rng.Next(2) == 0 ? -1f : 1f).ToArray(), device: x0.device).reshape(m0, signed, 1, 1).expand(m0, c, 1, 1);
             var signs = Signs();
             Tensor proposal = current;
             for (int tries = 0; tries < 10; tries++)
