@@ -77,8 +77,8 @@ internal static class SquareAttack
             var rows = tensor(open.Select(i => (long)i).ToArray(), device: x0.device);
             var tops = tensor(open.Select(_ => (long)rng.Next((int)(h - s + 1))).ToArray(), device: x0.device).unsqueeze(1);
             var lefts = tensor(open.Select(_ => (long)rng.Next((int)(w - s + 1))).ToArray(), device: x0.device).unsqueeze(1);
-            var ys = arange(h, device: x0.device).unsqueeze(0);
-            var xs = arange(w, device: x0.device).unsqueeze(0);
+            var ys = arange(S(h), device: x0.device).unsqueeze(0);
+            var xs = arange(S(w), device: x0.device).unsqueeze(0);
             var inRows = ys.ge(tops) & ys.lt(tops + S(s));
             var inCols = xs.ge(lefts) & xs.lt(lefts + S(s));
             var window = (inRows.unsqueeze(2) & inCols.unsqueeze(1)).unsqueeze(1);
