@@ -164,20 +164,24 @@ public class FashionAttackTests(FashionModels m, ITestOutputHelper output) : ICl
         const double small = SmallEps;
         var pgd = Run(PerturbationKind.WhiteBox, AttackMethod.Pgd, 0.1, steps: 40);
         var pgdSmall = Run(PerturbationKind.WhiteBox, AttackMethod.Pgd, small, steps: 40);
-        var report = AttackBenchmark.Run(m.Fashion, m.Test, 1000, new BenchmarkSettings(BenchmarkSettings.Standard, [0.1, small]));
-        foreach (var row in report.Rows)
+        // The whole suite at 0.1, where APGD-CE leaves few images for the others; APGD-CE alone at the
+        // small eps (the full suite there costs ten minutes of CI, spent mostly by Square on the
+        // images APGD leaves, and asserts nothing more).
+        var report = AttackBenchmark.Run(m.Fashion, m.Test, 1000, new BenchmarkSettings(BenchmarkSettings.Standard, [0.1]));
+        var apgdOnly = AttackBenchmark.Run(m.Fashion, m.Test, 1000, new BenchmarkSettings(["apgd-ce"], [small]));
+        foreach (var row in report.Rows.Concat(apgdOnly.Rows))
             output.WriteLine($"eps {row.Eps}: clean {row.CleanAccuracy:P1}, " + string.Join(", ", row.Attacks.Select(a => $"{a.Attack} {a.RobustAccuracy:P1} ({a.Seconds:0} s, {a.QueriesPerImage:0} evaluations an image)")) + $", worst case {row.WorstCase:P1}");
         output.WriteLine($"PGD-40: {pgd.Accuracy:P1} at 0.1, {pgdSmall.Accuracy:P1} at {small}");
         Assert.Equal(1000, report.Images);
         Assert.Equal(pgd.CleanAccuracy, report.Rows[0].CleanAccuracy, 6);
-        foreach (var row in report.Rows)
+        foreach (var row in report.Rows.Concat(apgdOnly.Rows))
         {
             Assert.All(row.Attacks, a => Assert.True(row.WorstCase <= a.RobustAccuracy, $"worst case {row.WorstCase:P1} above {a.Attack}'s {a.RobustAccuracy:P1}"));
             Assert.Equal(row.WorstCase, row.Robust.Count / 1000.0, 6);
         }
         Assert.True(report.Rows[0].WorstCase <= pgd.Accuracy, $"the suite's worst case at 0.1 ({report.Rows[0].WorstCase:P1}) is above PGD-40's {pgd.Accuracy:P1}");
         Assert.InRange(pgdSmall.Accuracy, 0.2, 0.6);
-        double apgd = report.Rows[1].Attacks.Single(a => a.Attack == "apgd-ce").RobustAccuracy;
+        double apgd = apgdOnly.Rows[0].Attacks.Single(a => a.Attack == "apgd-ce").RobustAccuracy;
         Assert.True(apgd < pgdSmall.Accuracy, $"APGD-CE leaves {apgd:P1} at {small}, PGD-40 {pgdSmall.Accuracy:P1}");
     }
 
