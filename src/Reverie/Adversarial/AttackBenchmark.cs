@@ -15,7 +15,7 @@ namespace Reverie.Adversarial;
 /// <param name="Eps">The budgets (L∞ in 0..1 pixel units, or L2 radii).</param>
 /// <param name="L2">Whether the budgets are L2 radii (APGD and PGD only).</param>
 /// <param name="Steps">Iterations of each gradient attack (APGD-T: per target class).</param>
-/// <param name="Queries">The Square Attack's query budget per image.</param>
+/// <param name="Queries">The black boxes' (Square's, HopSkipJump's) query budget per image.</param>
 /// <param name="Targets">APGD-T: how many of the highest-scoring other classes it tries, one after another.</param>
 /// <param name="Seed">Random starts and Square's draws.</param>
 /// <param name="Batch">Images attacked at once.</param>
@@ -24,7 +24,7 @@ internal sealed record BenchmarkSettings(IReadOnlyList<string> Suite, IReadOnlyL
     /// <summary>AutoAttack's standard suite without FAB: APGD-CE, APGD-T (DLR, targeted), Square.</summary>
     public static readonly IReadOnlyList<string> Standard = ["apgd-ce", "apgd-t", "square"];
     /// <summary>Every attack a suite may name.</summary>
-    public static readonly IReadOnlyList<string> Known = ["apgd-ce", "apgd-dlr", "apgd-t", "square", "pgd", "fgsm"];
+    public static readonly IReadOnlyList<string> Known = ["apgd-ce", "apgd-dlr", "apgd-t", "square", "hopskipjump", "pgd", "fgsm"];
 
     /// <summary>Raises <see cref="BadInputException"/> for settings that cannot run.</summary>
     public void Validate()
@@ -35,6 +35,8 @@ internal sealed record BenchmarkSettings(IReadOnlyList<string> Suite, IReadOnlyL
         if (Suite.Distinct().Count() != Suite.Count) throw new BadInputException("--suite names an attack twice.");
         if (L2 && Suite.FirstOrDefault(a => a is "square" or "fgsm") is { } l2Less)
             throw new BadInputException($"{l2Less} is built for L-infinity only; drop it from --suite for --norm l2.");
+        if (!L2 && Suite.Contains("hopskipjump"))
+            throw new BadInputException("hopskipjump is built for L2 only; give --norm l2 or drop it from --suite.");
         if (Eps.Count == 0) throw new BadInputException("--eps names no budget.");
         foreach (var e in Eps)
             if (!(e >= 0) || e > (L2 ? 10_000 : 1)) throw new BadInputException($"--eps values must be from 0 to {(L2 ? "10000 (L2 radii)" : "1")}; got {e}.");
@@ -49,7 +51,7 @@ internal sealed record BenchmarkSettings(IReadOnlyList<string> Suite, IReadOnlyL
 /// <param name="Attack">The attack's name.</param>
 /// <param name="RobustAccuracy">The share of images still classified correctly under this attack alone.</param>
 /// <param name="Seconds">Wall-clock time of this attack over all images.</param>
-/// <param name="QueriesPerImage">Model evaluations per attacked image (gradient attacks: forward-backward passes; Square: forward queries).</param>
+/// <param name="QueriesPerImage">Model evaluations per attacked image (gradient attacks: forward-backward passes; Square, HopSkipJump: forward queries).</param>
 internal sealed record BenchmarkAttackResult(string Attack, double RobustAccuracy, double Seconds, double QueriesPerImage);
 
 /// <summary>The benchmark at one budget.</summary>
@@ -177,6 +179,14 @@ internal static class AttackBenchmark
                 }
                 return fooled;
             }
+            case "hopskipjump":
+            {
+                // Decision-based: reads only the top label; eps bounds the L2 change (it stops once within it).
+                var r = HopSkipJump.Run(x => { using var noGrad = no_grad(); return LogP(x).argmax(1); }, x0, y,
+                    new AttackOptions { Method = AttackMethod.HopSkipJump, Eps = eps, Steps = s.Queries, Seed = seed }, null, cancel);
+                queries = r.Terms["queries"] * idx.Length;
+                return eps == 0 ? Wrong(x0) : Wrong(r.Image);
+            }
             case "square":
             {
                 var r = SquareAttack.Run(x => { using var noGrad = no_grad(); return LogP(x); }, x0, y,
@@ -210,6 +220,7 @@ internal static class AttackBenchmark
         sb.Append(inv, $"{r.Images} images, {(r.Settings.L2 ? "L2" : "L∞")} budgets; {r.Settings.Steps} steps a gradient attack");
         if (suite.Contains("apgd-t")) sb.Append(inv, $", APGD-T over the top {r.Settings.Targets} other classes");
         if (suite.Contains("square")) sb.Append(inv, $", Square with {r.Settings.Queries} queries");
+        if (suite.Contains("hopskipjump")) sb.Append(inv, $", HopSkipJump with {r.Settings.Queries} queries");
         sb.Append(inv, $"; seed {r.Settings.Seed}. An image is robust only if every attack fails on it (worst case).\n\n");
         sb.Append("| eps | clean | ").Append(string.Join(" | ", suite)).Append(" | worst case |\n");
         sb.Append("|---:|---:|").Append(string.Concat(suite.Select(_ => "---:|"))).Append("---:|\n");

@@ -82,13 +82,14 @@ internal sealed class AttackJob : Job<AttackJobOptions>
         static Prediction Top(INetwork n, Tensor x) => Classifier.Classify(n, x, 1)[0];
         var before = Top(net, x0);
         var crafterLabel = craft is null ? before.Index : Top(craft, x0).Index;
-        string stage = $"{options.Method.ToString().ToLowerInvariant()} eps {options.Eps}";
+        string stage = $"{AttackMethods.Name(options.Method)} eps {options.Eps}";
         c.Report(new JobEvent { Stage = stage, Step = 0, Total = options.EffectiveSteps });
         var run = await Task.Run(() => Attack.Run(crafter, x0, tensor(new long[] { crafterLabel }), options, c.Steps(0, options.EffectiveSteps, s => $"{stage}: step {s.Step}/{s.Steps}"), c.Cancel, eightBit: true));
         // What is saved: 8 bits a channel. L∞: rounded to the nearest level, which keeps every pixel within
         // ⌈eps·255⌉ levels of the photo. L2: each change cut toward the photo to a whole level, so that
-        // rounding cannot carry the image out of the ball (it can only shrink the change).
-        var adv = options.L2 && options.Eps > 0 && options.Method != AttackMethod.CarliniWagner
+        // rounding cannot carry the image out of the ball (it can only shrink the change). C&W has no ball;
+        // HopSkipJump rounds its result itself, still wrong and within eps, as it sits on the boundary.
+        var adv = options.L2 && options.Eps > 0 && options.Method is not (AttackMethod.CarliniWagner or AttackMethod.HopSkipJump)
             ? (x0 * S(255) + (run.Image - x0).mul(S(255)).trunc_()).round_().div_(S(255))
             : run.Image.mul(S(255)).round_().div_(S(255));
         double linf, psnr, l2;
@@ -99,7 +100,7 @@ internal sealed class AttackJob : Job<AttackJobOptions>
         double span = options.L2 || options.Method == AttackMethod.DeepFoolLinf ? Math.Max(linf, 1e-6) : options.Eps;
         var perturbation = span > 0 ? ((adv - x0) * S(0.5 / span) + S(0.5)).clamp(S(0), S(1)) : full_like(x0, S(0.5));
         string pertPath = c.Beside("-perturbation", ".png");
-        var results = new AttackResults(net.Name, craft?.Name, options.Method.ToString().ToLowerInvariant(), options.Eps, options.EffectiveSteps, options.EffectiveStepSize,
+        var results = new AttackResults(net.Name, craft?.Name, AttackMethods.Name(options.Method), options.Eps, options.EffectiveSteps, options.EffectiveStepSize,
             target, options.EffectiveRandomStart,
             new TopClass(before.Label, before.Index, before.Probability), new TopClass(after.Label, after.Index, after.Probability), linf, psnr, smallest, pertPath,
             (int)x0.shape[3], (int)x0.shape[2], (int)Math.Round(linf * 255), l2, run.Terms.TryGetValue("queries", out var q) ? q : null);

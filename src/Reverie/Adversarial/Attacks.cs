@@ -30,6 +30,29 @@ public enum AttackMethod
     ApgdDlr,
     /// <summary>DeepFool (L∞): as <see cref="DeepFool"/>, with the boundaries' L∞ distances (the gradient differences' L1 norms) and signed steps; eps above 0 caps the L∞ norm.</summary>
     DeepFoolLinf,
+    /// <summary>HopSkipJump (L2): a decision-based black box that reads only the top label; the smallest change it finds within a query budget (steps); eps above 0 bounds the L2 norm.</summary>
+    HopSkipJump,
+}
+
+/// <summary>The methods' names on the command line and in results (apgd-ce, deepfool-linf, …).</summary>
+internal static class AttackMethods
+{
+    static readonly (string Name, AttackMethod Method)[] All =
+    [
+        ("fgsm", AttackMethod.Fgsm), ("bim", AttackMethod.Bim), ("pgd", AttackMethod.Pgd), ("mifgsm", AttackMethod.MiFgsm), ("pgd-l2", AttackMethod.PgdL2),
+        ("deepfool", AttackMethod.DeepFool), ("deepfool-linf", AttackMethod.DeepFoolLinf), ("cw", AttackMethod.CarliniWagner), ("square", AttackMethod.Square),
+        ("apgd-ce", AttackMethod.ApgdCe), ("apgd-dlr", AttackMethod.ApgdDlr), ("hopskipjump", AttackMethod.HopSkipJump),
+    ];
+
+    /// <summary>The method's name.</summary>
+    public static string Name(AttackMethod m) => All.First(a => a.Method == m).Name;
+
+    /// <summary>The method of a name; one sentence listing the names otherwise.</summary>
+    public static AttackMethod Parse(string name) => All.FirstOrDefault(a => a.Name == name) is { Name: not null } hit ? hit.Method
+        : throw new BadInputException($"--method must be {string.Join(", ", All[..^1].Select(a => a.Name))} or {All[^1].Name}; got '{BadInputException.Shown(name)}'.");
+
+    /// <summary>Whether the method is a black box (it reads scores or labels only, and counts queries).</summary>
+    public static bool BlackBox(AttackMethod m) => m is AttackMethod.Square or AttackMethod.HopSkipJump;
 }
 
 /// <summary>Options of a gradient attack; eps (the L∞ budget, or the L2 radius for <see cref="AttackMethod.PgdL2"/>) and step sizes are in the 0..1 image space, whatever the model's preprocessing.</summary>
@@ -39,7 +62,7 @@ public sealed record AttackOptions
     public AttackMethod Method { get; init; } = AttackMethod.Fgsm;
     /// <summary>The L∞ budget.</summary>
     public double Eps { get; init; } = 0.03;
-    /// <summary>Steps (FGSM always takes one).</summary>
+    /// <summary>Steps (FGSM always takes one); Square and HopSkipJump: the query budget per image.</summary>
     public int Steps { get; init; } = 10;
     /// <summary>Step size; null means eps / steps (2.5·eps / steps for <see cref="AttackMethod.PgdL2"/>, Madry et al.'s choice).</summary>
     public double? StepSize { get; init; }
@@ -76,6 +99,10 @@ public sealed record AttackOptions
             if (!(Eps >= 0) || Eps > 1) throw new BadInputException($"--eps caps deepfool-linf's L-infinity norm (0: no cap) and must be from 0 to 1; got {Eps}.");
             if (!(Overshoot >= 0) || Overshoot > 10) throw new BadInputException($"--overshoot must be from 0 to 10; got {Overshoot}.");
         }
+        else if (Method == AttackMethod.HopSkipJump)
+        {
+            if (!(Eps >= 0) || Eps > 10_000) throw new BadInputException($"--eps bounds hopskipjump's L2 norm (0: no bound) and must be from 0 to 10000; got {Eps}.");
+        }
         else if (Method == AttackMethod.DeepFool)
         {
             if (!(Eps >= 0) || Eps > 10_000) throw new BadInputException($"--eps caps deepfool's L2 norm (0: no cap) and must be from 0 to 10000; got {Eps}.");
@@ -92,7 +119,8 @@ public sealed record AttackOptions
             if (!(Eps >= 0) || Eps > 1) throw new BadInputException($"--eps must be from 0 to 1; got {Eps}.");
             if (StepSize is { } s && (!(s > 0) || s > 1)) throw new BadInputException($"--step-size must be above 0 and at most 1; got {s}.");
         }
-        if (Steps < 1 || Steps > 10_000) throw new BadInputException($"--steps must be from 1 to 10000; got {Steps}.");
+        int most = AttackMethods.BlackBox(Method) ? 100_000 : 10_000;
+        if (Steps < 1 || Steps > most) throw new BadInputException($"--steps must be from 1 to {most}; got {Steps}.");
     }
 
     /// <summary>The number of steps actually taken.</summary>
@@ -104,7 +132,7 @@ public sealed record AttackOptions
     public bool Apgd => Method is AttackMethod.ApgdCe or AttackMethod.ApgdDlr;
     /// <summary>Whether the budget is an L2 radius.</summary>
     [System.Text.Json.Serialization.JsonIgnore]
-    public bool L2 => Method is AttackMethod.PgdL2 or AttackMethod.DeepFool or AttackMethod.CarliniWagner;
+    public bool L2 => Method is AttackMethod.PgdL2 or AttackMethod.DeepFool or AttackMethod.CarliniWagner or AttackMethod.HopSkipJump;
     /// <summary>Whether the attack starts from a random point of the ball.</summary>
     [System.Text.Json.Serialization.JsonIgnore]
     public bool EffectiveRandomStart => RandomStart ?? Method is AttackMethod.Pgd or AttackMethod.PgdL2 or AttackMethod.ApgdCe or AttackMethod.ApgdDlr;
@@ -151,6 +179,8 @@ public static class Attack
             if (o.Target is not null) throw new BadInputException("deepfool is untargeted; drop --target or choose another method.");
             return DeepFool.Run(net, images.to(net.Device), labels, o, progress, cancel, eightBit);
         }
+        if (o.Method == AttackMethod.HopSkipJump)
+            return HopSkipJump.Run(x => LogProbabilities(net, x).argmax(1), images.to(net.Device), labels, o, progress, cancel, eightBit);
         if (o.Method == AttackMethod.Square)
             return SquareAttack.Run(x => LogProbabilities(net, x), images.to(net.Device), labels, o, progress, cancel, eightBit);
         if (o.Apgd)

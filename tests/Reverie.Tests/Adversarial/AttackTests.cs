@@ -40,7 +40,7 @@ public class AttackTests(BvlcGoogLeNet model, ITestOutputHelper output) : IClass
             };
             var adv = Reverie.Adversarial.Attack.Run(Net, x, tensor(new long[] { rng.Next(1000) }), o);
             double linf = (adv - x).abs().max().item<float>();
-            if (o.Method is AttackMethod.PgdL2 or AttackMethod.DeepFool)
+            if (o.Method is AttackMethod.PgdL2 or AttackMethod.DeepFool or AttackMethod.HopSkipJump)
             {
                 double l2 = (adv - x).norm().item<float>();
                 Assert.True(l2 <= o.Eps * (1 + 1e-5) + 1e-6, $"case {k} (pgd-l2, radius {o.Eps:G4}): |x*-x|2 = {l2:G6}");
@@ -164,7 +164,7 @@ public class AttackCliTests(GoogLeNetCli cli, ITestOutputHelper output) : IClass
 
         (code, _, stderr) = cli.Host.Run("attack", Paths.Sample("coffee.png"), "--method", "boundary", "-o", outPath);
         Assert.Equal(2, code);
-        Assert.Contains("--method must be fgsm, bim, pgd, mifgsm, pgd-l2, deepfool, deepfool-linf, cw, square, apgd-ce or apgd-dlr", stderr);
+        Assert.Contains("--method must be fgsm, bim, pgd, mifgsm, pgd-l2, deepfool, deepfool-linf, cw, square, apgd-ce, apgd-dlr or hopskipjump", stderr);
         (code, _, stderr) = cli.Host.Run("attack", Paths.Sample("coffee.png"), "--targeted", "--target", "goldfsh", "-o", outPath);
         Assert.Equal(2, code);
         Assert.Contains("goldfish", stderr);

@@ -13,9 +13,9 @@ internal static class AttackCommand
         var classes = new Option<string?>("--classes") { Description = "With --data: only these classes, comma-separated." };
         var limit = CommonOptions.Limit("With --data: at most this many images per class");
         var model = CommonOptions.ModelOption("The model attacked");
-        var method = new Option<string>("--method") { Description = "fgsm, bim, pgd, mifgsm (L-infinity), pgd-l2 (eps is then an L2 radius) deepfool (the smallest L2 change it finds; eps, if given, caps it), deepfool-linf (the same in L-infinity), cw (Carlini-Wagner L2, the smallest change; no eps), square (L-infinity black box: reads only the probabilities; --steps is its query budget, default 1000), apgd-ce or apgd-dlr (Auto-PGD, L-infinity, its own step size; 100 steps by default; apgd-dlr with --target is APGD-T).", DefaultValueFactory = _ => "fgsm" };
+        var method = new Option<string>("--method") { Description = "fgsm, bim, pgd, mifgsm (L-infinity), pgd-l2 (eps is then an L2 radius) deepfool (the smallest L2 change it finds; eps, if given, caps it), deepfool-linf (the same in L-infinity), cw (Carlini-Wagner L2, the smallest change; no eps), square (L-infinity black box: reads only the probabilities; --steps is its query budget, default 1000), apgd-ce or apgd-dlr (Auto-PGD, L-infinity, its own step size; 100 steps by default; apgd-dlr with --target is APGD-T), hopskipjump (L2 black box: reads only the top label; the smallest change it finds; --steps is its query budget, default 1000; eps, if given, bounds it).", DefaultValueFactory = _ => "fgsm" };
         var eps = new Option<double>("--eps") { Description = "L-infinity budget in 0..1 pixel units (pgd-l2: the L2 radius, in the same units).", DefaultValueFactory = _ => 0.01 };
-        var steps = new Option<int>("--steps") { Description = "Iterations (bim, pgd, mifgsm, apgd-ce, apgd-dlr); square: queries.", DefaultValueFactory = _ => 10 };
+        var steps = new Option<int>("--steps") { Description = "Iterations (bim, pgd, mifgsm, apgd-ce, apgd-dlr); square, hopskipjump: queries per image.", DefaultValueFactory = _ => 10 };
         var stepSize = new Option<double?>("--step-size") { Description = "Step size (default eps/steps)." };
         var targeted = new Option<bool>("--targeted") { Description = "Push toward --target instead of away from the true label." };
         var target = new Option<string?>("--target") { Description = "Target class (name or index) for --targeted." };
@@ -38,27 +38,13 @@ internal static class AttackCommand
             var err = inv.Err;
             var cancel = inv.Cancel;
             {
-                var m = p.GetValue(method) switch
-                {
-                    "fgsm" => AttackMethod.Fgsm,
-                    "bim" => AttackMethod.Bim,
-                    "pgd" => AttackMethod.Pgd,
-                    "mifgsm" => AttackMethod.MiFgsm,
-                    "pgd-l2" => AttackMethod.PgdL2,
-                    "deepfool" => AttackMethod.DeepFool,
-                    "deepfool-linf" => AttackMethod.DeepFoolLinf,
-                    "cw" => AttackMethod.CarliniWagner,
-                    "square" => AttackMethod.Square,
-                    "apgd-ce" => AttackMethod.ApgdCe,
-                    "apgd-dlr" => AttackMethod.ApgdDlr,
-                    var x => throw new BadInputException($"--method must be fgsm, bim, pgd, mifgsm, pgd-l2, deepfool, deepfool-linf, cw, square, apgd-ce or apgd-dlr; got '{x}'."),
-                };
+                var m = AttackMethods.Parse(p.GetValue(method)!);
                 // deepfool has no budget: --eps caps it only when given.
-                double epsValue = m is AttackMethod.DeepFool or AttackMethod.DeepFoolLinf or AttackMethod.CarliniWagner && p.GetResult(eps) is null or { Implicit: true } ? 0 : p.GetValue(eps);
+                double epsValue = m is AttackMethod.DeepFool or AttackMethod.DeepFoolLinf or AttackMethod.CarliniWagner or AttackMethod.HopSkipJump && p.GetResult(eps) is null or { Implicit: true } ? 0 : p.GetValue(eps);
                 // ... and stops when the answer changes, so its default is the paper's 50 iterations at most.
                 int stepsValue = m is AttackMethod.DeepFool or AttackMethod.DeepFoolLinf && p.GetResult(steps) is null or { Implicit: true } ? 50
                     : m == AttackMethod.CarliniWagner && p.GetResult(steps) is null or { Implicit: true } ? 100
-                    : m == AttackMethod.Square && p.GetResult(steps) is null or { Implicit: true } ? 1000
+                    : AttackMethods.BlackBox(m) && p.GetResult(steps) is null or { Implicit: true } ? 1000
                     : m is AttackMethod.ApgdCe or AttackMethod.ApgdDlr && p.GetResult(steps) is null or { Implicit: true } ? 100 : p.GetValue(steps);
                 if (p.GetValue(targeted) != (p.GetValue(target) is not null))
                     throw new BadInputException("--targeted and --target go together.");
@@ -116,7 +102,7 @@ internal static class AttackCommand
                         r.SuccessRate.ToString("P2", CultureInfo.InvariantCulture), r.MeanConfidence.ToString("0.0000", CultureInfo.InvariantCulture), r.MaxLinf.ToString("0.00000", CultureInfo.InvariantCulture));
                     var c = ReverieCli.ResultConsole(p.InvocationConfiguration.Output);
                     c.Write(tbl);
-                    c.WriteLine($"{(m == AttackMethod.Square && craft is null ? "black-box (scores only)" : Robustness.Name(kind))} {p.GetValue(method)} ({(m == AttackMethod.Square ? "a budget of " + options.EffectiveSteps + " queries" : "T=" + options.EffectiveSteps)}, eps {options.Eps}) on {net.Name}{(craft is null ? "" : $", crafted on {craft.Name}")}: accuracy {r.CleanAccuracy:P2} -> {r.Accuracy:P2} over {r.Count} images of {set.Name}");
+                    c.WriteLine($"{(AttackMethods.BlackBox(m) && craft is null ? (m == AttackMethod.Square ? "black-box (scores only)" : "black-box (labels only)") : Robustness.Name(kind))} {p.GetValue(method)} ({(AttackMethods.BlackBox(m) ? "a budget of " + options.EffectiveSteps + " queries" : "T=" + options.EffectiveSteps)}, eps {options.Eps}) on {net.Name}{(craft is null ? "" : $", crafted on {craft.Name}")}: accuracy {r.CleanAccuracy:P2} -> {r.Accuracy:P2} over {r.Count} images of {set.Name}");
                     if (outPath is not null)
                         Imaging.AtomicFile.WriteAllText(outPath, Robustness.Csv([r]));
                     return ReverieCli.Ok;

@@ -15,7 +15,7 @@ internal static class BenchmarkCommand
         var norm = new Option<string>("--norm") { Description = "linf or l2 (l2: the APGD and PGD attacks only).", DefaultValueFactory = _ => "linf" };
         var suite = new Option<string>("--suite") { Description = $"Comma-separated attacks, from {string.Join(", ", BenchmarkSettings.Known)}; default AutoAttack's standard suite without FAB.", DefaultValueFactory = _ => string.Join(",", BenchmarkSettings.Standard) };
         var steps = new Option<int>("--steps") { Description = "Iterations of each gradient attack (apgd-t: per target class).", DefaultValueFactory = _ => 100 };
-        var queries = new Option<int>("--queries") { Description = "The Square Attack's query budget per image.", DefaultValueFactory = _ => 5000 };
+        var queries = new Option<int>("--queries") { Description = "The query budget per image of the black boxes (square, hopskipjump).", DefaultValueFactory = _ => 5000 };
         var targets = new Option<int>("--targets") { Description = "apgd-t: how many of the highest-scoring other classes it tries.", DefaultValueFactory = _ => 9 };
         var batch = new Option<int>("--batch") { Description = "Images attacked at once.", DefaultValueFactory = _ => 250 };
         var seed = CommonOptions.SeedOption("the image draw, the random starts and Square's draws");
