@@ -25,6 +25,12 @@ internal sealed record TrainOptions
     public double Noise { get; init; }
     /// <summary>The first trainable layer; the layers before it are frozen (weights and batch-norm statistics). Null trains all.</summary>
     public string? TrainableFrom { get; init; }
+    /// <summary>Adversarial training: each batch is replaced by adversarial examples of the network as it is (none: clean training).</summary>
+    public AdversarialTraining Adversarial { get; init; }
+    /// <summary>The L∞ budget of adversarial training, in 0..1 pixel units.</summary>
+    public double AdversarialEps { get; init; } = 0.1;
+    /// <summary>PGD's steps in adversarial training (step size 2.5·eps/steps, from a random start).</summary>
+    public int AdversarialSteps { get; init; } = 7;
 
     /// <summary>Checks the values.</summary>
     public void Validate()
@@ -35,7 +41,23 @@ internal sealed record TrainOptions
         if (WeightDecay is < 0 or > 1) throw new BadInputException($"The weight decay must be from 0 to 1; got {WeightDecay}.");
         if (Shift is < 0 or > 64) throw new BadInputException($"The shift must be from 0 to 64 pixels; got {Shift}.");
         if (Noise is < 0 or > 1) throw new BadInputException($"--noise must be from 0 to 1; got {Noise}.");
+        if (Adversarial != AdversarialTraining.None)
+        {
+            if (!(AdversarialEps > 0) || AdversarialEps > 1) throw new BadInputException($"--eps must be above 0 and at most 1; got {AdversarialEps}.");
+            if (AdversarialSteps is < 1 or > 100) throw new BadInputException($"--adversarial-steps must be from 1 to 100; got {AdversarialSteps}.");
+        }
     }
+}
+
+/// <summary>How training makes its adversarial examples.</summary>
+internal enum AdversarialTraining
+{
+    /// <summary>Clean training.</summary>
+    None,
+    /// <summary>Madry et al. (2018): PGD in the L∞ ball from a random start, <see cref="TrainOptions.AdversarialSteps"/> steps of 2.5·eps/steps.</summary>
+    Pgd,
+    /// <summary>Wong, Rice and Kolter (2020), "fast is better than free": one signed step of 1.25·eps from a uniformly random start, projected to the ball.</summary>
+    FgsmRs,
 }
 
 /// <summary>What one epoch achieved.</summary>
@@ -150,6 +172,7 @@ internal sealed class Trainer(ConvNet net, TrainOptions options)
                     var idx = order.AsSpan(b * options.BatchSize, Math.Min(options.BatchSize, train.Count - b * options.BatchSize)).ToArray();
                     var x = Augment(Datasets.FitTo(train.Images(idx), net.Input), rng);
                     var y = tensor(idx.Select(train.Label).Select(l => (long)l).ToArray());
+                    if (options.Adversarial != AdversarialTraining.None) x = Adversarial(x, y, rng);
                     var logits = net.forward(x);
                     var loss = nn.functional.cross_entropy(logits, y);
                     foreach (var (_, p) in trainable) p.grad?.zero_();
@@ -229,6 +252,34 @@ internal sealed class Trainer(ConvNet net, TrainOptions options)
             parts[i] = flips[i] ? one.flip(3) : one;
         }
         return cat(parts, 0);
+    }
+
+    /// <summary>
+    /// The batch's adversarial examples against the network as it is, in training mode (batch statistics, dropout), as
+    /// both papers make them; the gradient is taken with respect to the change only, so no weight gradient piles up.
+    /// </summary>
+    Tensor Adversarial(Tensor x, Tensor y, Random rng)
+    {
+        double eps = options.AdversarialEps;
+        bool fgsm = options.Adversarial == AdversarialTraining.FgsmRs;
+        int steps = fgsm ? 1 : options.AdversarialSteps;
+        double alpha = fgsm ? 1.25 * eps : 2.5 * eps / steps;
+        var g = new Generator((ulong)rng.NextInt64());
+        // A gray image seen as three equal channels keeps one change for all three (as the attacks do).
+        bool gray = x.shape[1] == 3 && x.narrow(1, 1, 2).sub(x.narrow(1, 0, 1)).abs().max().item<float>() == 0;
+        var shape = gray ? new[] { x.shape[0], 1, x.shape[2], x.shape[3] } : x.shape;
+        var delta = (rand(shape, generator: g) * S(2 * eps) - S(eps)).expand(x.shape);
+        delta = ((x + delta).clamp(S(0), S(1)) - x).detach();
+        for (int k = 0; k < steps; k++)
+        {
+            var d = delta.clone().requires_grad_(true);
+            var loss = nn.functional.cross_entropy(net.forward(x + d), y);
+            var grad = autograd.grad([loss], [d])[0];
+            using var noGrad = no_grad();
+            var step = gray ? grad.sum([1], keepdim: true).sign().expand(x.shape) : grad.sign();
+            delta = ((x + (delta + step * S(alpha)).clamp(S(-eps), S(eps))).clamp(S(0), S(1)) - x).detach();
+        }
+        return (x + delta).detach();
     }
 
     static void AdamW(List<(string Name, Tensor P)> trainable, TrainState state, long step, double lr, double decay, double beta1 = 0.9, double beta2 = 0.999, double eps = 1e-8)

@@ -26,14 +26,26 @@ internal static class TrainCommand
         var textures = new Option<int>("--textures") { Description = "Images in the generated texture training set.", DefaultValueFactory = _ => 17 * 1000 };
         var noAugment = new Option<bool>("--no-augment") { Description = "No random flips and shifts." };
         var noise = new Option<double>("--noise") { Description = "Add Gaussian pixel noise to training images, each with its own σ from 0 to this (robustness to noise)." };
+        var adversarial = new Option<string>("--adversarial") { Description = "Adversarial training: pgd (Madry et al.: PGD in the L-infinity ball, --adversarial-steps of 2.5·eps/steps from a random start) or fgsm-rs (Wong et al. 2020: one step of 1.25·eps from a random start, about as cheap as two clean steps); none trains on the clean images.", DefaultValueFactory = _ => "none" };
+        var advEps = new Option<double>("--eps") { Description = "With --adversarial: the L-infinity budget in 0..1 pixel units.", DefaultValueFactory = _ => d.AdversarialEps };
+        var advSteps = new Option<int>("--adversarial-steps") { Description = "With --adversarial pgd: PGD's steps.", DefaultValueFactory = _ => d.AdversarialSteps };
         var dreamLayer = new Option<string?>("--dream-layer") { Description = "The layer 'reverie dream' uses by default with this model." };
         var cmd = new Command("train", "Train a classifier on Fashion-MNIST, generated textures or your own folders of images; with --base, retrain the top of a trained model (transfer learning).")
-            { data, arch, epochs, output, batch, lr, valSplit, seed, resume, baseModel, freeze, unfreezeFrom, classes, perClass, size, textures, noAugment, noise, dreamLayer };
+            { data, arch, epochs, output, batch, lr, valSplit, seed, resume, baseModel, freeze, unfreezeFrom, classes, perClass, size, textures, noAugment, noise, adversarial, advEps, advSteps, dreamLayer };
         cmd.SetAction(async inv =>
         {
             var (p, cancel, err) = (inv.Parse, inv.Cancel, inv.Err);
             try
             {
+                var adv = p.GetValue(adversarial) switch
+                {
+                    "none" => AdversarialTraining.None,
+                    "pgd" => AdversarialTraining.Pgd,
+                    "fgsm-rs" => AdversarialTraining.FgsmRs,
+                    var x => throw new BadInputException($"--adversarial must be none, pgd or fgsm-rs; got '{BadInputException.Shown(x)}'."),
+                };
+                if (adv == AdversarialTraining.None && (p.GetResult(advEps) is { Implicit: false } || p.GetResult(advSteps) is { Implicit: false }))
+                    throw new BadInputException("--eps and --adversarial-steps go with --adversarial pgd or fgsm-rs.");
                 var options = new TrainingJobOptions
                 {
                     Data = p.GetValue(data)!, Arch = p.GetValue(arch)!, Base = p.GetValue(baseModel), Freeze = p.GetValue(freeze), UnfreezeFrom = p.GetValue(unfreezeFrom),
@@ -41,7 +53,8 @@ internal static class TrainCommand
                     PerClass = p.GetValue(perClass), ValidationSplit = p.GetValue(valSplit), TextureCount = p.GetValue(textures), Size = p.GetValue(size),
                     Augment = !p.GetValue(noAugment), DreamLayer = p.GetValue(dreamLayer), Output = p.GetValue(output)!, Resume = p.GetValue(resume),
                     CommandLine = ["reverie", .. p.Tokens.Select(tk => tk.Value)],
-                    Train = new TrainOptions { Epochs = p.GetValue(epochs), BatchSize = p.GetValue(batch), LearningRate = p.GetValue(lr), Seed = p.GetValue(seed), Noise = p.GetValue(noise) },
+                    Train = new TrainOptions { Epochs = p.GetValue(epochs), BatchSize = p.GetValue(batch), LearningRate = p.GetValue(lr), Seed = p.GetValue(seed), Noise = p.GetValue(noise),
+                        Adversarial = adv, AdversarialEps = p.GetValue(advEps), AdversarialSteps = p.GetValue(advSteps) },
                 };
                 var result = await CliRun.WithBar(err, events => TrainingJob.Run(options,
                     new SyncProgress<TrainProgress>(s => events.Report(CliRun.Step($"epoch {s.Epoch}/{s.Epochs}: loss {s.Loss:0.0000}, accuracy {s.Accuracy:P1}", s.Epoch - 1 + (double)s.Step / s.Steps, s.Epochs))),
