@@ -6,6 +6,8 @@ cd "$(dirname "$0")/.."
 bash scripts/install-test-deps.sh
 dotnet build Reverie.slnx -c Release -nologo -v q
 mkdir -p TestResults
+# The test host has 90 s to connect by default: too little on a machine whose cores other work keeps busy.
+export VSTEST_CONNECTION_TIMEOUT="${VSTEST_CONNECTION_TIMEOUT:-600}"
 set +e
 dotnet test tests/Reverie.Tests -c Release --no-build -nologo --blame --logger "console;verbosity=normal" "$@" 2>&1 | tee TestResults/dotnet-test.log
 status=${PIPESTATUS[0]}
