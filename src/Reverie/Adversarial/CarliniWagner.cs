@@ -77,8 +77,8 @@ internal static class CarliniWagner
         return new OptimizationResult(best, done, cancelled, 0, new Dictionary<string, double>());
     }
 
-    /// <summary>How far each image is from fooling the network: below 0 means it does (untargeted: the true logit under the best other one).</summary>
-    static Tensor Margin(Tensor z, Tensor y, int? target)
+    /// <summary>How far each image is from fooling the network, from its scores (logits or log-probabilities): below 0 means it does (untargeted: the true class's score minus the best other one's; targeted: the best other one's minus the target's).</summary>
+    internal static Tensor Margin(Tensor z, Tensor y, int? target)
     {
         var mask = nn.functional.one_hot(target is { } t ? full_like(y, S(t)) : y, z.shape[1]).to(ScalarType.Bool);
         var own = z.masked_select(mask).reshape(-1);

@@ -44,14 +44,7 @@ internal static class SquareAttack
         Tensor Round(Tensor x) => eightBit ? x.mul(S(255)).round_().div_(S(255)) : x;
         Tensor Ball(Tensor x, Tensor start) => Round(Attack.Project(x, start, eps));
         // How far images are from fooling the model: below 0 when they do.
-        Tensor Margin(Tensor x, Tensor labels)
-        {
-            var lp = scores(x);
-            var mask = nn.functional.one_hot(o.Target is { } t ? full_like(labels, S(t)) : labels, lp.shape[1]).to(ScalarType.Bool);
-            var own = lp.masked_select(mask).reshape(-1);
-            var other = lp.masked_fill(mask, S(float.NegativeInfinity)).amax([1]);
-            return o.Target is null ? own - other : other - own;
-        }
+        Tensor Margin(Tensor x, Tensor labels) => CarliniWagner.Margin(scores(x), labels, o.Target);
         var queries = new int[n];
         // A gray image given as three equal channels (as data sets give them to colour networks) stays gray:
         // one sign per pixel for all channels, or a network that averages the channels would see ±eps/3.

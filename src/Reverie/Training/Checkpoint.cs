@@ -57,7 +57,7 @@ internal static class Checkpoint
     };
 
     /// <summary>The models embedded in the library, by name.</summary>
-    public static readonly string[] Embedded = ["fashion", "fashion-mlp", "textures"];
+    public static readonly string[] Embedded = ["fashion", "fashion-mlp", "fashion-robust", "textures"];
 
     /// <summary><c>DIR/NAME</c> from any of <c>NAME</c>, <c>NAME.json</c> or <c>NAME.safetensors</c>.</summary>
     public static string Stem(string path) =>

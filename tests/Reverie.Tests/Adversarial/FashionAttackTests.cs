@@ -82,9 +82,13 @@ public class FashionAttackTests(FashionModels m, ITestOutputHelper output) : ICl
     public void HopSkipJumpReadsOnlyLabelsAndComesWithinTwiceCarliniWagnersL2()
     {
         using var scope = NewDisposeScope();
-        var (all, labels) = CorrectlyClassified();
-        var firsts = tensor(labels.data<long>().ToArray().Select((l, i) => (l, i)).GroupBy(p => p.l).Select(g => (long)g.First().i).ToArray());
-        var (x, y) = (all.index_select(0, firsts), labels.index_select(0, firsts));
+        // The first test image of each class that the model gets right.
+        var idx = Enumerable.Range(0, m.Test.Count).Where(i => i % 100 < 10).ToArray();
+        var all = Datasets.FitTo(m.Test.Images(idx), m.Fashion.Input);
+        var labels = idx.Select(i => (long)m.Test.Label(i)).ToArray();
+        var right = Predict(all).data<long>().ToArray();
+        var firsts = tensor(Enumerable.Range(0, idx.Length).Where(k => right[k] == labels[k]).GroupBy(k => labels[k]).Select(g => (long)g.First()).ToArray());
+        var (x, y) = (all.index_select(0, firsts), tensor(labels).index_select(0, firsts));
         Assert.Equal(10, x.shape[0]);
         long calls = 0, images = 0;
         Tensor Labels(Tensor batch) { calls++; images += batch.shape[0]; return Predict(batch); }
@@ -220,6 +224,24 @@ public class FashionAttackTests(FashionModels m, ITestOutputHelper output) : ICl
         Assert.InRange(pgdSmall.Accuracy, 0.2, 0.6);
         double apgd = apgdOnly.Rows[0].Attacks.Single(a => a.Attack == "apgd-ce").RobustAccuracy;
         Assert.True(apgd < pgdSmall.Accuracy, $"APGD-CE leaves {apgd:P1} at {small}, PGD-40 {pgdSmall.Accuracy:P1}");
+    }
+
+    /// <summary>
+    /// The embedded <c>fashion-robust</c> (FGSM-RS at eps 0.1) under the whole suite at 0.1, on 500 test images with APGD-T
+    /// over 3 targets and Square with 1,000 queries: it keeps at least 80% clean and 55% in the worst case per image (measured:
+    /// 84.6% and 60.2%, 2.3 minutes; on 1,000 images 85.3% and 60.1%, docs/training.md), where the suite leaves
+    /// <c>fashion</c> nothing (the test above).
+    /// </summary>
+    [Fact]
+    [Trait("Category", "Slow")]
+    public void TheRobustModelKeepsMoreThanHalfItsImagesUnderTheWholeSuite()
+    {
+        using var robust = Checkpoint.LoadEmbedded("fashion-robust");
+        var report = AttackBenchmark.Run(robust, m.Test, 500, new BenchmarkSettings(BenchmarkSettings.Standard, [0.1]) { Targets = 3, Queries = 1000 });
+        var row = report.Rows[0];
+        output.WriteLine($"fashion-robust at 0.1 on 500 images: clean {row.CleanAccuracy:P1}, " + string.Join(", ", row.Attacks.Select(a => $"{a.Attack} {a.RobustAccuracy:P1} ({a.Seconds:0} s)")) + $", worst case {row.WorstCase:P1}");
+        Assert.True(row.CleanAccuracy >= 0.8, $"clean accuracy {row.CleanAccuracy:P1}");
+        Assert.True(row.WorstCase >= 0.55, $"worst case {row.WorstCase:P1}");
     }
 
     [Fact]

@@ -86,8 +86,8 @@ public class TrainCliTests(ITestOutputHelper output)
             // Recorded by the training run (on one thread); another thread count changes the last bits of the
             // convolutions, which may flip an image that sits on a decision boundary: allow 0.3%.
             Assert.True(Math.Abs(recorded - result.Accuracy) <= 0.003, $"{name}: {result.Accuracy:P2} now, {recorded:P2} recorded");
-            // The targets: 92% on Fashion-MNIST's test set, 95% on the held-out textures.
-            double required = name switch { "fashion" => 0.92, "textures" => 0.95, _ => 0.85 };
+            // The issues' targets: 92% on Fashion-MNIST's test set, 95% on the held-out textures, 80% clean for the robust model.
+            double required = name switch { "fashion" => 0.92, "textures" => 0.95, "fashion-robust" => 0.80, _ => 0.85 };
             Assert.True(result.Accuracy >= required, $"{name} reaches only {result.Accuracy:P2}");
             if (name == "textures")
             {

@@ -17,7 +17,7 @@ internal static class TrainCommand
         var valSplit = new Option<double>("--val-split") { Description = "Fraction of the training images held out for validation; 0 keeps the last epoch.", DefaultValueFactory = _ => 0.1 };
         var seed = CommonOptions.SeedOption("the initial weights, shuffles, augmentation and dropout");
         var resume = new Option<bool>("--resume") { Description = "Continue an interrupted run of the same --output, from its last finished epoch." };
-        var baseModel = new Option<string?>("--base") { Description = "Start from this checkpoint or embedded model (fashion, fashion-mlp, textures); its top (the dense layers) is replaced by a new dense softmax layer for the new classes." };
+        var baseModel = new Option<string?>("--base") { Description = "Start from this checkpoint or embedded model (fashion, fashion-mlp, fashion-robust, textures); its top (the dense layers) is replaced by a new dense softmax layer for the new classes." };
         var freeze = new Option<bool>("--freeze") { Description = "With --base: train only the new top layer." };
         var unfreezeFrom = new Option<string?>("--unfreeze-from") { Description = "With --base: train this layer and the ones after it; earlier layers stay frozen." };
         var classes = new Option<string?>("--classes") { Description = "Only these classes, comma-separated (e.g. \"Sneaker,Ankle boot\")." };
