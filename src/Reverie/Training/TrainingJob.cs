@@ -125,6 +125,11 @@ internal static class TrainingJob
                 ["base"] = o.Base, ["freeze"] = o.Freeze, ["unfreezeFrom"] = o.UnfreezeFrom, ["trainableFrom"] = trainableFrom,
                 ["epochs"] = options.Epochs, ["batch"] = options.BatchSize, ["lr"] = options.LearningRate, ["weightDecay"] = options.WeightDecay,
                 ["seed"] = options.Seed, ["flip"] = options.Flip, ["shift"] = options.Shift, ["noise"] = options.Noise, ["textureCount"] = o.Data == "textures" ? o.TextureCount : null,
+                ["adversarial"] = options.Adversarial == AdversarialTraining.None ? null : new JsonObject
+                {
+                    ["method"] = options.Adversarial == AdversarialTraining.Pgd ? "pgd" : "fgsm-rs", ["eps"] = options.AdversarialEps,
+                    ["steps"] = options.Adversarial == AdversarialTraining.Pgd ? options.AdversarialSteps : 1,
+                },
                 ["threads"] = get_num_threads(), ["reverie"] = typeof(TrainingJob).Assembly.GetName().Version?.ToString(),
             };
 
@@ -225,7 +230,7 @@ internal static class TrainingJob
         if (!File.Exists(stem + ".last.json") || !File.Exists(stem + ".last.safetensors"))
             throw new BadInputException($"--resume: there is no interrupted run of '{stem}' ({stem}.last.json is missing).");
         var json = JsonNode.Parse(File.ReadAllText(stem + ".last.json"))!.AsObject();
-        foreach (var key in new[] { "data", "classes", "perClass", "valSplit", "arch", "base", "seed", "batch", "trainableFrom", "noise" })
+        foreach (var key in new[] { "data", "classes", "perClass", "valSplit", "arch", "base", "seed", "batch", "trainableFrom", "noise", "adversarial" })
             if (!JsonNode.DeepEquals(json["recipe"]?[key], recipe[key]))
                 throw new BadInputException($"--resume: the interrupted run used a different {key} ({json["recipe"]?[key]?.ToJsonString() ?? "none"}); resume it with the same options.");
         var tensors = SafeTensors.Load(stem + ".last.safetensors");

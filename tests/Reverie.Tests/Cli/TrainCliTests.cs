@@ -58,6 +58,10 @@ public class TrainCliTests(ITestOutputHelper output)
     [InlineData("--epochs must be", "--data", "textures", "--epochs", "0")]
     [InlineData("has no class 'Spaceship'", "--data", "fashion-mnist", "--arch", "fashion", "--classes", "Spaceship,Coat")]
     [InlineData("--base must be a Reverie checkpoint", "--data", "fashion-mnist", "--base", "nothing.json", "--freeze")]
+    [InlineData("--adversarial must be none, pgd or fgsm-rs", "--data", "fashion-mnist", "--arch", "fashion", "--adversarial", "fgsm")]
+    [InlineData("--eps and --adversarial-steps go with --adversarial", "--data", "fashion-mnist", "--arch", "fashion", "--eps", "0.1")]
+    [InlineData("--eps must be above 0 and at most 1", "--data", "fashion-mnist", "--arch", "fashion", "--adversarial", "pgd", "--eps", "0")]
+    [InlineData("--adversarial-steps must be from 1 to 100", "--data", "fashion-mnist", "--arch", "fashion", "--adversarial", "pgd", "--adversarial-steps", "0")]
     public void BadTrainingInputGetsOneSentenceAndExitCode2(string message, params string[] args)
     {
         using var host = new CliHost();
