@@ -199,6 +199,16 @@ public static class Attack
         return result;
     }
 
+    /// <summary>
+    /// Whether images [N,C,H,W] are gray given as equal channels (as data sets give them to colour networks): a change
+    /// must then be the same in every channel, or a network that averages them sees a third of it.
+    /// </summary>
+    internal static bool IsGray(Tensor x)
+    {
+        using var noGrad = no_grad();
+        return x.shape[1] > 1 && x.narrow(1, 1, x.shape[1] - 1).sub(x.narrow(1, 0, 1)).abs().max().item<float>() == 0;
+    }
+
     /// <summary>Projects onto {|x − x0|∞ ≤ eps} ∩ [0,1].</summary>
     public static Tensor Project(Tensor x, Tensor x0, double eps) => BallParameterization.Project(x, x0, eps);
 

@@ -41,7 +41,7 @@ internal static class HopSkipJump
         var device = x0.device;
         long n = x0.shape[0], c = x0.shape[1], h = x0.shape[2], w = x0.shape[3];
         var y = labels.to(ScalarType.Int64).cpu().data<long>().ToArray();
-        long signed = c > 1 && x0.narrow(1, 1, c - 1).sub(x0.narrow(1, 0, 1)).abs().max().item<float>() == 0 ? 1 : c;
+        long signed = Attack.IsGray(x0) ? 1 : c;
         double d = signed * h * w;
         double theta = 1 / (d * Math.Sqrt(d));
         int searchQueries = (int)Math.Ceiling(Math.Log2(1 / theta));

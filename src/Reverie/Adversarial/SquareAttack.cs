@@ -48,7 +48,7 @@ internal static class SquareAttack
         var queries = new int[n];
         // A gray image given as three equal channels (as data sets give them to colour networks) stays gray:
         // one sign per pixel for all channels, or a network that averages the channels would see ±eps/3.
-        long signed = c > 1 && x0.narrow(1, 1, c - 1).sub(x0.narrow(1, 0, 1)).abs().max().item<float>() == 0 ? 1 : c;
+        long signed = Attack.IsGray(x0) ? 1 : c;
         // Vertical stripes: each column of each channel at +eps or −eps.
         var stripes = (randint(0, 2, [n, signed, 1, w], generator: gen).to(ScalarType.Float32) * S(2) - S(1)).to(x0.device).expand(n, c, 1, w);
         var best = Ball(x0 + S(eps) * stripes, x0);

@@ -266,7 +266,7 @@ internal sealed class Trainer(ConvNet net, TrainOptions options)
         double alpha = fgsm ? 1.25 * eps : 2.5 * eps / steps;
         var g = new Generator((ulong)rng.NextInt64());
         // A gray image seen as three equal channels keeps one change for all three (as the attacks do).
-        bool gray = x.shape[1] == 3 && x.narrow(1, 1, 2).sub(x.narrow(1, 0, 1)).abs().max().item<float>() == 0;
+        bool gray = Reverie.Adversarial.Attack.IsGray(x);
         var shape = gray ? new[] { x.shape[0], 1, x.shape[2], x.shape[3] } : x.shape;
         var delta = (rand(shape, generator: g) * S(2 * eps) - S(eps)).expand(x.shape);
         delta = ((x + delta).clamp(S(0), S(1)) - x).detach();
