@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Installs, idempotently, the Debian packages the tests need: the ONNX node conformance data,
 # Debian's PyTorch, torchvision and onnx (the peers used as oracles), DejaVu fonts for the
-# labels of plots, Fashion-MNIST (dataset-fashion-mnist, for training and its tests), and Debian's chromium with
+# labels of plots, ffmpeg (video in and out), Fashion-MNIST (dataset-fashion-mnist, for training and its tests), and Debian's chromium with
 # chromium-driver (the studio's end-to-end test drives a real browser through Selenium). Safe to run again.
 set -euo pipefail
-pkgs=(libonnx-testdata python3-torch python3-torchvision python3-onnx time fonts-dejavu-core dataset-fashion-mnist chromium chromium-driver curl slurm-wlm munge nodejs)
+pkgs=(libonnx-testdata python3-torch python3-torchvision python3-onnx time fonts-dejavu-core ffmpeg dataset-fashion-mnist chromium chromium-driver curl slurm-wlm munge nodejs)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

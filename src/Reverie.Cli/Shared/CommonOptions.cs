@@ -49,6 +49,35 @@ internal sealed class CommonOptions
         return o;
     }
 
+    /// <summary>--flow and --blend, for the commands that take a video: how each output frame is carried into the next.</summary>
+    public sealed class VideoFlags
+    {
+        readonly Video.VideoOptions _d = new();
+        public Option<string> Flow { get; }
+        public Option<double> Blend { get; }
+
+        public VideoFlags()
+        {
+            Flow = new Option<string>("--flow") { Description = "For a video: the optical flow that carries the previous output into the next frame (occlusions left out): sparse-to-dense, farneback (faster, wrong on flat areas), or none (every frame on its own).", DefaultValueFactory = _ => "sparse-to-dense" };
+            Blend = new Option<double>("--blend") { Description = "For a video: how much of the warped previous output a frame keeps where the flow is consistent, 0..1.", DefaultValueFactory = _ => _d.Blend };
+        }
+
+        public IEnumerable<Option> All => [Flow, Blend];
+
+        /// <summary>The video options given on the command line.</summary>
+        public Video.VideoOptions Parse(ParseResult p) => new()
+        {
+            Flow = p.GetValue(Flow) switch
+            {
+                "sparse-to-dense" => Video.FlowMethod.SparseToDense,
+                "farneback" => Video.FlowMethod.Farneback,
+                "none" => Video.FlowMethod.None,
+                var f => throw new BadInputException($"--flow must be sparse-to-dense, farneback or none; got '{BadInputException.Shown(f)}'."),
+            },
+            Blend = p.GetValue(Blend),
+        };
+    }
+
     /// <summary>The model a command uses when --model is not given (null: the job chooses).</summary>
     public string? ModelDefault { get; }
 

@@ -38,6 +38,8 @@ public sealed record DreamJobOptions : JobOptions
     public double ZoomRotate { get; init; }
     /// <summary>The dream's settings (octaves, steps, jitter, tiles ...); its seed and precision are the job's.</summary>
     public DreamOptions Dream { get; init; } = new();
+    /// <summary>For a video input: the optical flow and blend that carry each dreamed frame into the next.</summary>
+    public VideoOptions Video { get; init; } = new();
 
     /// <summary>Largest image dreamed without tiles (pixels).</summary>
     public const long MaxUntiledPixels = 2048L * 2048;
@@ -55,6 +57,8 @@ public sealed record DreamJobOptions : JobOptions
         base.Validate();
         Effective.Validate();
         Check.Finite(("--zoom-scale", ZoomScale), ("--zoom-rotate", ZoomRotate));
+        Video.Validate();
+        if (Zoom > 0 && Ffmpeg.IsVideo(Input)) throw new BadInputException("--zoom makes an animation from one photo; a video input is dreamed frame by frame without it.");
         if (Zoom < 0 || Zoom > 10000) throw new BadInputException($"--zoom must be from 1 to 10000 frames; got {Zoom}.");
         if (ZoomScale < 0 || ZoomScale >= 0.5) throw new BadInputException($"--zoom-scale must be from 0 to 0.5; got {ZoomScale}.");
         if (MaxSize is < 32 or > 16384) throw new BadInputException($"--max-size must be from 32 to 16384; got {MaxSize}.");
@@ -71,19 +75,31 @@ public sealed record DreamJobOptions : JobOptions
 /// <param name="Seconds">Time taken.</param>
 internal sealed record DreamResults(string Model, string Objective, string Size, double Seconds);
 
+/// <summary>What a dreamed video measured.</summary>
+/// <param name="Model">The model used.</param>
+/// <param name="Objective">The objective, as the language writes it.</param>
+/// <param name="Size">Width x height of the frames.</param>
+/// <param name="Frames">Frames in the video.</param>
+/// <param name="Flow">The optical flow used (none: frame by frame).</param>
+/// <param name="FlowSeconds">Time spent on optical flow.</param>
+/// <param name="FrameSeconds">Time spent dreaming.</param>
+/// <param name="Seconds">Time taken in all.</param>
+internal sealed record DreamVideoResults(string Model, string Objective, string Size, int Frames, string Flow, double FlowSeconds, double FrameSeconds, double Seconds);
+
 /// <summary><c>reverie dream</c> as a job: DeepDream on a photo, or a zoom animation of dreams (GIF or MP4).</summary>
 internal sealed class DreamJob : Job<DreamJobOptions>
 {
     /// <inheritdoc/>
     public override string Kind => "dream";
 
-    /// <summary>The default output beside the photo: IMAGE-dream.png, or IMAGE-zoom.gif for an animation.</summary>
+    /// <summary>The default output beside the photo: IMAGE-dream.png, IMAGE-zoom.gif for an animation, VIDEO-dream.mp4 for a video.</summary>
     public static string DefaultOutput(DreamJobOptions o) =>
-        Path.Combine(Path.GetDirectoryName(o.Input) ?? ".", Path.GetFileNameWithoutExtension(o.Input) + (o.Zoom > 0 ? "-zoom.gif" : "-dream.png"));
+        Path.Combine(Path.GetDirectoryName(o.Input) ?? ".", Path.GetFileNameWithoutExtension(o.Input) + (Ffmpeg.IsVideo(o.Input) ? "-dream.mp4" : o.Zoom > 0 ? "-zoom.gif" : "-dream.png"));
 
     /// <inheritdoc/>
     protected override async Task<JobResult> RunAsync(DreamJobOptions o, JobContext c)
     {
+        if (Ffmpeg.IsVideo(o.Input)) return await RunVideoAsync(o, c);
         var options = o.Effective;
         int frames = o.Zoom;
         string ext = Path.GetExtension(c.Output).ToLowerInvariant();
@@ -149,6 +165,53 @@ internal sealed class DreamJob : Job<DreamJobOptions>
             ? $"interrupted: saved the dream as far as it got ({steps} steps) to {c.Output}"
             : $"{c.Output} ({result.shape[3]}x{result.shape[2]}, {objective.Describe()}, {sw.Elapsed.TotalSeconds:0.0} s)";
         return new JobResult([c.Output], summary, interrupted);
+    }
+
+    /// <summary>
+    /// A video dreamed frame by frame: each frame starts from itself blended with the previous dream
+    /// warped along the optical flow (<see cref="CoherentVideo"/>), and its dream is blended with that
+    /// warped dream again, so that patterns follow the motion and change gradually instead of
+    /// flickering; every frame gets the same seed.
+    /// </summary>
+    async Task<JobResult> RunVideoAsync(DreamJobOptions o, JobContext c)
+    {
+        CoherentVideo.CheckOutput(c);
+        var info = Ffmpeg.Probe(o.Input);
+        var options = o.Effective;
+        var (w, h) = CoherentVideo.FrameSize(info, o.MaxSize);
+        if (options.TileFor(h, w) == 0 && (long)w * h > DreamJobOptions.MaxUntiledPixels)
+            throw new BadInputException($"The video's frames are {w}x{h}, too large to dream without tiles (at most {DreamJobOptions.MaxUntiledPixels / 1_000_000.0:0.#} megapixels); use --tile 512 or --max-size.");
+        using var net = o.Model is { } m ? await c.OpenModelAsync(m) : await c.OpenDreamDefaultAsync();
+        if (o.Model is null) c.Resolved(o with { Model = net.Name });
+        var device = o.TorchDevice();
+        if (device.type != TorchSharp.DeviceType.CPU) net.To(device);
+        var objective = BuildObjective(net, o);
+        if (o.BFloat16) net.To(device, ScalarType.BFloat16);
+        var sw = Stopwatch.StartNew();
+        int perFrame = options.Octaves * options.Steps, steps = 0;
+        long totalFrames = Math.Max(1, info.Frames);
+        var run = await Task.Run(() => CoherentVideo.Run(o.Input, info, o.Video, o.MaxSize, c, (t, frame, link) =>
+        {
+            var start = o.Video.DreamFromPrevious ? link?.Blend(frame) ?? frame : frame;
+            var dream = new DeepDream(net, objective, options);
+            var progress = c.Steps((long)t * perFrame, totalFrames * perFrame, s => $"frame {t + 1}/{totalFrames} octave {s.Stage + 1}/{s.Stages} step {s.Step}/{s.Steps}");
+            var r = dream.RunFull(start.to(device), progress, c.Cancel);
+            steps += r.Steps;
+            // The dream is blended with the warped previous output again, so that what the new steps add joins the patterns gradually instead of flickering.
+            return r.Cancelled ? null : link?.Blend(r.Image.cpu()) ?? r.Image.cpu();
+        }));
+        var results = new DreamVideoResults(net.Name, objective.Describe(), $"{run.Width}x{run.Height}", run.Frames, o.Video.Flow.ToString().ToLowerInvariant(), run.FlowSeconds, run.FrameSeconds, Math.Round(sw.Elapsed.TotalSeconds, 2));
+        return Finish(c, run, results, steps);
+    }
+
+    /// <summary>The result of a video job: the MP4 with its recipe beside it, or, interrupted, the frames kept for a resume.</summary>
+    internal static JobResult Finish(JobContext c, VideoRun run, object results, int steps)
+    {
+        if (run.Interrupted)
+            return new JobResult([], $"interrupted after {run.Frames} frames; they are kept in {CoherentVideo.FramesFolder(c.Output)}, and the same command resumes from there", true, results);
+        c.Finished(results, steps).SaveBeside(c.Output);
+        string resumed = run.Resumed > 0 ? $", {run.Resumed} of them from the earlier run" : "";
+        return new JobResult([c.Output], $"{c.Output} ({run.Frames} frames{resumed}, {run.Width}x{run.Height}; flow {run.FlowSeconds:0.0} s, frames {run.FrameSeconds:0.0} s)", false, results);
     }
 
     /// <summary>

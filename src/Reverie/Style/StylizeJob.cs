@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using Reverie.Imaging;
 using Reverie.Jobs;
+using Reverie.Video;
 
 namespace Reverie.Style;
 
@@ -16,6 +17,8 @@ public sealed record StylizeJobOptions : JobOptions
     public int Tile { get; init; } = 1024;
     /// <summary>Shrink the photo first so that its longer side is at most this; 0 keeps it.</summary>
     public int MaxSize { get; init; }
+    /// <summary>For a video input: the optical flow and blend that carry each stylized frame into the next.</summary>
+    public VideoOptions Video { get; init; } = new();
 
     /// <inheritdoc/>
     public override IEnumerable<string> InputFiles() => [.. base.InputFiles(), Image];
@@ -28,6 +31,7 @@ public sealed record StylizeJobOptions : JobOptions
         if (!File.Exists(Model)) throw new BadInputException($"Style network '{BadInputException.Shown(Model)}' does not exist.");
         if (Tile < 0 || (Tile > 0 && Tile < 64)) throw new BadInputException($"--tile must be 0 or at least 64; got {Tile}.");
         if (MaxSize < 0) throw new BadInputException($"--max-size must not be negative; got {MaxSize}.");
+        Video.Validate();
     }
 }
 
@@ -36,6 +40,16 @@ public sealed record StylizeJobOptions : JobOptions
 /// <param name="Height">The result's height.</param>
 /// <param name="Seconds">The forward pass's time.</param>
 internal sealed record StylizeResults(long Width, long Height, double Seconds);
+
+/// <summary>What a stylized video measured.</summary>
+/// <param name="Width">Frame width.</param>
+/// <param name="Height">Frame height.</param>
+/// <param name="Frames">Frames in the video.</param>
+/// <param name="Flow">The optical flow used (none: frame by frame).</param>
+/// <param name="FlowSeconds">Time spent on optical flow.</param>
+/// <param name="FrameSeconds">Time spent stylizing.</param>
+/// <param name="Seconds">Time taken in all.</param>
+internal sealed record StylizeVideoResults(int Width, int Height, int Frames, string Flow, double FlowSeconds, double FrameSeconds, double Seconds);
 
 /// <summary><c>reverie stylize</c> as a job: a photo through a fast style network, whole or by tiles.</summary>
 internal sealed class StylizeJob : Job<StylizeJobOptions>
@@ -46,6 +60,7 @@ internal sealed class StylizeJob : Job<StylizeJobOptions>
     /// <inheritdoc/>
     protected override Task<JobResult> RunAsync(StylizeJobOptions o, JobContext c)
     {
+        if (Ffmpeg.IsVideo(o.Image)) return RunVideoAsync(o, c);
         c.CheckImageOutput();
         using var photo = ImageIO.Load(o.Image, o.MaxSize > 0 ? o.MaxSize : null);
         var x = photo;
@@ -65,5 +80,25 @@ internal sealed class StylizeJob : Job<StylizeJobOptions>
         c.Save(result, c.Output, results, steps: 1);
         if (!ReferenceEquals(x, photo)) x.Dispose();
         return Task.FromResult(new JobResult([c.Output], $"{c.Output} ({results.Width}x{results.Height}, one forward pass in {results.Seconds:0.00} s)", false, results));
+    }
+
+    /// <summary>
+    /// A video stylized frame by frame: each frame's stylized picture is blended with the previous
+    /// output warped along the optical flow where the flow is consistent (<see cref="CoherentVideo"/>),
+    /// which removes the flicker of a network that answers small changes of its input with large ones.
+    /// </summary>
+    static async Task<JobResult> RunVideoAsync(StylizeJobOptions o, JobContext c)
+    {
+        CoherentVideo.CheckOutput(c);
+        var info = Ffmpeg.Probe(o.Image);
+        using var stylizer = Stylizer.Load(o.Model!);
+        var sw = Stopwatch.StartNew();
+        var run = await Task.Run(() => CoherentVideo.Run(o.Image, info, o.Video, o.MaxSize > 0 ? o.MaxSize : null, c, (t, frame, link) =>
+        {
+            var styled = stylizer.Apply(frame, o.Tile);
+            return link?.Blend(styled) ?? styled;
+        }));
+        var results = new StylizeVideoResults(run.Width, run.Height, run.Frames, o.Video.Flow.ToString().ToLowerInvariant(), run.FlowSeconds, run.FrameSeconds, Math.Round(sw.Elapsed.TotalSeconds, 2));
+        return Dreaming.DreamJob.Finish(c, run, results, run.Frames);
     }
 }

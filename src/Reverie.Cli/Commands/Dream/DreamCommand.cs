@@ -10,8 +10,10 @@ internal static class DreamCommand
         var d = new DreamOptions();
         var common = new CommonOptions(modelDefault: null, seedMeaning: "the random jitter",
             modelHelp: "Model: a registry name, checkpoint, weights or .onnx file. Default: googlenet when cached or downloadable, else the embedded textures model.");
-        var image = new Argument<string>("image") { Description = "The photo to dream on." };
-        var output = CommonOptions.Output("Output file (.png or .jpg; .gif or .mp4 with --zoom). Default: IMAGE-dream.png.", required: false);
+        var image = new Argument<string>("image") { Description = "The photo to dream on, or a video (.mp4, .mov, .mkv, .webm ...) to dream frame by frame." };
+        var output = CommonOptions.Output("Output file (.png or .jpg; .gif or .mp4 with --zoom; .mp4 for a video). Default: IMAGE-dream.png (VIDEO-dream.mp4).", required: false);
+        var video = new CommonOptions.VideoFlags();
+        var fromPrevious = new Option<bool>("--dream-from-previous") { Description = "For a video: dream each frame from itself blended with the previous dream, so that the hallucinations grow from frame to frame (they then also change where nothing moves)." };
         var layers = new Option<string[]>("--layer", "-l") { Description = "Layer to amplify: NAME, NAME*WEIGHT or l2(NAME:CHANNELS) (DeepDream's L2 of some channels); repeatable, summed (default: inception_4c/output, or the model's own dream layer).", AllowMultipleArgumentsPerToken = false };
         var objective = new Option<string?>("--objective", "-O") { Description = "An objective in Reverie's objective language, added to the layers (e.g. \"inception_4c/output + 5*class:espresso\"); LAYER:C is channel C's mean." };
         var octaves = new Option<int>("--octaves") { Description = "Octaves of the image pyramid.", DefaultValueFactory = _ => d.Octaves };
@@ -34,6 +36,8 @@ internal static class DreamCommand
         var cmd = new Command("dream", "DeepDream: amplify what a layer of the network detects in a photo.")
         { image, output, layers, objective, octaves, octaveScale, steps, stepSize, jitter, tile, guide, nodesOf, nodesTop, smooth, keepColors, maxSize, snapshots, zoom, zoomScale, zoomRotate };
         common.AddTo(cmd);
+        foreach (var o in video.All) cmd.Options.Add(o);
+        cmd.Options.Add(fromPrevious);
 
         cmd.SetAction(async inv =>
         {
@@ -50,6 +54,7 @@ internal static class DreamCommand
                 Zoom = p.GetValue(zoom),
                 ZoomScale = p.GetValue(zoomScale),
                 ZoomRotate = p.GetValue(zoomRotate),
+                Video = video.Parse(p) with { DreamFromPrevious = p.GetValue(fromPrevious) },
                 Dream = new DreamOptions
                 {
                     Octaves = p.GetValue(octaves), OctaveScale = p.GetValue(octaveScale), Steps = p.GetValue(steps),

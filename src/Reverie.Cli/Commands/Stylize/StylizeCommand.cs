@@ -7,12 +7,13 @@ internal static class StylizeCommand
 {
     public static Command Create()
     {
-        var image = new Argument<string>("image") { Description = "The photo to stylize." };
+        var image = new Argument<string>("image") { Description = "The photo to stylize, or a video (.mp4, .mov, .mkv, .webm ...) to stylize frame by frame." };
         var net = new Option<string>("--net") { Description = "A style network in ONNX (from 'reverie stylize train', or a Johnson-style net exported by PyTorch).", Required = true };
         var tile = new Option<int>("--tile") { Description = "Images larger than this are done tile by tile; 0 never.", DefaultValueFactory = _ => 1024 };
         var maxSize = new Option<int>("--max-size") { Description = "Shrink the photo so its longest side is at most this; 0 keeps it.", DefaultValueFactory = _ => 0 };
-        var output = new Option<string>("--output", "-o") { Description = "Output image (.png or .jpg).", Required = true };
-        var cmd = new Command("stylize", "Fast style transfer: one forward pass of a trained style network.") { image, net, tile, maxSize, output, CommonOptions.Force };
+        var output = new Option<string>("--output", "-o") { Description = "Output image (.png or .jpg), or .mp4 for a video.", Required = true };
+        var video = new CommonOptions.VideoFlags();
+        var cmd = new Command("stylize", "Fast style transfer: one forward pass of a trained style network.") { image, net, tile, maxSize, output, CommonOptions.Force, video.Flow, video.Blend };
         cmd.Subcommands.Add(Train());
         cmd.SetAction(inv =>
         {
@@ -23,6 +24,7 @@ internal static class StylizeCommand
                 Image = CommonOptions.InputFile(p.GetValue(image)!, "photo"),
                 Tile = p.GetValue(tile),
                 MaxSize = p.GetValue(maxSize),
+                Video = video.Parse(p),
             };
             return CliRun.RunJob(inv, new StylizeJob(), options, p.GetValue(output)!);
         });
