@@ -15,29 +15,41 @@ internal static class Gram
 }
 
 /// <summary>Content loss: the mean squared difference between a layer's features and a target's (enter with a negative weight).</summary>
-internal sealed class ContentLoss(string layer, Tensor target, string display) : Objective
+internal sealed class ContentLoss(string layer, Tensor target, string display, double? normalizedWeight = null) : Objective
 {
     readonly Tensor _target = target.detach().to(ScalarType.Float32).clone();
+    // Normalized: divided by the target's mean square (times the layer's share), so that the loss is relative.
+    readonly double _scale = normalizedWeight is { } w ? w / Math.Max(target.detach().to(ScalarType.Float32).pow(S(2)).mean().item<float>(), 1e-12) : 1;
     /// <inheritdoc/>
     public override IReadOnlyCollection<string> Layers => [layer];
     /// <inheritdoc/>
     public override bool Tileable => false;
     /// <inheritdoc/>
-    public override Tensor Evaluate(Features a) => (a[layer].to(ScalarType.Float32) - _target.to(a[layer].device)).pow(S(2)).mean();
+    public override Tensor Evaluate(Features a)
+    {
+        var d = (a[layer].to(ScalarType.Float32) - _target.to(a[layer].device)).pow(S(2)).mean();
+        return _scale == 1 ? d : d * S(_scale);
+    }
     /// <inheritdoc/>
     public override string Describe() => $"content({display})";
 }
 
 /// <summary>Style loss: the mean squared difference between a layer's Gram matrix and a target Gram matrix (enter with a negative weight).</summary>
-internal sealed class StyleLoss(string layer, Tensor targetGram, string display) : Objective
+internal sealed class StyleLoss(string layer, Tensor targetGram, string display, double? normalizedWeight = null) : Objective
 {
     readonly Tensor _target = targetGram.detach().to(ScalarType.Float32).clone();
+    // Normalized: divided by the style Gram's mean square (times the layer's share).
+    readonly double _scale = normalizedWeight is { } w ? w / Math.Max(targetGram.detach().to(ScalarType.Float32).pow(S(2)).mean().item<float>(), 1e-30) : 1;
     /// <inheritdoc/>
     public override IReadOnlyCollection<string> Layers => [layer];
     /// <inheritdoc/>
     public override bool Tileable => false;
     /// <inheritdoc/>
-    public override Tensor Evaluate(Features a) => (Gram.Of(a[layer].to(ScalarType.Float32)) - _target.to(a[layer].device)).pow(S(2)).mean();
+    public override Tensor Evaluate(Features a)
+    {
+        var d = (Gram.Of(a[layer].to(ScalarType.Float32)) - _target.to(a[layer].device)).pow(S(2)).mean();
+        return _scale == 1 ? d : d * S(_scale);
+    }
     /// <inheritdoc/>
     public override string Describe() => $"style({display})";
 }

@@ -44,7 +44,12 @@ public sealed record StyleJobOptions : JobOptions
 }
 
 /// <summary>The losses a transfer ended with.</summary>
-internal sealed record StyleResults(string Model, string ContentLayers, string StyleLayers, double Content, double Style, double Tv, double Total, int Iterations, double FirstStyle);
+/// <remarks>
+/// <c>GramRatio</c> and <c>ContentDistance</c> are <see cref="StyleStrength"/> (the first style image, at 256 px):
+/// how styled the result is (1 unstyled, 0 the style's texture) and how far its features moved from the content's.
+/// </remarks>
+internal sealed record StyleResults(string Model, string ContentLayers, string StyleLayers, double Content, double Style, double Tv, double Total, int Iterations, double FirstStyle,
+    string Scale = "", double GramRatio = double.NaN, double ContentDistance = double.NaN);
 
 /// <summary><c>reverie style</c> as a job: Gatys et al.'s transfer, with snapshots every N iterations.</summary>
 internal sealed class StyleJob : Job<StyleJobOptions>
@@ -68,11 +73,14 @@ internal sealed class StyleJob : Job<StyleJobOptions>
         var progress = c.Steps(0, options.Steps, s => $"iteration {s.Step}/{s.Steps}");
         var r = await Task.Run(() => transfer.RunFull(progress, c.Cancel, o.SaveEvery, (step, image) => c.SaveExtra(image, c.Beside($"-{step}"))));
         var final = transfer.History.LastOrDefault();
+        var strength = final is null ? null : StyleStrength.Measure(net, r.Image, content, styles[0].Item1, options);
         var results = final is null ? null : new StyleResults(net.Name, string.Join(",", options.ContentLayers), string.Join(",", options.StyleLayers),
-            final.Content, final.Style, final.Tv, final.Total, final.Step, transfer.History[0].Style);
+            final.Content, final.Style, final.Tv, final.Total, final.Step, transfer.History[0].Style,
+            options.ScaleOn(net) == StyleLossScale.Normalized ? "normalized" : "neural-style", Math.Round(strength!.GramRatio, 4), Math.Round(strength.ContentDistance, 4));
         c.Save(r.Image, c.Output, results, r.Steps, r.Cancelled);
         string summary = final is null ? c.Output
-            : $"{c.Output} (content {final.Content:G4}, style {final.Style:G4}, tv {final.Tv:G4} after {final.Step} iterations; style loss {transfer.History[0].Style:G4} at the first)";
+            : $"{c.Output} (content {final.Content:G4}, style {final.Style:G4}, tv {final.Tv:G4} after {final.Step} iterations; style loss {transfer.History[0].Style:G4} at the first; " +
+              $"style strength: Gram distance ratio {strength!.GramRatio:0.000} at {strength.StyleLayer}, content distance {strength.ContentDistance:0.000} at {strength.ContentLayer})";
         return new JobResult([c.Output], summary, r.Cancelled, results);
     }
 

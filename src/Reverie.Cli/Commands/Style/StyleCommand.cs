@@ -22,10 +22,11 @@ internal static class StyleCommand
         public readonly Option<double> StyleScale = new("--style-scale") { Description = "Size of the style image relative to the result.", DefaultValueFactory = _ => D.StyleScale };
         public readonly Option<bool> OriginalColors = new("--original-colors") { Description = "Keep the content's colours (transfer luminance only)." };
         public readonly Option<double> Lr = new("--lr") { Description = "Adam's learning rate (0..1 image units).", DefaultValueFactory = _ => D.LearningRate };
+        public readonly Option<string> LossScale = new("--loss-scale") { Description = "auto (neural-style's raw terms on VGG, normalized terms elsewhere), neural-style, or normalized (each term divided by its size on the targets, so that the weights mean the same on every network).", DefaultValueFactory = _ => "auto" };
 
         public void AddTo(Command cmd, bool grid)
         {
-            foreach (var o in new Option[] { ContentLayers, StyleLayers, ContentWeight, StyleWeight, TvWeight, Optimizer, Steps, Init, Size, StyleScale, OriginalColors, Lr })
+            foreach (var o in new Option[] { ContentLayers, StyleLayers, ContentWeight, StyleWeight, TvWeight, Optimizer, Steps, Init, Size, StyleScale, OriginalColors, Lr, LossScale })
                 if (!grid || (o != ContentLayers && o != ContentWeight)) cmd.Options.Add(o);
             Common.AddTo(cmd);
         }
@@ -50,6 +51,13 @@ internal static class StyleCommand
             },
             Size = p.GetValue(Size), StyleScale = p.GetValue(StyleScale), OriginalColors = p.GetValue(OriginalColors), LearningRate = p.GetValue(Lr),
             ContentLayers = Split(p.GetValue(ContentLayers)), StyleLayers = Split(p.GetValue(StyleLayers)),
+            Scale = p.GetValue(LossScale) switch
+            {
+                "auto" => StyleLossScale.Auto,
+                "neural-style" => StyleLossScale.NeuralStyle,
+                "normalized" => StyleLossScale.Normalized,
+                var x => throw new BadInputException($"--loss-scale must be auto, neural-style or normalized; got '{BadInputException.Shown(x)}'."),
+            },
         };
     }
 
