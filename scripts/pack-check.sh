@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Packs the library (Reverie) and the .NET tool (Reverie.Cli, command `reverie`) into a local
 # folder, installs the tool from there into a temporary tool path, and runs it as a user would:
-# `reverie --version`, a tiny dream with the built-in textures model (no download), and its studio.
+# `reverie --version`, a tiny dream with the built-in textures model (no download), a tiny dreamed
+# video, and its studio.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 work=$(mktemp -d)
@@ -14,6 +15,11 @@ dotnet tool install Reverie.Cli --version "$version" --add-source "$work/package
 REVERIE_CACHE="$work/cache" REVERIE_REGISTRY="$work/models.json" \
   "$work/tools/reverie" dream examples/coffee.png -m textures --layer conv6 --octaves 2 --steps 3 --max-size 128 -o "$work/dream.png" 2>/dev/null
 test -s "$work/dream.png"
+# A tiny video through the installed tool: ffmpeg in and out, and OpenCV's native flow library from the package.
+ffmpeg -v error -f lavfi -i testsrc=size=96x64:rate=4 -frames:v 4 -pix_fmt yuv420p "$work/v.mp4"
+REVERIE_CACHE="$work/cache" REVERIE_REGISTRY="$work/models.json" \
+  "$work/tools/reverie" dream "$work/v.mp4" -m textures --layer conv6 --octaves 1 --steps 2 -o "$work/v-dream.mp4" 2>/dev/null
+test -s "$work/v-dream.mp4"
 # The studio from the installed tool: its pages and its SQLite queue come along in the package.
 REVERIE_CACHE="$work/cache" REVERIE_REGISTRY="$work/models.json" \
   "$work/tools/reverie" studio --port 0 --data "$work/studio" > "$work/studio.log" 2>&1 &
@@ -24,4 +30,4 @@ curl -sf "${url}" | grep -q "<title>Reverie studio</title>"
 curl -sf "${url}api/jobs" | grep -q "^\[\]$"
 kill "$studio"; wait "$studio" || true
 test -f "$work/studio/studio.db"
-echo "pack check: Reverie $version and the reverie tool packed, installed, dreamed and opened its studio"
+echo "pack check: Reverie $version and the reverie tool packed, installed, dreamed a photo and a video, and opened its studio"

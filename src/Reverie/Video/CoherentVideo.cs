@@ -109,13 +109,15 @@ internal static class CoherentVideo
         var (w, h) = FrameSize(info, maxSize);
         string dir = FramesFolder(c.Output), keyFile = Path.Combine(dir, "run.key");
         string key = RunKey(c, w, h);
+        if (Directory.Exists(dir) && !File.Exists(FramePath(dir, 0)) && Directory.GetFiles(dir).All(f => Path.GetFileName(f) == "run.key"))
+            Directory.Delete(dir, recursive: true); // a run that failed before its first frame left nothing to resume
         if (Directory.Exists(dir))
         {
             if (!File.Exists(keyFile) || File.ReadAllText(keyFile) != key)
                 throw new BadInputException($"'{BadInputException.Shown(dir)}' holds frames of another run; delete it, or choose another output.");
         }
-        else if (File.Exists(dir)) throw new BadInputException($"'{BadInputException.Shown(dir)}' is a file; the frames of a video run go in a folder of that name.");
-        else
+        if (File.Exists(dir)) throw new BadInputException($"'{BadInputException.Shown(dir)}' is a file; the frames of a video run go in a folder of that name.");
+        if (!Directory.Exists(dir))
         {
             Directory.CreateDirectory(dir);
             AtomicFile.WriteAllText(keyFile, key);
@@ -169,6 +171,11 @@ internal static class CoherentVideo
                 total = Math.Max(total, t + 1);
                 c.Report(new JobEvent { Stage = $"frame {t + 1}/{total}", Step = t + 1, Total = total, Preview = c.PreviewEvery > 0 ? saved : null });
             }
+        }
+        catch when (!File.Exists(FramePath(dir, 0)))
+        {
+            Directory.Delete(dir, recursive: true); // nothing to resume: leave nothing behind
+            throw;
         }
         finally { previousOutput?.Dispose(); }
         interrupted |= c.Cancel.IsCancellationRequested;

@@ -26,15 +26,44 @@ internal static class OpticalFlow
         using var a = Gray(to, width, height);
         using var b = Gray(from, width, height);
         using var flow = new Mat();
-        if (method == FlowMethod.Farneback)
+        int step = Math.Clamp((int)Math.Sqrt(width * height / (2.0 * 128)), 2, 8);
+        int k = method == FlowMethod.Farneback ? 0 : Math.Min(128, Trackable(a, b, step) / 2);
+        bool done = false;
+        if (k >= 4)
+        {
+            // OpenCV's defaults (a match every 8 px, 128 neighbours, post-processing by the fast global
+            // smoother) where the frames allow them. Its interpolator crashes (a segmentation fault, not an
+            // exception) when it gets fewer matches than neighbours, so small or flat frames get a finer grid
+            // and at most half as many neighbours as the matches counted beforehand.
+            try
+            {
+                OpenCvSharp.OptFlow.CvOptFlow.CalcOpticalFlowSparseToDense(a, b, flow, step, k, 0.05f, true, 500f, 1.5f);
+                done = true;
+            }
+            catch (OpenCVException) { } // no matches at all: Farneback below
+        }
+        if (!done)
             // Five pyramid levels reach motions of tens of pixels; window 15 and poly_n 5 are OpenCV's documented choice for smooth motion.
             Cv2.CalcOpticalFlowFarneback(a, b, flow, 0.5, 5, 15, 3, 5, 1.2, OpticalFlowFlags.None);
-        else
-            // OpenCV's defaults: a match every 8 px, 128 neighbours, post-processing by the fast global smoother.
-            OpenCvSharp.OptFlow.CvOptFlow.CalcOpticalFlowSparseToDense(a, b, flow, 8, 128, 0.05f, true, 500f, 1.5f);
         var data = new float[width * height * 2];
         Marshal.Copy(flow.Data, data, 0, data.Length);
         return tensor(data, [1, height, width, 2]).permute(0, 3, 1, 2).contiguous();
+    }
+
+    /// <summary>How many points of a grid of <paramref name="step"/> pixels pyramidal Lucas-Kanade tracks from <paramref name="a"/> into <paramref name="b"/>.</summary>
+    static int Trackable(Mat a, Mat b, int step)
+    {
+        var points = new List<Point2f>();
+        int rows = a.Rows, cols = a.Cols;
+        for (int y = step / 2; y < rows; y += step)
+            for (int x = step / 2; x < cols; x += step) points.Add(new Point2f(x, y));
+        if (points.Count == 0) return 0;
+        Point2f[] next = [];
+        Cv2.CalcOpticalFlowPyrLK(a, b, points.ToArray(), ref next, out byte[] status, out float[] _);
+        int n = 0;
+        for (int i = 0; i < status.Length; i++)
+            if (status[i] != 0 && next[i].X >= 0 && next[i].Y >= 0 && next[i].X < cols && next[i].Y < rows) n++;
+        return n;
     }
 
     static Mat Gray(byte[] rgb, int width, int height)
