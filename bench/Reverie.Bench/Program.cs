@@ -16,11 +16,12 @@ return args.FirstOrDefault() switch
     "explain" => ExplainBenchmark.Run(args.Skip(1).ToArray()),
     "studio" => StudioBenchmark.Run(args.Skip(1).ToArray()),
     "batch" => BatchBenchmark.Run(args.Skip(1).ToArray()),
+    "video" => VideoBenchmark.Run(args.Skip(1).ToArray()),
     _ => Usage(),
 };
 
 static int Usage()
 {
-    Console.Error.WriteLine("usage: reverie-bench forward [--reps N] [--sizes 224,512] | dream [--reps N] [--no-scaling] | dream-default [--reps N] | visualize [--reps N] [--steps N] | style [--steps N] [--size PX] [--fast-only] | train [--reps N] [--limit IMAGES] | pgd [--reps N] [--images N] | autoattack [--images N] [--queries N] [--eps E] | profile [--reps N] [--peak GFLOPS] | explain [--reps N] | studio [--reps N] | batch [--items N] [--size PX] [--steps N]");
+    Console.Error.WriteLine("usage: reverie-bench forward [--reps N] [--sizes 224,512] | dream [--reps N] [--no-scaling] | dream-default [--reps N] | visualize [--reps N] [--steps N] | style [--steps N] [--size PX] [--fast-only] | train [--reps N] [--limit IMAGES] | pgd [--reps N] [--images N] | autoattack [--images N] [--queries N] [--eps E] | profile [--reps N] [--peak GFLOPS] | explain [--reps N] | studio [--reps N] | batch [--items N] [--size PX] [--steps N] | video [--frames 100]");
     return 2;
 }
