@@ -1,6 +1,7 @@
 using System.Globalization;
 using Reverie.Imaging;
 using Reverie.Jobs;
+using Reverie.Video;
 using static TorchSharp.torch;
 
 namespace Reverie.Style;
@@ -19,6 +20,8 @@ public sealed record StyleJobOptions : JobOptions
     public int SaveEvery { get; init; }
     /// <summary>The transfer's settings; empty layer lists take the network's defaults; its seed is the job's.</summary>
     public StyleOptions Style { get; init; } = new();
+    /// <summary>For a video content: the optical flow and blend that carry each styled frame into the next.</summary>
+    public VideoOptions Video { get; init; } = new();
 
     /// <inheritdoc/>
     public override IEnumerable<string> InputFiles() => [.. base.InputFiles(), Content, .. Styles.Select(s => s.Path)];
@@ -31,6 +34,7 @@ public sealed record StyleJobOptions : JobOptions
         if (Styles.Count is 0 or > 16) throw new BadInputException($"Give 1 to 16 style images; got {Styles.Count}.");
         foreach (var s in Styles) if (!(s.Weight > 0) || !double.IsFinite(s.Weight)) throw new BadInputException($"Style weight in '{BadInputException.Shown(s.Path)}' must be above 0.");
         if (SaveEvery < 0) throw new BadInputException($"--save-every must not be negative; got {SaveEvery}.");
+        Video.Validate();
     }
 
     /// <summary>The style settings on a network: its default layers where none were given, checked, with the job's seed.</summary>
@@ -63,6 +67,7 @@ internal sealed class StyleJob : Job<StyleJobOptions>
     /// <inheritdoc/>
     protected override async Task<JobResult> RunAsync(StyleJobOptions o, JobContext c)
     {
+        if (Ffmpeg.IsVideo(o.Content)) return await RunVideoAsync(o, c);
         c.CheckImageOutput();
         using var content = ImageIO.Load(o.Content, o.Style.Size);
         var styles = o.Styles.Select(s => (ImageIO.Load(s.Path, StyleSide(o.Style)), s.Weight)).ToList();
@@ -84,7 +89,50 @@ internal sealed class StyleJob : Job<StyleJobOptions>
         return new JobResult([c.Output], summary, r.Cancelled, results);
     }
 
+    /// <summary>
+    /// A video styled frame by frame (Ruder et al. 2016's way): each frame's optimization starts from
+    /// the frame blended with the previous styled frame warped along the optical flow, and its result
+    /// is blended with that warped frame again (<see cref="CoherentVideo"/>). Frames are done at
+    /// <see cref="StyleOptions.Size"/>; every frame runs the whole <see cref="StyleOptions.Steps"/>.
+    /// </summary>
+    static async Task<JobResult> RunVideoAsync(StyleJobOptions o, JobContext c)
+    {
+        CoherentVideo.CheckOutput(c);
+        var info = Ffmpeg.Probe(o.Content);
+        var styles = o.Styles.Select(s => (ImageIO.Load(s.Path, StyleSide(o.Style)), s.Weight)).ToList();
+        using var net = await c.OpenModelAsync(o.Model ?? "googlenet");
+        o.Prepare(net);
+        var options = o.On(net);
+        long totalFrames = Math.Max(1, info.Frames);
+        int steps = 0;
+        var sw = System.Diagnostics.Stopwatch.StartNew();
+        var run = await Task.Run(() => CoherentVideo.Run(o.Content, info, o.Video, options.Size, c, (t, frame, link) =>
+        {
+            var transfer = new StyleTransfer(net, frame, styles, options);
+            var progress = c.Steps(t * (long)options.Steps, totalFrames * options.Steps, s => $"frame {t + 1}/{totalFrames} iteration {s.Step}/{s.Steps}");
+            var start = link is null ? null : Optimization.Capture.ScaleTo(link.Blend(frame), options.Size).to(transfer.Content.device);
+            var r = transfer.RunFull(progress, c.Cancel, start);
+            steps += r.Steps;
+            if (r.Cancelled) return null;
+            var image = r.Image.cpu();
+            if (image.shape[2] != frame.shape[2] || image.shape[3] != frame.shape[3]) image = ImageIO.Resize(image, (int)frame.shape[2], (int)frame.shape[3]);
+            return link?.Blend(image) ?? image;
+        }));
+        var results = new StyleVideoResults(net.Name, run.Width, run.Height, run.Frames, o.Video.Flow.ToString().ToLowerInvariant(), run.FlowSeconds, run.FrameSeconds, Math.Round(sw.Elapsed.TotalSeconds, 2));
+        return Dreaming.DreamJob.Finish(c, run, results, steps);
+    }
 }
+
+/// <summary>What a styled video measured.</summary>
+/// <param name="Model">The loss network.</param>
+/// <param name="Width">Frame width.</param>
+/// <param name="Height">Frame height.</param>
+/// <param name="Frames">Frames in the video.</param>
+/// <param name="Flow">The optical flow used (none: frame by frame).</param>
+/// <param name="FlowSeconds">Time spent on optical flow.</param>
+/// <param name="FrameSeconds">Time spent styling.</param>
+/// <param name="Seconds">Time taken in all.</param>
+internal sealed record StyleVideoResults(string Model, int Width, int Height, int Frames, string Flow, double FlowSeconds, double FrameSeconds, double Seconds);
 
 /// <summary>The options of <c>reverie style grid</c>: rows of content layers by columns of content/style weight ratios.</summary>
 public sealed record StyleGridJobOptions : JobOptions

@@ -192,11 +192,15 @@ public sealed class StyleTransfer
     public OptimizationResult RunFull(IProgress<OptimizationStep>? steps = null, CancellationToken cancel = default, int snapshotEvery = 0, Action<int, Tensor>? snapshot = null) =>
         Optimize(null, steps, cancel, snapshotEvery, snapshot);
 
-    OptimizationResult Optimize(IProgress<StyleLosses>? progress, IProgress<OptimizationStep>? steps, CancellationToken cancel, int snapshotEvery, Action<int, Tensor>? snapshot)
+    /// <summary>As <see cref="RunFull(IProgress{OptimizationStep}?, CancellationToken, int, Action{int, Tensor}?)"/>, from <paramref name="start"/> (the content's size) instead of the content or noise.</summary>
+    internal OptimizationResult RunFull(IProgress<OptimizationStep>? steps, CancellationToken cancel, Tensor? start) =>
+        Optimize(null, steps, cancel, 0, null, start);
+
+    OptimizationResult Optimize(IProgress<StyleLosses>? progress, IProgress<OptimizationStep>? steps, CancellationToken cancel, int snapshotEvery, Action<int, Tensor>? snapshot, Tensor? from = null)
     {
         var o = Options;
-        var start = o.InitFromContent ? Content.clone()
-            : rand(Content.shape, generator: new Generator((ulong)o.Seed), device: Content.device);
+        var start = from?.clone() ?? (o.InitFromContent ? Content.clone()
+            : rand(Content.shape, generator: new Generator((ulong)o.Seed), device: Content.device));
         var events = new Progress(this, progress, steps, snapshotEvery, snapshot);
         var result = new ImageOptimizer
         {

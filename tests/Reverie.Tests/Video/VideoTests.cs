@@ -210,6 +210,18 @@ public sealed class VideoTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task GatysStylesAVideoFrameByFrameAndFlowLowersTheWarpingError()
+    {
+        using var tmp = Paths.Temp();
+        string style = Path.Combine(Paths.RepoRoot, "docs", "gallery", "chelsea-inception_4c-output.jpg");
+        await FlowLowersTheWarpingError("style", tmp, (input, flow, outPath) => RunJob(new StyleJob(), new StyleJobOptions
+        {
+            Model = Paths.GoogLeNet, Content = input, Styles = [new StyleImage(style)],
+            Style = new StyleOptions { Size = W, Steps = 10 }, Video = new VideoOptions { Flow = flow },
+        }, outPath));
+    }
+
+    [Fact]
     public async Task AnInterruptedVideoResumesToTheSameFileWithItsAudioAndFrameCount()
     {
         using var tmp = Paths.Temp();

@@ -76,12 +76,13 @@ internal static class StyleCommand
     public static Command Create()
     {
         var settings = new Settings();
-        var content = new Argument<string>("content") { Description = "The content photo." };
+        var content = new Argument<string>("content") { Description = "The content photo, or a video (.mp4, .mov, .mkv, .webm ...) to style frame by frame at --size." };
         var styles = new Argument<string[]>("styles") { Description = "Style images, each optionally FILE:WEIGHT (several blend by weight).", Arity = ArgumentArity.OneOrMore };
-        var output = CommonOptions.Output("Output image (.png or .jpg).");
+        var output = CommonOptions.Output("Output image (.png or .jpg), or .mp4 for a video.");
         var saveEvery = new Option<int>("--save-every") { Description = "Also save the image every N iterations (OUT-N.png); 0 never.", DefaultValueFactory = _ => 0 };
+        var video = new CommonOptions.VideoFlags();
         var cmd = new Command("style", "Style transfer by optimization (Gatys et al.): the content of one image in the style of others.")
-            { content, styles, output, saveEvery };
+            { content, styles, output, saveEvery, video.Flow, video.Blend };
         settings.AddTo(cmd, grid: false);
         cmd.Subcommands.Add(Grid());
         cmd.SetAction(inv =>
@@ -93,6 +94,7 @@ internal static class StyleCommand
                 Styles = p.GetValue(styles)!.Select(ParseStyle).ToList(),
                 SaveEvery = p.GetValue(saveEvery),
                 Style = settings.Read(p),
+                Video = video.Parse(p),
             });
             return CliRun.RunJob(inv, new StyleJob(), options, p.GetValue(output)!);
         });
