@@ -39,7 +39,7 @@ internal static class VideoBenchmark
                 .AddColumn(new TableColumn("network s / frame").RightAligned()).AddColumn(new TableColumn("total s").RightAligned());
             foreach (var flow in new[] { FlowMethod.SparseToDense, FlowMethod.Farneback, FlowMethod.None })
             {
-                var options = new StylizeJobOptions { Model = net, Image = input, Video = new VideoOptions { Flow = flow } };
+                var options = new StylizeJobOptions { Model = net, Image = input, Video = new VideoOptions { Flow = VideoOptions.Name(flow) } };
                 var job = JobCatalog.Find("stylize")!;
                 string output = Path.Combine(dir, $"out-{flow}.mp4");
                 var sw = Stopwatch.StartNew();

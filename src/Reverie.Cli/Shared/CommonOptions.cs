@@ -67,13 +67,7 @@ internal sealed class CommonOptions
         /// <summary>The video options given on the command line.</summary>
         public Video.VideoOptions Parse(ParseResult p) => new()
         {
-            Flow = p.GetValue(Flow) switch
-            {
-                "sparse-to-dense" => Video.FlowMethod.SparseToDense,
-                "farneback" => Video.FlowMethod.Farneback,
-                "none" => Video.FlowMethod.None,
-                var f => throw new BadInputException($"--flow must be sparse-to-dense, farneback or none; got '{BadInputException.Shown(f)}'."),
-            },
+            Flow = p.GetValue(Flow)!,
             Blend = p.GetValue(Blend),
         };
     }

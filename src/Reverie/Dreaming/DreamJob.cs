@@ -200,7 +200,7 @@ internal sealed class DreamJob : Job<DreamJobOptions>
             // The dream is blended with the warped previous output again, so that what the new steps add joins the patterns gradually instead of flickering.
             return r.Cancelled ? null : link?.Blend(r.Image.cpu()) ?? r.Image.cpu();
         }));
-        var results = new DreamVideoResults(net.Name, objective.Describe(), $"{run.Width}x{run.Height}", run.Frames, o.Video.Flow.ToString().ToLowerInvariant(), run.FlowSeconds, run.FrameSeconds, Math.Round(sw.Elapsed.TotalSeconds, 2));
+        var results = new DreamVideoResults(net.Name, objective.Describe(), $"{run.Width}x{run.Height}", run.Frames, o.Video.Flow, run.FlowSeconds, run.FrameSeconds, Math.Round(sw.Elapsed.TotalSeconds, 2));
         return Finish(c, run, results, steps);
     }
 

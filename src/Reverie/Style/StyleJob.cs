@@ -118,7 +118,7 @@ internal sealed class StyleJob : Job<StyleJobOptions>
             if (image.shape[2] != frame.shape[2] || image.shape[3] != frame.shape[3]) image = ImageIO.Resize(image, (int)frame.shape[2], (int)frame.shape[3]);
             return link?.Blend(image) ?? image;
         }));
-        var results = new StyleVideoResults(net.Name, run.Width, run.Height, run.Frames, o.Video.Flow.ToString().ToLowerInvariant(), run.FlowSeconds, run.FrameSeconds, Math.Round(sw.Elapsed.TotalSeconds, 2));
+        var results = new StyleVideoResults(net.Name, run.Width, run.Height, run.Frames, o.Video.Flow, run.FlowSeconds, run.FrameSeconds, Math.Round(sw.Elapsed.TotalSeconds, 2));
         return Dreaming.DreamJob.Finish(c, run, results, steps);
     }
 }

@@ -16,9 +16,8 @@ public enum StyleOptimizer
     Adam,
 }
 
-/// <summary>How the style transfer's loss terms are scaled.</summary>
-[System.Text.Json.Serialization.JsonConverter(typeof(System.Text.Json.Serialization.JsonStringEnumConverter<StyleLossScale>))]
-public enum StyleLossScale
+/// <summary>How the style transfer's loss terms are scaled (<see cref="StyleOptions.LossScale"/>).</summary>
+internal enum StyleLossScale
 {
     /// <summary><see cref="NeuralStyle"/> on VGG (whose numbers those are), <see cref="Normalized"/> on every other network.</summary>
     Auto,
@@ -63,11 +62,25 @@ public sealed record StyleOptions
     public IReadOnlyList<string> ContentLayers { get; init; } = [];
     /// <summary>Layers whose Gram matrices are matched (style).</summary>
     public IReadOnlyList<string> StyleLayers { get; init; } = [];
-    /// <summary>How the loss terms are scaled; the weights multiply the scaled terms.</summary>
-    public StyleLossScale Scale { get; init; } = StyleLossScale.Auto;
+    /// <summary>
+    /// How the loss terms are scaled, the weights multiplying the scaled terms: <c>neural-style</c>
+    /// (jcjohnson/neural-style's raw terms, whose weights were tuned for VGG-19), <c>normalized</c> (each
+    /// term divided by its size on the targets, so that the weights mean the same on every network), or
+    /// <c>auto</c>: neural-style's on VGG, normalized elsewhere.
+    /// </summary>
+    public string LossScale { get; init; } = "auto";
 
-    /// <summary>The scale used on <paramref name="net"/>: <see cref="StyleLossScale.Auto"/> resolved (neural-style's on VGG's layer names).</summary>
-    public StyleLossScale ScaleOn(INetwork net) => Scale != StyleLossScale.Auto ? Scale
+    /// <summary><see cref="LossScale"/> parsed.</summary>
+    internal StyleLossScale Scale => LossScale switch
+    {
+        "auto" => StyleLossScale.Auto,
+        "neural-style" => StyleLossScale.NeuralStyle,
+        "normalized" => StyleLossScale.Normalized,
+        _ => throw new BadInputException($"--loss-scale must be auto, neural-style or normalized; got '{BadInputException.Shown(LossScale)}'."),
+    };
+
+    /// <summary>The scale used on <paramref name="net"/>: auto resolved (neural-style's on VGG's layer names).</summary>
+    internal StyleLossScale ScaleOn(INetwork net) => Scale != StyleLossScale.Auto ? Scale
         : net.HasLayer("relu4_2") ? StyleLossScale.NeuralStyle : StyleLossScale.Normalized;
 
     /// <summary>Raises <see cref="BadInputException"/> for values that cannot run.</summary>
@@ -82,6 +95,7 @@ public sealed record StyleOptions
     public void ValidateNumbers()
     {
         Check.Finite(("--content-weight", ContentWeight), ("--style-weight", StyleWeight), ("--tv-weight", TvWeight), ("--style-scale", StyleScale), ("--lr", LearningRate));
+        _ = Scale;
         if (!(LearningRate > 0)) throw new BadInputException($"--lr must be above 0; got {LearningRate}.");
         if (Steps < 1 || Steps > 100_000) throw new BadInputException($"--steps must be from 1 to 100000; got {Steps}.");
         if (Size < 16 || Size > 4096) throw new BadInputException($"--size must be from 16 to 4096; got {Size}.");

@@ -98,7 +98,7 @@ internal sealed class StylizeJob : Job<StylizeJobOptions>
             var styled = stylizer.Apply(frame, o.Tile);
             return link?.Blend(styled) ?? styled;
         }));
-        var results = new StylizeVideoResults(run.Width, run.Height, run.Frames, o.Video.Flow.ToString().ToLowerInvariant(), run.FlowSeconds, run.FrameSeconds, Math.Round(sw.Elapsed.TotalSeconds, 2));
+        var results = new StylizeVideoResults(run.Width, run.Height, run.Frames, o.Video.Flow, run.FlowSeconds, run.FrameSeconds, Math.Round(sw.Elapsed.TotalSeconds, 2));
         return Dreaming.DreamJob.Finish(c, run, results, run.Frames);
     }
 }

@@ -30,7 +30,7 @@ public sealed class GatysDefaultsTests(BvlcGoogLeNet model, ITestOutputHelper ou
     [Trait("Category", "Slow")]
     public void TheDefaultsStyleGoogLeNetWhileTheCupStaysRecognizable()
     {
-        var before = Run(new StyleOptions { Size = 256, Steps = 100, Scale = StyleLossScale.NeuralStyle });
+        var before = Run(new StyleOptions { Size = 256, Steps = 100, LossScale = "neural-style" });
         var now = Run(new StyleOptions { Size = 256, Steps = 100 });
         foreach (var (name, r) in new[] { ("neural-style terms (before)", before), ("normalized terms (default)", now) })
             output.WriteLine($"{name}: Gram distance ratio {r.Kept.GramRatio:0.000} (stretched to 256x256: {r.Square.GramRatio:0.000}), content distance {r.Kept.ContentDistance:0.000}; " +

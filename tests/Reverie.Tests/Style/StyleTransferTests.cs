@@ -58,7 +58,7 @@ public class StyleTransferTests(BvlcGoogLeNet model, ITestOutputHelper output) :
         var a = ImageIO.Load(StylePath);
         var b = ImageIO.Load(Paths.Sample("hubble_deep_field.jpg"));
         // neural-style's raw terms: normalized ones divide by the (blended) target's size, which this arithmetic leaves out.
-        var options = new StyleOptions { Size = 96, Steps = 1, ContentLayers = [], ContentWeight = 0, StyleLayers = ["inception_3a/output"], Scale = StyleLossScale.NeuralStyle };
+        var options = new StyleOptions { Size = 96, Steps = 1, ContentLayers = [], ContentWeight = 0, StyleLayers = ["inception_3a/output"], LossScale = "neural-style" };
         // The blended target is the weighted mean of the Gram matrices. Measured on A itself (scaled
         // as the style targets are), the loss is 0 against A alone, D against B alone, and D/4
         // against A and B blended half and half.

@@ -117,7 +117,7 @@ public sealed class VideoTests(ITestOutputHelper output)
 
     static DreamJobOptions Dream(string input, FlowMethod flow) => new()
     {
-        Input = input, Model = Paths.GoogLeNet, Dream = new DreamOptions { Octaves = 2, Steps = 5 }, Video = new VideoOptions { Flow = flow },
+        Input = input, Model = Paths.GoogLeNet, Dream = new DreamOptions { Octaves = 2, Steps = 5 }, Video = new VideoOptions { Flow = VideoOptions.Name(flow) },
     };
 
     [Fact]
@@ -206,7 +206,7 @@ public sealed class VideoTests(ITestOutputHelper output)
         random.manual_seed(4);
         using (var transformer = new TransformerNet()) File.WriteAllBytes(net, transformer.ToOnnx());
         await FlowLowersTheWarpingError("stylize", tmp, (input, flow, outPath) =>
-            RunJob(new StylizeJob(), new StylizeJobOptions { Model = net, Image = input, Video = new VideoOptions { Flow = flow } }, outPath));
+            RunJob(new StylizeJob(), new StylizeJobOptions { Model = net, Image = input, Video = new VideoOptions { Flow = VideoOptions.Name(flow) } }, outPath));
     }
 
     [Fact]
@@ -217,7 +217,7 @@ public sealed class VideoTests(ITestOutputHelper output)
         await FlowLowersTheWarpingError("style", tmp, (input, flow, outPath) => RunJob(new StyleJob(), new StyleJobOptions
         {
             Model = Paths.GoogLeNet, Content = input, Styles = [new StyleImage(style)],
-            Style = new StyleOptions { Size = W, Steps = 10 }, Video = new VideoOptions { Flow = flow },
+            Style = new StyleOptions { Size = W, Steps = 10 }, Video = new VideoOptions { Flow = VideoOptions.Name(flow) },
         }, outPath));
     }
 

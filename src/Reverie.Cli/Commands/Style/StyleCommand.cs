@@ -51,13 +51,7 @@ internal static class StyleCommand
             },
             Size = p.GetValue(Size), StyleScale = p.GetValue(StyleScale), OriginalColors = p.GetValue(OriginalColors), LearningRate = p.GetValue(Lr),
             ContentLayers = Split(p.GetValue(ContentLayers)), StyleLayers = Split(p.GetValue(StyleLayers)),
-            Scale = p.GetValue(LossScale) switch
-            {
-                "auto" => StyleLossScale.Auto,
-                "neural-style" => StyleLossScale.NeuralStyle,
-                "normalized" => StyleLossScale.Normalized,
-                var x => throw new BadInputException($"--loss-scale must be auto, neural-style or normalized; got '{BadInputException.Shown(x)}'."),
-            },
+            LossScale = p.GetValue(LossScale)!,
         };
     }
 
