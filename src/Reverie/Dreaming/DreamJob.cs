@@ -201,17 +201,7 @@ internal sealed class DreamJob : Job<DreamJobOptions>
             return r.Cancelled ? null : link?.Blend(r.Image.cpu()) ?? r.Image.cpu();
         }));
         var results = new DreamVideoResults(net.Name, objective.Describe(), $"{run.Width}x{run.Height}", run.Frames, o.Video.Flow, run.FlowSeconds, run.FrameSeconds, Math.Round(sw.Elapsed.TotalSeconds, 2));
-        return Finish(c, run, results, steps);
-    }
-
-    /// <summary>The result of a video job: the MP4 with its recipe beside it, or, interrupted, the frames kept for a resume.</summary>
-    internal static JobResult Finish(JobContext c, VideoRun run, object results, int steps)
-    {
-        if (run.Interrupted)
-            return new JobResult([], $"interrupted after {run.Frames} frames; they are kept in {CoherentVideo.FramesFolder(c.Output)}, and the same command resumes from there", true, results);
-        c.Finished(results, steps).SaveBeside(c.Output);
-        string resumed = run.Resumed > 0 ? $", {run.Resumed} of them from the earlier run" : "";
-        return new JobResult([c.Output], $"{c.Output} ({run.Frames} frames{resumed}, {run.Width}x{run.Height}; flow {run.FlowSeconds:0.0} s, frames {run.FrameSeconds:0.0} s)", false, results);
+        return CoherentVideo.Finish(c, run, results, steps);
     }
 
     /// <summary>

@@ -119,7 +119,7 @@ internal sealed class StyleJob : Job<StyleJobOptions>
             return link?.Blend(image) ?? image;
         }));
         var results = new StyleVideoResults(net.Name, run.Width, run.Height, run.Frames, o.Video.Flow, run.FlowSeconds, run.FrameSeconds, Math.Round(sw.Elapsed.TotalSeconds, 2));
-        return Dreaming.DreamJob.Finish(c, run, results, steps);
+        return CoherentVideo.Finish(c, run, results, steps);
     }
 }
 

@@ -99,6 +99,6 @@ internal sealed class StylizeJob : Job<StylizeJobOptions>
             return link?.Blend(styled) ?? styled;
         }));
         var results = new StylizeVideoResults(run.Width, run.Height, run.Frames, o.Video.Flow, run.FlowSeconds, run.FrameSeconds, Math.Round(sw.Elapsed.TotalSeconds, 2));
-        return Dreaming.DreamJob.Finish(c, run, results, run.Frames);
+        return CoherentVideo.Finish(c, run, results, run.Frames);
     }
 }

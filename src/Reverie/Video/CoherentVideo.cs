@@ -147,7 +147,7 @@ internal static class CoherentVideo
 
         double flowSeconds = 0, frameSeconds = 0;
         byte[]? previousFrame = null;
-        Tensor? previousOutput = null;
+        Tensor? previousOutput = null, previousInput = null;
         int index = 0;
         bool interrupted = false;
         try
@@ -170,7 +170,7 @@ internal static class CoherentVideo
                     var sw = Stopwatch.StartNew();
                     var backward = OpticalFlow.Between(rgb, previousFrame, w, h, v.Method);
                     var forward = OpticalFlow.Between(previousFrame, rgb, w, h, v.Method);
-                    var mask = OpticalFlow.Consistent(backward, forward, frame, FromRgb(previousFrame, w, h));
+                    var mask = OpticalFlow.Consistent(backward, forward, frame, previousInput ?? FromRgb(previousFrame, w, h));
                     link = new FrameLink(OpticalFlow.Warp(previousOutput, backward), mask * S(v.Blend));
                     flowSeconds += sw.Elapsed.TotalSeconds;
                 }
@@ -186,6 +186,8 @@ internal static class CoherentVideo
                 previousOutput?.Dispose();
                 previousOutput = saved.MoveToOuterDisposeScope();
                 previousFrame = rgb;
+                previousInput?.Dispose();
+                previousInput = frame.MoveToOuterDisposeScope();
                 total = Math.Max(total, t + 1);
                 c.Report(new JobEvent { Stage = $"frame {t + 1}/{total}", Step = t + 1, Total = total, Preview = c.PreviewEvery > 0 ? saved : null });
             }
@@ -195,7 +197,7 @@ internal static class CoherentVideo
             Directory.Delete(dir, recursive: true); // nothing to resume: leave nothing behind
             throw;
         }
-        finally { previousOutput?.Dispose(); }
+        finally { previousOutput?.Dispose(); previousInput?.Dispose(); }
         interrupted |= c.Cancel.IsCancellationRequested;
         int frames = 0;
         while (File.Exists(FramePath(dir, frames))) frames++;
@@ -206,6 +208,16 @@ internal static class CoherentVideo
             Directory.Delete(dir, recursive: true);
         }
         return new VideoRun(frames, done, w, h, Math.Round(flowSeconds, 2), Math.Round(frameSeconds, 2), interrupted);
+    }
+
+    /// <summary>The result of a video job: the MP4 with its recipe beside it, or, interrupted, the frames kept for a resume.</summary>
+    internal static JobResult Finish(JobContext c, VideoRun run, object results, int steps)
+    {
+        if (run.Interrupted)
+            return new JobResult([], $"interrupted after {run.Frames} frames; they are kept in {FramesFolder(c.Output)}, and the same command resumes from there", true, results);
+        c.Finished(results, steps).SaveBeside(c.Output);
+        string resumed = run.Resumed > 0 ? $", {run.Resumed} of them from the earlier run" : "";
+        return new JobResult([c.Output], $"{c.Output} ({run.Frames} frames{resumed}, {run.Width}x{run.Height}; flow {run.FlowSeconds:0.0} s, frames {run.FrameSeconds:0.0} s)", false, results);
     }
 
     static string FramePath(string dir, int t) => Path.Combine(dir, $"{t:D6}.png");
