@@ -7,7 +7,7 @@ set -euo pipefail
 pkgs=(libonnx-testdata python3-torch python3-torchvision python3-onnx time fonts-dejavu-core ffmpeg dataset-fashion-mnist chromium chromium-driver curl slurm-wlm munge nodejs)
 missing=()
 for p in "${pkgs[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  [[ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null)" == *"install ok installed"* ]] || missing+=("$p")
 done
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing: ${missing[*]}"

@@ -6,7 +6,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+studio=
+trap '[ -n "$studio" ] && kill "$studio" 2>/dev/null; rm -rf "$work"' EXIT
 dotnet pack Reverie.slnx -c Release -o "$work/packages" -nologo -v q >/dev/null
 ls "$work/packages"/Reverie.*.nupkg "$work/packages"/Reverie.Cli.*.nupkg >/dev/null
 version=$(sed -n 's:.*<Version>\(.*\)</Version>.*:\1:p' Directory.Build.props)
@@ -26,8 +27,11 @@ REVERIE_CACHE="$work/cache" REVERIE_REGISTRY="$work/models.json" \
 studio=$!
 for _ in $(seq 1 100); do grep -q "^Reverie studio: " "$work/studio.log" && break; sleep 0.2; done
 url=$(sed -n 's/^Reverie studio: //p' "$work/studio.log")
-curl -sf "${url}" | grep -q "<title>Reverie studio</title>"
-curl -sf "${url}api/jobs" | grep -q "^\[\]$"
-kill "$studio"; wait "$studio" || true
+# Read each page whole before matching: `curl | grep -q` fails under pipefail (curl exit 23) when grep stops early.
+page=$(curl -sf "${url}")
+grep -q "<title>Reverie studio</title>" <<<"$page"
+jobs=$(curl -sf "${url}api/jobs")
+test "$jobs" = "[]"
+kill "$studio"; wait "$studio" || true; studio=
 test -f "$work/studio/studio.db"
 echo "pack check: Reverie $version and the reverie tool packed, installed, dreamed a photo and a video, and opened its studio"
