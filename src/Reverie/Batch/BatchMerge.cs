@@ -5,6 +5,7 @@ using Reverie.Imaging;
 using Reverie.Jobs;
 using Reverie.Models.Registry;
 using Reverie.Recipes;
+using Reverie.Video;
 using Reverie.Visualization;
 using static TorchSharp.torch;
 
@@ -44,6 +45,7 @@ internal static class BatchMerge
                 "microscope" => Microscope(m, temp, registry, toCache),
                 "dream" => (Dream(m, temp), 0),
                 "style-grid" => (StyleGrid(m, temp), 0),
+                "video" => (Video(m, temp), 0),
                 _ => throw new BadInputException($"The manifest's kind '{BadInputException.Shown(m.Kind)}' is not one this Reverie merges ({string.Join(", ", BatchPlans.Kinds)})."),
             };
             string old = Path.Combine(m.OutDir, $".{m.Kind}.old-{Environment.ProcessId}");
@@ -147,6 +149,40 @@ internal static class BatchMerge
         int columns = (int?)m.Plan["columns"] ?? (int)Math.Ceiling(Math.Sqrt(images.Count));
         ImageIO.Save(Grid.Make(images, columns, [.. ordered.Select(i => (string)i.Meta["label"]!)]), Path.Combine(dir, "grid.png"));
         var index = new JsonObject { ["kind"] = "style-grid", ["reverie"] = m.Reverie, ["model"] = m.Plan["model"]?.DeepClone(), ["rows"] = m.Plan["rows"]?.DeepClone(), ["ratios"] = m.Plan["ratios"]?.DeepClone(), ["cells"] = cells };
+        AtomicFile.WriteAllText(Path.Combine(dir, "index.json"), index.ToJsonString(Recipe.JsonOptions));
+        return 2;
+    }
+
+    /// <summary>
+    /// The finished frames tied together along the optical flow and written as <c>video.mp4</c> with the
+    /// input's frame rate and audio (<see cref="CoherentVideo"/>, the loop the commands use), and an
+    /// index with the flow's time.
+    /// </summary>
+    static int Video(BatchManifest m, string dir)
+    {
+        string input = (string?)m.Plan["video"] ?? throw new BadInputException("The manifest's plan names no video.");
+        if (!File.Exists(input)) throw new BadInputException($"The video '{BadInputException.Shown(input)}' the batch was planned from does not exist here; merge where it is.");
+        if (Downloader.Sha256Of(input) != (string?)m.Plan["sha256"]) throw new BadInputException($"The video '{BadInputException.Shown(input)}' has changed since the batch was planned (SHA-256 differs).");
+        var video = m.Plan["flow"].Deserialize<VideoOptions>(Recipe.JsonOptions) ?? new VideoOptions();
+        video.Validate();
+        int? maxSize = (int?)m.Plan["maxSize"];
+        var frames = m.Items.ToDictionary(i => (int)i.Meta["frame"]!, i => BatchRunner.Files(m, i).Png);
+        var info = Ffmpeg.Probe(input);
+        string output = Path.Combine(dir, "video.mp4");
+        var context = new JobContext { Output = output, Recipe = m.Items[0].Recipe };
+        var run = CoherentVideo.Run(input, info, video, maxSize, context, (t, _, link) =>
+        {
+            if (!frames.TryGetValue(t, out var png)) throw new BadInputException($"The video now has more frames than the {frames.Count} planned; plan it again.");
+            using var own = ImageIO.Load(png);
+            return CoherentVideo.Join(own, link);
+        });
+        if (run.Frames != frames.Count) throw new BadInputException($"The video now has {run.Frames} frames, not the {frames.Count} planned; plan it again.");
+        var index = new JsonObject
+        {
+            ["kind"] = "video", ["reverie"] = m.Reverie, ["job"] = m.Plan["job"]?.DeepClone(), ["model"] = m.Plan["model"]?.DeepClone(),
+            ["video"] = input, ["file"] = "video.mp4", ["sha256"] = Downloader.Sha256Of(output),
+            ["frames"] = run.Frames, ["width"] = run.Width, ["height"] = run.Height, ["flow"] = m.Plan["flow"]?.DeepClone(), ["flowSeconds"] = run.FlowSeconds,
+        };
         AtomicFile.WriteAllText(Path.Combine(dir, "index.json"), index.ToJsonString(Recipe.JsonOptions));
         return 2;
     }

@@ -1,10 +1,12 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Reverie.Dreaming;
+using Reverie.Imaging;
 using Reverie.Jobs;
 using Reverie.Models.Registry;
 using Reverie.Recipes;
 using Reverie.Style;
+using Reverie.Video;
 using Reverie.Visualization;
 
 namespace Reverie.Batch;
@@ -13,7 +15,7 @@ namespace Reverie.Batch;
 internal static class BatchPlans
 {
     /// <summary>The kinds.</summary>
-    public static readonly string[] Kinds = ["microscope", "dream", "style-grid"];
+    public static readonly string[] Kinds = ["microscope", "dream", "style-grid", "video"];
 
     /// <summary>
     /// A microscope: one <c>visualize</c> job per channel of each layer (objective <c>LAYER:CHANNEL</c>,
@@ -107,6 +109,68 @@ internal static class BatchPlans
         return Manifest("style-grid", items, plan, manifest, outDir, threads, created);
     }
 
+    /// <summary>
+    /// A video done frame-parallel: its frames are decoded once into <c>OUT/frames/</c> (at the size
+    /// <paramref name="maxSize"/> gives), and each is one item, a <c>stylize</c> or <c>dream</c> job of
+    /// <paramref name="template"/>'s settings. The merge then ties the finished frames together along
+    /// the optical flow (<paramref name="video"/>'s flow and blend), which is cheap beside the frames,
+    /// and writes the MP4 with the input's frame rate and audio: the same file the command makes on
+    /// one machine. A dream that starts each frame from the previous dream
+    /// (<see cref="VideoOptions.DreamFromPrevious"/>) cannot be split this way, nor can Gatys style,
+    /// whose frames start from the previous result.
+    /// </summary>
+    public static BatchManifest Video(JobOptions template, string input, VideoOptions video, int? maxSize, string manifest, string outDir, int threads, CancellationToken cancel)
+    {
+        if (template is not (StylizeJobOptions or DreamJobOptions))
+            throw new BadInputException("A video batch stylizes (a style network) or dreams (a dream recipe) its frames.");
+        if (template is DreamJobOptions { Video.DreamFromPrevious: true } or DreamJobOptions { Zoom: > 0 })
+            throw new BadInputException("A dream that starts each frame from the previous one (or a zoom) cannot be split into frames made apart.");
+        video.Validate();
+        if (maxSize is <= 0) throw new BadInputException($"--max-size must be positive; got {maxSize}.");
+        if (!File.Exists(input)) throw new BadInputException($"Video '{BadInputException.Shown(input)}' does not exist.");
+        if (!Ffmpeg.Available) throw new BadInputException("Video input and output need ffmpeg, which is not installed (Debian: apt-get install ffmpeg).");
+        input = Path.GetFullPath(input);
+        var info = Ffmpeg.Probe(input);
+        var (w, h) = CoherentVideo.FrameSize(info, maxSize);
+        CheckPlace(manifest, outDir, threads);
+        string frames = Path.Combine(Path.GetFullPath(outDir), "frames");
+        Directory.CreateDirectory(frames);
+        var created = Now();
+        var items = new List<BatchItem>();
+        int t = 0;
+        foreach (var rgb in Ffmpeg.ReadFrames(input, w, h, cancel))
+        {
+            cancel.ThrowIfCancellationRequested();
+            string png = Path.Combine(frames, $"{t:D6}.png");
+            using (var frame = CoherentVideo.FromRgb(rgb, w, h))
+            {
+                var (rgba, _, _) = ImageIO.ToRgba(frame);
+                var bytes = ImageIO.Encode(rgba, w, h, SkiaSharp.SKEncodedImageFormat.Png);
+                // A plan made again leaves frames that are already right alone: their items keep their ids.
+                if (!File.Exists(png) || !File.ReadAllBytes(png).AsSpan().SequenceEqual(bytes)) AtomicFile.WriteAllBytes(png, bytes);
+            }
+            JobOptions options = template switch
+            {
+                StylizeJobOptions st => st with { Image = png, MaxSize = 0, Video = new() },
+                DreamJobOptions d => d with { Input = png, MaxSize = null, Video = new() },
+                _ => throw new InvalidOperationException(),
+            };
+            options.Validate();
+            IJob job = template is StylizeJobOptions ? new StylizeJob() : new DreamJob();
+            items.Add(Item(job, options, $"frame {t + 1}", created, new JsonObject { ["frame"] = t }));
+            t++;
+        }
+        if (items.Count == 0) throw new BadInputException($"'{BadInputException.Shown(input)}' has no frames ffmpeg can decode.");
+        var plan = new JsonObject
+        {
+            ["video"] = input, ["sha256"] = Downloader.Sha256Of(input), ["job"] = template is StylizeJobOptions ? "stylize" : "dream",
+            ["model"] = template.Model, ["width"] = w, ["height"] = h, ["maxSize"] = maxSize, ["frames"] = items.Count,
+            ["frameRate"] = info.FrameRate, ["audio"] = info.HasAudio,
+            ["flow"] = JsonSerializer.SerializeToNode(video, Recipe.JsonOptions),
+        };
+        return Manifest("video", items, plan, manifest, outDir, threads, created);
+    }
+
     static DateTime Now() => DateTime.UnixEpoch.AddSeconds(DateTimeOffset.UtcNow.ToUnixTimeSeconds());
 
     static BatchItem Item(IJob job, JobOptions options, string name, DateTime created, JsonObject meta)
@@ -115,16 +179,22 @@ internal static class BatchPlans
         return new BatchItem { Id = BatchItem.IdOf(recipe), Name = name, Recipe = recipe, Meta = meta };
     }
 
-    static BatchManifest Manifest(string kind, List<BatchItem> items, JsonObject plan, string manifest, string outDir, int threads, DateTime created)
+    /// <summary>The checks of a plan's place and threads, before anything is written.</summary>
+    static void CheckPlace(string manifest, string outDir, int threads)
     {
         if (threads is < 1 or > 64) throw new BadInputException($"--threads-per-item must be from 1 to 64; got {threads}.");
-        var dupe = items.GroupBy(i => i.Id).FirstOrDefault(g => g.Count() > 1);
-        if (dupe is not null) throw new BadInputException($"The plan holds the same work twice ({BadInputException.Shown(dupe.First().Name)}).");
-        if (items.Count > BatchManifest.MaxItems) throw new BadInputException($"The plan has {items.Count} items; a manifest holds at most {BatchManifest.MaxItems}.");
         if (string.IsNullOrWhiteSpace(outDir)) throw new BadInputException("--out is empty; name the output folder.");
         if (string.IsNullOrWhiteSpace(manifest)) throw new BadInputException("-o is empty; name the manifest file.");
         if (Directory.Exists(manifest)) throw new BadInputException($"-o '{BadInputException.Shown(manifest)}' is a folder; name the manifest file.");
         if (File.Exists(outDir)) throw new BadInputException($"--out '{BadInputException.Shown(outDir)}' is a file; name a folder.");
+    }
+
+    static BatchManifest Manifest(string kind, List<BatchItem> items, JsonObject plan, string manifest, string outDir, int threads, DateTime created)
+    {
+        CheckPlace(manifest, outDir, threads);
+        var dupe = items.GroupBy(i => i.Id).FirstOrDefault(g => g.Count() > 1);
+        if (dupe is not null) throw new BadInputException($"The plan holds the same work twice ({BadInputException.Shown(dupe.First().Name)}).");
+        if (items.Count > BatchManifest.MaxItems) throw new BadInputException($"The plan has {items.Count} items; a manifest holds at most {BatchManifest.MaxItems}.");
         return new BatchManifest { Kind = kind, Out = BatchManifest.OutFor(manifest, outDir), Threads = threads, Created = created, Plan = plan, Items = items };
     }
 }

@@ -198,7 +198,7 @@ internal sealed class DreamJob : Job<DreamJobOptions>
             var r = dream.RunFull(start.to(device), progress, c.Cancel);
             steps += r.Steps;
             // The dream is blended with the warped previous output again, so that what the new steps add joins the patterns gradually instead of flickering.
-            return r.Cancelled ? null : link?.Blend(r.Image.cpu()) ?? r.Image.cpu();
+            return r.Cancelled ? null : CoherentVideo.Join(r.Image.cpu(), link);
         }));
         var results = new DreamVideoResults(net.Name, objective.Describe(), $"{run.Width}x{run.Height}", run.Frames, o.Video.Flow, run.FlowSeconds, run.FrameSeconds, Math.Round(sw.Elapsed.TotalSeconds, 2));
         return CoherentVideo.Finish(c, run, results, steps);

@@ -95,8 +95,8 @@ internal sealed class StylizeJob : Job<StylizeJobOptions>
         var sw = Stopwatch.StartNew();
         var run = await Task.Run(() => CoherentVideo.Run(o.Image, info, o.Video, o.MaxSize > 0 ? o.MaxSize : null, c, (t, frame, link) =>
         {
-            var styled = stylizer.Apply(frame, o.Tile);
-            return link?.Blend(styled) ?? styled;
+            using var styled = stylizer.Apply(frame, o.Tile);
+            return CoherentVideo.Join(styled, link);
         }));
         var results = new StylizeVideoResults(run.Width, run.Height, run.Frames, o.Video.Flow, run.FlowSeconds, run.FrameSeconds, Math.Round(sw.Elapsed.TotalSeconds, 2));
         return CoherentVideo.Finish(c, run, results, run.Frames);

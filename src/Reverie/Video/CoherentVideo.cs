@@ -222,6 +222,19 @@ internal static class CoherentVideo
 
     static string FramePath(string dir, int t) => Path.Combine(dir, $"{t:D6}.png");
 
+    /// <summary>
+    /// A frame's own result (its dream, its stylized picture) rounded to 8 bits, as a batch item saves
+    /// it, then blended with the warped previous output: so a video whose frames were made apart
+    /// (<c>reverie batch plan video</c>) is the same file as one made here in one go.
+    /// </summary>
+    public static Tensor Join(Tensor own, FrameLink? link)
+    {
+        var (rgba, w, h) = ImageIO.ToRgba(own);
+        var saved = ImageIO.FromRgba(rgba, w, h);
+        if (link is null) return saved;
+        using (saved) return link.Blend(saved);
+    }
+
     /// <summary>Packed RGB bytes as an image [1,3,H,W] in 0..1.</summary>
     public static Tensor FromRgb(byte[] rgb, int width, int height)
     {

@@ -251,6 +251,44 @@ public partial class BatchTests(ITestOutputHelper log) : IDisposable
     }
 
     [Fact]
+    public void AVideoStylizedFrameParallelIsTheSameFileAsTheStylizeCommandsVideo()
+    {
+        // Six frames of a window panning over coffee.png, with a second of sound, losslessly; a seeded, untrained style network.
+        string video = _dir.File("pan.mkv");
+        var f = LocalSlurm.Run("ffmpeg", "-v", "error", "-loop", "1", "-framerate", "8", "-i", Paths.Sample("coffee.png"), "-f", "lavfi", "-i", "sine=frequency=440:duration=1",
+            "-vf", "crop=128:96:200+3*n:200+2*n", "-frames:v", "6", "-map", "0:v", "-map", "1:a", "-c:v", "ffv1", "-c:a", "pcm_s16le", video);
+        Assert.True(f.Code == 0, f.Output);
+        string net = _dir.File("net.onnx");
+        random.manual_seed(4);
+        using (var transformer = new Reverie.Style.TransformerNet()) File.WriteAllBytes(net, transformer.ToOnnx());
+
+        string single = _dir.File("single.mp4");
+        var s = _cli.Run("--threads", "1", "stylize", video, "--net", net, "-o", single);
+        Assert.True(s.Code == 0, s.Err);
+        string m = _dir.File("video.json");
+        var p = _cli.Run("batch", "plan", "video", video, "--net", net, "--out", _dir.File("frames"), "-o", m);
+        Assert.True(p.Code == 0, p.Err);
+        Assert.Contains("6 video items", p.Out);
+        foreach (var shard in new[] { "0/2", "1/2" }) Assert.Equal(0, _cli.Run("batch", "run", m, "--shard", shard).Code);
+        var merge = _cli.Run("batch", "merge", m);
+        Assert.True(merge.Code == 0, merge.Err);
+        string merged = Path.Combine(_dir.File("frames"), "video", "video.mp4");
+        var index = JsonNode.Parse(File.ReadAllText(Path.Combine(_dir.File("frames"), "video", "index.json")))!;
+        log.WriteLine(index.ToJsonString());
+        Assert.Equal(6, (int)index["frames"]!);
+        Assert.Equal("sparse-to-dense", (string)index["flow"]!["flow"]!);
+        // The frames made apart, tied together along the flow at the merge: the very file the command makes in one go.
+        Assert.True(File.ReadAllBytes(single).AsSpan().SequenceEqual(File.ReadAllBytes(merged)), "the merged video differs from the stylize command's");
+
+        // What cannot be split: a dream that starts each frame from the previous one; and one way at a time.
+        string dreamed = _dir.File("d.mp4");
+        Assert.Equal(0, _cli.Run("dream", video, "-m", "textures", "--octaves", "1", "--steps", "1", "--dream-from-previous", "--flow", "none", "-o", dreamed).Code);
+        AssertOneSentence(_cli.Run("batch", "plan", "video", video, "--recipe", dreamed, "--out", _dir.File("x"), "-o", _dir.File("x.json")), "previous one");
+        AssertOneSentence(_cli.Run("batch", "plan", "video", video, "--recipe", dreamed, "--net", net, "--out", _dir.File("x"), "-o", _dir.File("x.json")), "one of them");
+        Assert.False(Directory.Exists(_dir.File("x")));
+    }
+
+    [Fact]
     public void BadInputIsOneSentenceWithExitTwo()
     {
         string m = PlanMicroscope(_cli, _dir.File("a"), "0..3", 4);

@@ -4,6 +4,7 @@ using Reverie.Batch;
 using Reverie.Cli.Commands.Visualize;
 using Reverie.Dreaming;
 using Reverie.Recipes;
+using Reverie.Style;
 using Reverie.Visualization;
 
 namespace Reverie.Cli.Commands.Batch;
@@ -37,6 +38,7 @@ internal static class BatchCommand
         plan.Subcommands.Add(PlanMicroscope());
         plan.Subcommands.Add(PlanDream());
         plan.Subcommands.Add(PlanStyleGrid());
+        plan.Subcommands.Add(PlanVideo());
         return plan;
     }
 
@@ -115,6 +117,44 @@ internal static class BatchCommand
             var p = inv.Parse;
             string path = p.GetValue(output)!;
             return SavePlan(inv, BatchPlans.StyleGrid(inputs.Read(p), path, p.GetValue(outDir)!, p.GetValue(threads)), path);
+        });
+        return cmd;
+    }
+
+    static Command PlanVideo()
+    {
+        var input = new Argument<string>("video") { Description = "The video (.mp4, .mov, .mkv, .webm ...)." };
+        var net = new Option<string?>("--net") { Description = "Stylize the frames with this style network (ONNX)." };
+        var tile = new Option<int>("--tile") { Description = "With --net: frames larger than this are done tile by tile; 0 never.", DefaultValueFactory = _ => 1024 };
+        var recipe = new Option<string?>("--recipe") { Description = "Dream the frames with the settings of this dream's output (or its recipe JSON), or stylize them with a stylize recipe's." };
+        var maxSize = new Option<int?>("--max-size") { Description = "Shrink the frames first so that their longer side is at most this many pixels." };
+        var video = new CommonOptions.VideoFlags();
+        var output = CommonOptions.Output("The manifest to write (JSON).");
+        var outDir = OutDir();
+        var threads = ThreadsPerItem();
+        var cmd = new Command("video", "Stylize or dream a video frame-parallel: one item per frame; the merge ties the frames together along the optical flow into OUT/video/video.mp4.")
+            { input, net, tile, recipe, maxSize, video.Flow, video.Blend, outDir, output, threads, CommonOptions.Force };
+        cmd.SetAction(inv =>
+        {
+            var p = inv.Parse;
+            string path = CommonOptions.InputFile(p.GetValue(input)!, "video");
+            JobOptions template;
+            if ((p.GetValue(net) is null) == (p.GetValue(recipe) is null))
+                throw new BadInputException("Give --net (stylize) or --recipe (a dream's or a stylize's settings), one of them.");
+            if (p.GetValue(net) is { } styleNet)
+                template = new StylizeJobOptions { Model = Path.GetFullPath(styleNet), Image = path, Tile = p.GetValue(tile) };
+            else
+            {
+                string r = p.GetValue(recipe)!;
+                var (job, options) = JobCatalog.FromRecipe(Recipe.Load(r), r);
+                template = options switch
+                {
+                    DreamJobOptions or StylizeJobOptions => options,
+                    _ => throw new BadInputException($"--recipe '{BadInputException.Shown(r)}' holds a {job.Kind} recipe, not a dream's or a stylize's."),
+                };
+            }
+            string manifest = p.GetValue(output)!;
+            return SavePlan(inv, BatchPlans.Video(template, path, video.Parse(p), p.GetValue(maxSize), manifest, p.GetValue(outDir)!, p.GetValue(threads), inv.Cancel), manifest);
         });
         return cmd;
     }
