@@ -15,8 +15,8 @@ done
 ./reverie atlas --layer inception_4a/output --channels 0..15 --steps 128 -o docs/gallery/atlas-inception_4a-0-15.jpg
 ./reverie visualize --objective class:espresso -o docs/gallery/class-espresso.jpg
 ./reverie invert examples/chelsea.png --layers conv1/7x7_s2,conv2/3x3,inception_3b/output,inception_4c/output,inception_5b/output --steps 150 -o docs/gallery/invert-chelsea.jpg
-./reverie style examples/coffee.png docs/gallery/chelsea-inception_4c-output.jpg --size 384 --steps 300 --tv-weight 1e-5 -o docs/gallery/coffee-style-dream.jpg
-./reverie stylize train --style docs/gallery/chelsea-inception_4c-output.jpg --data examples --size 128 --epochs 10 --crops 16 --style-weight 5 -o /tmp/reverie-dreamy.onnx
+./reverie style examples/coffee.png docs/gallery/chelsea-inception_4c-output.jpg --size 384 --steps 300 -o docs/gallery/coffee-style-dream.jpg
+./reverie stylize train --style docs/gallery/chelsea-inception_4c-output.jpg --data examples --size 128 --epochs 40 --crops 16 --style-weight 10 --lr 2e-3 -o /tmp/reverie-dreamy.onnx
 ./reverie stylize examples/rocket.jpg --net /tmp/reverie-dreamy.onnx --max-size 512 -o docs/gallery/rocket-fast-style.jpg
 # resnet18, the ImageNet network that comes with the build (no download): one picture per stage.
 for layer in layer2.1 layer3.1 layer4.1; do
