@@ -75,6 +75,61 @@ public class FastStyleTests(BvlcGoogLeNet model, ITestOutputHelper output) : ICl
         finally { File.Delete(onnx); }
     }
 
+    /// <summary>
+    /// The non-finite gradient once seen in fast-style training (1 step in 120, 2026-11-22) was not in the
+    /// data, the weights or the arithmetic: that commit's build, run again on the same command, repeats
+    /// its 120 steps bit for bit with none (measured three times). What varied from run to run was a
+    /// number freed while libtorch read it: TorchSharp's temporary Scalars, freed by a garbage collection
+    /// that another thread's allocations started (<see cref="Engine.ScalarLifetimeTests"/> shows the
+    /// race). Reverie now keeps every Scalar alive (<c>S(...)</c>) and pauses collections during a step
+    /// (GcPause). Here: two trainings with the same seed while another thread allocates, as a progress
+    /// display does, give the same weights, and no step is skipped.
+    /// </summary>
+    [Fact]
+    public void TrainingRepeatsBitForBitWithNoSkippedStepWhileAnotherThreadAllocates()
+    {
+        using var scope = NewDisposeScope();
+        var style = ImageIO.Load(StylePath);
+        var photos = new[] { "coffee.png", "chelsea.png" }.Select(n => ImageIO.Load(Paths.Sample(n))).ToList();
+        var options = new FastStyleOptions
+        {
+            Size = 48, Batch = 2, Epochs = 5, CropsPerImage = 4, StyleWeight = 5, Seed = 3,
+            ContentLayers = ["inception_3a/output"], StyleLayers = ["conv1/7x7_s2", "conv2/3x3", "inception_3a/output"],
+        };
+        using var stop = new CancellationTokenSource();
+        long allocated = 0;
+        var noise = new Thread(() =>
+        {
+            // Garbage at a progress display's pace and more: strings and buffers, about 4 MB a second.
+            while (!stop.IsCancellationRequested)
+            {
+                var junk = new byte[40_000];
+                junk[^1] = 1;
+                Interlocked.Add(ref allocated, junk.Length + $"step {allocated}".Length);
+                Thread.Sleep(10);
+            }
+        });
+        noise.Start();
+        var runs = new List<(float[] Weights, double[] Losses, int Skipped)>();
+        try
+        {
+            for (int run = 0; run < 2; run++)
+            {
+                var trainer = new FastStyleTrainer(model.Net, style, photos, options);
+                trainer.Run();
+                var weights = trainer.Net.parameters().SelectMany(p => p.detach().cpu().data<float>().ToArray()).ToArray();
+                runs.Add((weights, [.. trainer.History.Select(l => l.Total)], trainer.Skipped));
+                trainer.Net.Dispose();
+            }
+        }
+        finally { stop.Cancel(); noise.Join(); }
+        output.WriteLine($"{runs[0].Losses.Length} iterations twice, {allocated / 1e6:F0} MB allocated meanwhile; skipped {runs[0].Skipped} and {runs[1].Skipped}; last loss {runs[0].Losses[^1]:G6} and {runs[1].Losses[^1]:G6}");
+        Assert.Equal(20, runs[0].Losses.Length);
+        Assert.All(runs, r => Assert.Equal(0, r.Skipped));
+        Assert.Equal(runs[0].Losses, runs[1].Losses);
+        Assert.True(runs[0].Weights.AsSpan().SequenceEqual(runs[1].Weights), "the two trainings' weights differ");
+    }
+
     [Fact]
     public void APyTorchJohnsonNetRunsThroughTheImporter()
     {
