@@ -75,17 +75,6 @@ public sealed record DreamJobOptions : JobOptions
 /// <param name="Seconds">Time taken.</param>
 internal sealed record DreamResults(string Model, string Objective, string Size, double Seconds);
 
-/// <summary>What a dreamed video measured.</summary>
-/// <param name="Model">The model used.</param>
-/// <param name="Objective">The objective, as the language writes it.</param>
-/// <param name="Size">Width x height of the frames.</param>
-/// <param name="Frames">Frames in the video.</param>
-/// <param name="Flow">The optical flow used (none: frame by frame).</param>
-/// <param name="FlowSeconds">Time spent on optical flow.</param>
-/// <param name="FrameSeconds">Time spent dreaming.</param>
-/// <param name="Seconds">Time taken in all.</param>
-internal sealed record DreamVideoResults(string Model, string Objective, string Size, int Frames, string Flow, double FlowSeconds, double FrameSeconds, double Seconds);
-
 /// <summary><c>reverie dream</c> as a job: DeepDream on a photo, or a zoom animation of dreams (GIF or MP4).</summary>
 internal sealed class DreamJob : Job<DreamJobOptions>
 {
@@ -200,7 +189,7 @@ internal sealed class DreamJob : Job<DreamJobOptions>
             // The dream is blended with the warped previous output again, so that what the new steps add joins the patterns gradually instead of flickering.
             return r.Cancelled ? null : CoherentVideo.Join(r.Image.cpu(), link);
         }));
-        var results = new DreamVideoResults(net.Name, objective.Describe(), $"{run.Width}x{run.Height}", run.Frames, o.Video.Flow, run.FlowSeconds, run.FrameSeconds, Math.Round(sw.Elapsed.TotalSeconds, 2));
+        var results = run.Results(net.Name, objective.Describe(), o.Video.Flow, sw.Elapsed.TotalSeconds);
         return CoherentVideo.Finish(c, run, results, steps);
     }
 

@@ -118,21 +118,10 @@ internal sealed class StyleJob : Job<StyleJobOptions>
             if (image.shape[2] != frame.shape[2] || image.shape[3] != frame.shape[3]) image = ImageIO.Resize(image, (int)frame.shape[2], (int)frame.shape[3]);
             return link?.Blend(image) ?? image;
         }));
-        var results = new StyleVideoResults(net.Name, run.Width, run.Height, run.Frames, o.Video.Flow, run.FlowSeconds, run.FrameSeconds, Math.Round(sw.Elapsed.TotalSeconds, 2));
+        var results = run.Results(net.Name, null, o.Video.Flow, sw.Elapsed.TotalSeconds);
         return CoherentVideo.Finish(c, run, results, steps);
     }
 }
-
-/// <summary>What a styled video measured.</summary>
-/// <param name="Model">The loss network.</param>
-/// <param name="Width">Frame width.</param>
-/// <param name="Height">Frame height.</param>
-/// <param name="Frames">Frames in the video.</param>
-/// <param name="Flow">The optical flow used (none: frame by frame).</param>
-/// <param name="FlowSeconds">Time spent on optical flow.</param>
-/// <param name="FrameSeconds">Time spent styling.</param>
-/// <param name="Seconds">Time taken in all.</param>
-internal sealed record StyleVideoResults(string Model, int Width, int Height, int Frames, string Flow, double FlowSeconds, double FrameSeconds, double Seconds);
 
 /// <summary>The options of <c>reverie style grid</c>: rows of content layers by columns of content/style weight ratios.</summary>
 public sealed record StyleGridJobOptions : JobOptions

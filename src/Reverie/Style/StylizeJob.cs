@@ -41,16 +41,6 @@ public sealed record StylizeJobOptions : JobOptions
 /// <param name="Seconds">The forward pass's time.</param>
 internal sealed record StylizeResults(long Width, long Height, double Seconds);
 
-/// <summary>What a stylized video measured.</summary>
-/// <param name="Width">Frame width.</param>
-/// <param name="Height">Frame height.</param>
-/// <param name="Frames">Frames in the video.</param>
-/// <param name="Flow">The optical flow used (none: frame by frame).</param>
-/// <param name="FlowSeconds">Time spent on optical flow.</param>
-/// <param name="FrameSeconds">Time spent stylizing.</param>
-/// <param name="Seconds">Time taken in all.</param>
-internal sealed record StylizeVideoResults(int Width, int Height, int Frames, string Flow, double FlowSeconds, double FrameSeconds, double Seconds);
-
 /// <summary><c>reverie stylize</c> as a job: a photo through a fast style network, whole or by tiles.</summary>
 internal sealed class StylizeJob : Job<StylizeJobOptions>
 {
@@ -98,7 +88,7 @@ internal sealed class StylizeJob : Job<StylizeJobOptions>
             using var styled = stylizer.Apply(frame, o.Tile);
             return CoherentVideo.Join(styled, link);
         }));
-        var results = new StylizeVideoResults(run.Width, run.Height, run.Frames, o.Video.Flow, run.FlowSeconds, run.FrameSeconds, Math.Round(sw.Elapsed.TotalSeconds, 2));
+        var results = run.Results(null, null, o.Video.Flow, sw.Elapsed.TotalSeconds);
         return CoherentVideo.Finish(c, run, results, run.Frames);
     }
 }

@@ -86,7 +86,27 @@ internal sealed class FrameLink(Tensor warped, Tensor weight) : IDisposable
 /// <param name="FlowSeconds">Time spent on optical flow.</param>
 /// <param name="FrameSeconds">Time spent on the frames themselves (dreaming, stylizing).</param>
 /// <param name="Interrupted">Whether cancellation stopped it before the last frame.</param>
-internal sealed record VideoRun(int Frames, int Resumed, int Width, int Height, double FlowSeconds, double FrameSeconds, bool Interrupted);
+internal sealed record VideoRun(int Frames, int Resumed, int Width, int Height, double FlowSeconds, double FrameSeconds, bool Interrupted)
+{
+    /// <summary>What the recipe of a video run records: <paramref name="model"/> and <paramref name="objective"/> where the method has them, and the times.</summary>
+    public VideoResults Results(string? model, string? objective, string flow, double seconds) =>
+        new(model, objective, Width, Height, Frames, flow, FlowSeconds, FrameSeconds, Math.Round(seconds, 2));
+}
+
+/// <summary>What a dreamed, stylized or styled video measured.</summary>
+/// <param name="Model">The network (dream's model, style's loss network); absent for a style network.</param>
+/// <param name="Objective">A dream's objective, as the language writes it.</param>
+/// <param name="Width">Frame width.</param>
+/// <param name="Height">Frame height.</param>
+/// <param name="Frames">Frames in the video.</param>
+/// <param name="Flow">The optical flow used (none: frame by frame).</param>
+/// <param name="FlowSeconds">Time spent on optical flow.</param>
+/// <param name="FrameSeconds">Time spent on the frames themselves.</param>
+/// <param name="Seconds">Time taken in all.</param>
+internal sealed record VideoResults(
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Model,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Objective,
+    int Width, int Height, int Frames, string Flow, double FlowSeconds, double FrameSeconds, double Seconds);
 
 /// <summary>
 /// A video done frame by frame, coherently: each frame is decoded, the previous output is warped

@@ -255,9 +255,9 @@ public partial class BatchTests(ITestOutputHelper log) : IDisposable
     {
         // Six frames of a window panning over coffee.png, with a second of sound, losslessly; a seeded, untrained style network.
         string video = _dir.File("pan.mkv");
-        var f = LocalSlurm.Run("ffmpeg", "-v", "error", "-loop", "1", "-framerate", "8", "-i", Paths.Sample("coffee.png"), "-f", "lavfi", "-i", "sine=frequency=440:duration=1",
+        var f = Tool.Run("ffmpeg", "-v", "error", "-loop", "1", "-framerate", "8", "-i", Paths.Sample("coffee.png"), "-f", "lavfi", "-i", "sine=frequency=440:duration=1",
             "-vf", "crop=128:96:200+3*n:200+2*n", "-frames:v", "6", "-map", "0:v", "-map", "1:a", "-c:v", "ffv1", "-c:a", "pcm_s16le", video);
-        Assert.True(f.Code == 0, f.Output);
+        Assert.True(f.Code == 0, f.Err);
         string net = _dir.File("net.onnx");
         random.manual_seed(4);
         using (var transformer = new Reverie.Style.TransformerNet()) File.WriteAllBytes(net, transformer.ToOnnx());

@@ -26,13 +26,8 @@ public sealed class LocalSlurm : IDisposable
     /// <summary>Runs a program with the cluster's configuration; its exit code and output (both streams).</summary>
     public static (int Code, string Output) Run(string program, params string[] args)
     {
-        var psi = new ProcessStartInfo(program) { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var a in args) psi.ArgumentList.Add(a);
-        using var p = Process.Start(psi)!;
-        var o = p.StandardOutput.ReadToEndAsync();
-        var e = p.StandardError.ReadToEndAsync();
-        if (!p.WaitForExit(TimeSpan.FromMinutes(2))) { p.Kill(true); throw new TimeoutException($"{program} {string.Join(' ', args)} did not finish in 2 minutes"); }
-        return (p.ExitCode, o.Result + e.Result);
+        var (code, o, e) = Tool.Run(program, args);
+        return (code, o + e);
     }
 
     /// <summary>Waits (bounded) until <paramref name="done"/> holds, polling twice a second.</summary>

@@ -72,13 +72,8 @@ public sealed class VideoTests(ITestOutputHelper output)
 
     static (int Code, string Err) Run(string tool, params string[] args)
     {
-        var psi = new System.Diagnostics.ProcessStartInfo(tool) { RedirectStandardError = true, RedirectStandardOutput = true };
-        foreach (var a in args) psi.ArgumentList.Add(a);
-        using var p = System.Diagnostics.Process.Start(psi)!;
-        var err = p.StandardError.ReadToEndAsync();
-        p.StandardOutput.ReadToEnd();
-        Assert.True(p.WaitForExit(TimeSpan.FromMinutes(2)), $"{tool} did not finish");
-        return (p.ExitCode, err.Result);
+        var (code, _, err) = Tool.Run(tool, args);
+        return (code, err);
     }
 
     /// <summary>
@@ -258,15 +253,8 @@ public sealed class VideoTests(ITestOutputHelper output)
         Assert.InRange(seconds, 0.9, 1.1);
     }
 
-    static string Probe(string path, string stream, string entry)
-    {
-        var psi = new System.Diagnostics.ProcessStartInfo("ffprobe") { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var a in new[] { "-v", "error", "-select_streams", stream, "-show_entries", $"stream={entry}", "-of", "csv=p=0", path }) psi.ArgumentList.Add(a);
-        using var p = System.Diagnostics.Process.Start(psi)!;
-        string text = p.StandardOutput.ReadToEnd().Trim();
-        p.WaitForExit();
-        return text;
-    }
+    static string Probe(string path, string stream, string entry) =>
+        Tool.Run("ffprobe", "-v", "error", "-select_streams", stream, "-show_entries", $"stream={entry}", "-of", "csv=p=0", path).Out.Trim();
 
     [Fact]
     public void BadVideoInputIsOneSentenceWithExit2AndNoPartialOutput()
