@@ -45,7 +45,7 @@ internal static class VideoBenchmark
                 var sw = Stopwatch.StartNew();
                 var result = job.RunAsync(options, new JobContext { Output = output, Recipe = JobCatalog.RecipeFor(job, options) }).GetAwaiter().GetResult();
                 double total = sw.Elapsed.TotalSeconds;
-                var r = (StylizeVideoResults)result.Results!;
+                var r = (VideoResults)result.Results!;
                 table.AddRow(flow.ToString(), F(total / r.Frames), F(r.FlowSeconds / r.Frames), F(r.FrameSeconds / r.Frames), F(total));
             }
             AnsiConsole.Write(table);
