@@ -20,6 +20,7 @@ public static class JobCatalog
         new Style.StylizeTrainJob(),
         new Adversarial.AttackJob(),
         new Adversarial.AttackBenchmarkJob(),
+        new Adversarial.FoolJob(),
         new Explaining.ExplainJob(),
         new Explaining.ActivationsJob(),
         new Science.ShortcutJob(),

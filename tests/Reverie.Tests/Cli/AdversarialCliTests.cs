@@ -92,6 +92,15 @@ public class AdversarialCliTests(ITestOutputHelper output)
         Assert.True(code == 0, e);
         foreach (var f in new[] { "001-trouser.png", "008-bag.png", "fooling.png", "log.csv", "results.json" }) Assert.True(File.Exists(Path.Combine(dir, f)), f);
         Assert.Equal(1 + 2 * 4, File.ReadAllLines(Path.Combine(dir, "log.csv")).Length);
+
+        // A job like the others: its recipe beside the sheet replays the same evolution into another folder.
+        string again = host.Home.File("again");
+        Directory.CreateDirectory(again);
+        var (rc, ro, re) = host.Run("replay", Path.Combine(dir, "fooling.png"), "-o", Path.Combine(again, "fooling.png"));
+        output.WriteLine(ro + re);
+        Assert.True(rc == 0, re);
+        Assert.Equal(File.ReadAllText(Path.Combine(dir, "log.csv")), File.ReadAllText(Path.Combine(again, "log.csv")));
+        Assert.Equal(File.ReadAllText(Path.Combine(dir, "results.json")), File.ReadAllText(Path.Combine(again, "results.json")));
     }
 
     [Theory]
