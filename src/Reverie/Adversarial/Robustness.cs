@@ -127,7 +127,7 @@ internal static class Robustness
     public static string Name(PerturbationKind k) => k switch { PerturbationKind.WhiteBox => "white-box", PerturbationKind.Transfer => "transfer", _ => "noise" };
 
     /// <summary>One panel per number of steps: accuracy against eps for each kind.</summary>
-    public static void SweepPlot(string path, string title, IReadOnlyList<RobustnessResult> rows)
+    public static byte[] SweepPlot(string title, IReadOnlyList<RobustnessResult> rows)
     {
         var panels = new List<IPanel>();
         foreach (var t in rows.Select(r => r.Steps).Distinct().Order())
@@ -142,6 +142,6 @@ internal static class Robustness
             }
             panels.Add(new LineChart(t == 1 ? "T = 1 (FGSM)" : $"T = {t} (BIM)", "eps (0..1 pixel units)", "accuracy", series) { YRange = (0, 1) });
         }
-        Plot.Save(path, panels, panels.Count, title: title);
+        return Plot.Render(panels, panels.Count, title: title);
     }
 }

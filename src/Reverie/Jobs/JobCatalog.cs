@@ -21,6 +21,8 @@ public static class JobCatalog
         new Adversarial.AttackJob(),
         new Adversarial.AttackBenchmarkJob(),
         new Adversarial.FoolJob(),
+        new Adversarial.SweepJob(),
+        new Training.EvaluateJob(),
         new Explaining.ExplainJob(),
         new Explaining.ActivationsJob(),
         new Science.ShortcutJob(),

@@ -265,6 +265,9 @@ internal static class TrainingJob
     }
 
     /// <summary>The confusion matrix as a picture (rows: true class, columns: predicted; cells show counts, shaded by row fraction).</summary>
-    public static void ConfusionPlot(string path, string title, Evaluation e) =>
-        Plot.Save(path, [new ConfusionMatrix(title, e.Classes, e.Confusion)], 1, Math.Max(520, 200 + 52 * e.Classes.Count), Math.Max(420, 180 + 44 * e.Classes.Count));
+    public static void ConfusionPlot(string path, string title, Evaluation e) => AtomicFile.WriteAllBytes(path, ConfusionPng(title, e));
+
+    /// <summary>The confusion matrix drawn as a PNG (rows: true class; columns: predicted).</summary>
+    public static byte[] ConfusionPng(string title, Evaluation e) =>
+        Plot.Render([new ConfusionMatrix(title, e.Classes, e.Confusion)], 1, Math.Max(520, 200 + 52 * e.Classes.Count), Math.Max(420, 180 + 44 * e.Classes.Count));
 }

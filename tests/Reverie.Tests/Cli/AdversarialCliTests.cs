@@ -33,6 +33,12 @@ public class AdversarialCliTests(ITestOutputHelper output)
             if (eps == 0) Assert.Equal(f[4], f[5]); // no budget, no change
         }
         Assert.True(File.Exists(host.Home.File("sweep.png")));
+
+        // A job: the recipe beside the CSV measures the same sweep again.
+        (code, o, e) = host.Run("replay", host.Home.File("sweep.recipe.json"), "-o", host.Home.File("again.csv"));
+        Assert.True(code == 0, e);
+        Assert.Equal(lines, File.ReadAllLines(host.Home.File("again.csv")));
+        Assert.True(File.Exists(host.Home.File("again.png")));
     }
 
     /// <summary>

@@ -45,6 +45,12 @@ public class TrainCliTests(ITestOutputHelper output)
         Assert.True(code == 0, e);
         Assert.Matches(@"accuracy \d+\.\d\d ?% on 28 images", o);
         Assert.True(File.Exists(host.Home.File("cm.png")));
+        // evaluate is a job: its recipe replays the same measurement.
+        string accuracy = System.Text.RegularExpressions.Regex.Match(o, @"accuracy \S+ on 28 images").Value;
+        (code, o, e) = host.Run("replay", host.Home.File("cm.png"));
+        Assert.True(code == 0, e);
+        Assert.Contains(accuracy, o);
+        Assert.True(File.Exists(host.Home.File("cm-replay.png")));
 
         (code, o, e) = host.Run("classify", "--model", model + ".json", Path.Combine(folder, "stripes", "00.png"));
         Assert.True(code == 0, e);

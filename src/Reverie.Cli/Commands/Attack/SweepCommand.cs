@@ -1,5 +1,5 @@
-using Reverie.Adversarial;
 using Reverie.Training;
+using Reverie.Adversarial;
 
 namespace Reverie.Cli.Commands.Attack;
 
@@ -7,14 +7,7 @@ namespace Reverie.Cli.Commands.Attack;
 internal static class SweepCommand
 {
     /// <summary>Opens --data at the model's input size, optionally restricted to classes and a number per class.</summary>
-    public static IImageDataset OpenData(string source, INetwork net, string? classes, int? limit)
-    {
-        bool test = !Directory.Exists(source);
-        var set = Datasets.Open(source, test, 0, net.Input.Height);
-        if (classes is not null) set = Datasets.SelectClasses(set, classes.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries));
-        if (limit is { } l) set = Datasets.PerClass(set, l, 0);
-        return set;
-    }
+    public static IImageDataset OpenData(string source, INetwork net, string? classes, int? limit) => SweepJobOptions.OpenData(source, net, classes, limit);
 
     public static List<T> ParseList<T>(string text, string option, Func<string, T> parse)
     {
@@ -34,35 +27,31 @@ internal static class SweepCommand
         var seed = CommonOptions.SeedOption("the noise");
         var output = new Option<string>("--output", "-o") { Description = "CSV file; the plot goes beside it as .png.", Required = true };
         var cmd = new Command("sweep", "Accuracy against eps, at each number of steps: white-box, black-box transfer from a surrogate, and random sign noise of the same eps.")
-            { model, data, eps, steps, surrogate, classes, limit, seed, output };
-        cmd.SetAction(async inv =>
+            { model, data, eps, steps, surrogate, classes, limit, seed, output, CommonOptions.Force };
+        cmd.SetAction(inv =>
         {
-            var (p, cancel, err) = (inv.Parse, inv.Cancel, inv.Err);
-            var epsList = ParseList(p.GetValue(eps)!, "--eps", s => double.Parse(s, CultureInfo.InvariantCulture));
-            var stepList = ParseList(p.GetValue(steps)!, "--steps", s => int.Parse(s, CultureInfo.InvariantCulture));
-            if (epsList.Count == 0 || epsList.Any(e => e is < 0 or > 1)) throw new BadInputException("--eps values must be from 0 to 1.");
-            if (stepList.Count == 0 || stepList.Any(t => t is < 1 or > 10000)) throw new BadInputException("--steps values must be from 1 to 10000.");
-            string outPath = p.GetValue(output)!;
-            if (!outPath.EndsWith(".csv", StringComparison.OrdinalIgnoreCase)) throw new BadInputException($"--output must be a .csv file; got '{outPath}'.");
-            var registry = ModelLoading.Registry(p);
-            using var net = await ModelLoading.OpenAsync(registry, p.GetValue(model)!, err, cancel);
-            using var sur = p.GetValue(surrogate) is { } s ? await ModelLoading.OpenAsync(registry, s, err, cancel) : null;
-            var set = OpenData(p.GetValue(data)!, net, p.GetValue(classes), p.GetValue(limit));
-            var rows = await CliRun.WithBar(err, events => Robustness.Sweep(net, sur, set, epsList, stepList, p.GetValue(seed),
-                new SyncProgress<(int Done, int Total)>(d => events.Report(CliRun.Step($"sweeping {set.Count} images", d.Done, d.Total, 1))), cancel));
-            Imaging.AtomicFile.WriteAllText(outPath, Robustness.Csv(rows));
-            string plot = Path.ChangeExtension(outPath, ".png");
-            Robustness.SweepPlot(plot, $"{net.Name} on {set.Name} ({set.Count} images){(sur is null ? "" : $", surrogate {sur.Name}")}", rows);
-            var table = new Table().AddColumn("eps");
-            var columns = stepList.SelectMany(t => new[] { PerturbationKind.WhiteBox, PerturbationKind.Transfer, PerturbationKind.Noise }
-                .Where(k => k != PerturbationKind.Transfer || sur is not null).Select(k => (t, k))).ToList();
-            foreach (var (t, k) in columns) table.AddColumn(new TableColumn($"{Robustness.Name(k)} T={t}").RightAligned());
-            foreach (var e in epsList)
-                table.AddRow([e.ToString(CultureInfo.InvariantCulture), .. columns.Select(c => rows.First(r => r.Eps == e && r.Steps == c.t && r.Kind == c.k).Accuracy.ToString("P1", CultureInfo.InvariantCulture))]);
-            var o = ReverieCli.ResultConsole(p.InvocationConfiguration.Output);
-            o.Write(table);
-            o.WriteLine($"{outPath}, {plot}");
-            return ReverieCli.Ok;
+            var p = inv.Parse;
+            string source = p.GetValue(data)!;
+            var options = new SweepJobOptions
+            {
+                Model = CommonOptions.ModelName(p.GetValue(model)!), Seed = p.GetValue(seed),
+                Data = Directory.Exists(source) ? Path.GetFullPath(source) : source,
+                Eps = ParseList(p.GetValue(eps)!, "--eps", s => double.Parse(s, CultureInfo.InvariantCulture)),
+                Steps = ParseList(p.GetValue(steps)!, "--steps", s => int.Parse(s, CultureInfo.InvariantCulture)),
+                Surrogate = p.GetValue(surrogate) is { } sg ? CommonOptions.ModelName(sg) : null,
+                Classes = p.GetValue(classes), Limit = p.GetValue(limit),
+            };
+            return CliRun.RunJob(inv, new SweepJob(), options, p.GetValue(output)!, show: r =>
+            {
+                if (r.Results is not SweepResults sweep) return;
+                var table = new Table().AddColumn("eps");
+                var columns = options.Steps.SelectMany(t => new[] { PerturbationKind.WhiteBox, PerturbationKind.Transfer, PerturbationKind.Noise }
+                    .Where(k => k != PerturbationKind.Transfer || sweep.Surrogate is not null).Select(k => (t, k))).ToList();
+                foreach (var (t, k) in columns) table.AddColumn(new TableColumn($"{Robustness.Name(k)} T={t}").RightAligned());
+                foreach (var e in options.Eps)
+                    table.AddRow([e.ToString(CultureInfo.InvariantCulture), .. columns.Select(c => sweep.Rows.First(row => row.Eps == e && row.Steps == c.t && row.Kind == c.k).Accuracy.ToString("P1", CultureInfo.InvariantCulture))]);
+                inv.Results.Write(table);
+            });
         });
         return cmd;
     }

@@ -13,46 +13,28 @@ internal static class EvaluateCommand
         var classes = new Option<string?>("--classes") { Description = "Only these classes, comma-separated." };
         var limit = CommonOptions.Limit("Evaluate at most this many images per class");
         var output = new Option<string?>("--output", "-o") { Description = "Confusion matrix picture (.png)." };
-        var cmd = new Command("evaluate", "Measure a classifier on labelled images: accuracy, per-class accuracy and a confusion matrix.") { model, data, split, classes, limit, output };
-        cmd.SetAction(async inv =>
+        var cmd = new Command("evaluate", "Measure a classifier on labelled images: accuracy, per-class accuracy and a confusion matrix.") { model, data, split, classes, limit, output, CommonOptions.Force };
+        cmd.SetAction(inv =>
         {
-            var (p, cancel, err) = (inv.Parse, inv.Cancel, inv.Err);
-            bool test = p.GetValue(split) switch
-            {
-                "test" => true,
-                "train" => false,
-                var s => throw new BadInputException($"--split must be test or train; got '{s}'."),
-            };
+            var p = inv.Parse;
             string source = p.GetValue(data)!;
-            if (Directory.Exists(source)) test = false;
-            string? outPath = p.GetValue(output);
-            if (outPath is not null && !outPath.EndsWith(".png", StringComparison.OrdinalIgnoreCase)) throw new BadInputException($"--output must be a .png file; got '{outPath}'.");
-            var registry = ModelLoading.Registry(p);
-            using var net = await ModelLoading.OpenAsync(registry, p.GetValue(model)!, err, cancel);
-            var set = Datasets.Open(source, test, 0, net.Input.Height);
-            if (p.GetValue(classes) is { } cls) set = Datasets.SelectClasses(set, cls.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries));
-            if (p.GetValue(limit) is { } l) set = Datasets.PerClass(set, l, 0);
-            var result = await CliRun.WithBar(err, events => Trainer.Evaluate(net, set,
-                progress: new SyncProgress<(int Done, int Total)>(d => events.Report(CliRun.Step($"evaluating {net.Name}", d.Done, set.Count, 1))), cancel: cancel));
-            var outw = ReverieCli.ResultConsole(p.InvocationConfiguration.Output);
-            var table = new Table().AddColumn("class").AddColumn(new TableColumn("images").RightAligned()).AddColumn(new TableColumn("accuracy").RightAligned()).AddColumn("most confused with");
-            var per = result.PerClass;
-            for (int i = 0; i < result.Classes.Count; i++)
+            var options = new EvaluateJobOptions
             {
-                long n = Enumerable.Range(0, result.Classes.Count).Sum(j => result.Confusion[i, j]);
-                int worst = Enumerable.Range(0, result.Classes.Count).Where(j => j != i).OrderByDescending(j => result.Confusion[i, j]).FirstOrDefault(-1);
-                string confused = worst >= 0 && result.Confusion[i, worst] > 0 ? $"{result.Classes[worst]} ({result.Confusion[i, worst]})" : "";
-                table.AddRow(Markup.Escape(result.Classes[i]), n.ToString(CultureInfo.InvariantCulture), double.IsNaN(per[i]) ? "-" : per[i].ToString("P2", CultureInfo.InvariantCulture), Markup.Escape(confused));
-            }
-            table.AddRow("[bold]all[/]", result.Total.ToString(CultureInfo.InvariantCulture), $"[bold]{result.Accuracy.ToString("P2", CultureInfo.InvariantCulture)}[/]", "");
-            outw.Write(table);
-            outw.WriteLine($"accuracy {result.Accuracy.ToString("P2", CultureInfo.InvariantCulture)} on {result.Total} images of {set.Name}; mean cross-entropy {result.Loss.ToString("0.0000", CultureInfo.InvariantCulture)}");
-            if (outPath is not null)
+                Model = CommonOptions.ModelName(p.GetValue(model)!),
+                Data = Directory.Exists(source) ? Path.GetFullPath(source) : source,
+                Split = p.GetValue(split)!, Classes = p.GetValue(classes), Limit = p.GetValue(limit),
+            };
+            // Without -o nothing is written: the table and the summary are the product.
+            return CliRun.RunJob(inv, new EvaluateJob(), options, p.GetValue(output) ?? "", show: r =>
             {
-                TrainingJob.ConfusionPlot(outPath, $"{net.Name} on {set.Name}", result);
-                outw.WriteLine($"confusion matrix: {outPath}");
-            }
-            return ReverieCli.Ok;
+                if (r.Results is not EvaluateResults e) return;
+                var table = new Table().AddColumn("class").AddColumn(new TableColumn("images").RightAligned()).AddColumn(new TableColumn("accuracy").RightAligned()).AddColumn("most confused with");
+                foreach (var c in e.Classes)
+                    table.AddRow(Markup.Escape(c.Class), c.Images.ToString(CultureInfo.InvariantCulture), double.IsNaN(c.Accuracy) ? "-" : c.Accuracy.ToString("P2", CultureInfo.InvariantCulture),
+                        c.ConfusedWith is null ? "" : Markup.Escape($"{c.ConfusedWith} ({c.Confused})"));
+                table.AddRow("[bold]all[/]", e.Images.ToString(CultureInfo.InvariantCulture), $"[bold]{e.Accuracy.ToString("P2", CultureInfo.InvariantCulture)}[/]", "");
+                inv.Results.Write(table);
+            });
         });
         return cmd;
     }
