@@ -31,10 +31,12 @@ public abstract class Job<TOptions> : IJob where TOptions : JobOptions
         var o = options as TOptions ?? throw new ArgumentException($"A {Kind} job takes {typeof(TOptions).Name}, not {options.GetType().Name}.");
         o.Validate();
         context.Inputs = [.. o.InputFiles()];
-        context.CheckOutput(context.Output);
+        if (!(OutputOptional && context.Output.Length == 0)) context.CheckOutput(context.Output);
         var result = await RunAsync(o, context);
         return context.NothingSaved ? new JobResult([], "interrupted before the first step: nothing saved", true) : result;
     }
+    /// <summary>Whether the job may run with no output (an empty <see cref="JobContext.Output"/>): a measurement whose results are the product.</summary>
+    internal virtual bool OutputOptional => false;
     /// <summary>Runs the job with validated options.</summary>
     protected abstract Task<JobResult> RunAsync(TOptions options, JobContext context);
 }

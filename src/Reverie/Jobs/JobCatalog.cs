@@ -22,6 +22,7 @@ public static class JobCatalog
         new Adversarial.AttackBenchmarkJob(),
         new Adversarial.FoolJob(),
         new Adversarial.SweepJob(),
+        new Adversarial.AttackDataJob(),
         new Training.EvaluateJob(),
         new Explaining.ExplainJob(),
         new Explaining.ActivationsJob(),

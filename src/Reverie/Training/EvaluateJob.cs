@@ -56,6 +56,9 @@ internal sealed class EvaluateJob : Job<EvaluateJobOptions>
     public override string Kind => "evaluate";
 
     /// <inheritdoc/>
+    internal override bool OutputOptional => true;
+
+    /// <inheritdoc/>
     protected override async Task<JobResult> RunAsync(EvaluateJobOptions o, JobContext c)
     {
         bool draw = c.Output.Length > 0;

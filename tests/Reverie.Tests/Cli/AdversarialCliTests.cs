@@ -16,6 +16,13 @@ public class AdversarialCliTests(ITestOutputHelper output)
         output.WriteLine(o + e);
         Assert.True(code == 0, e);
         Assert.Contains("over 200 images", o);
+        // With -o, the row as CSV and its recipe, which replays the same attack.
+        (code, o, e) = host.Run("attack", "--data", "fashion-mnist", "--model", "fashion", "--limit", "5", "--method", "bim", "--eps", "0.05", "--steps", "3", "-o", host.Home.File("bim.csv"));
+        Assert.True(code == 0, e);
+        (code, o, e) = host.Run("replay", host.Home.File("bim.recipe.json"), "-o", host.Home.File("bim-again.csv"));
+        Assert.True(code == 0, e);
+        Assert.Contains("over 50 images", o);
+        Assert.Equal(File.ReadAllText(host.Home.File("bim.csv")), File.ReadAllText(host.Home.File("bim-again.csv")));
 
         string csv = host.Home.File("sweep.csv");
         (code, o, e) = host.Run("attack", "sweep", "--model", "fashion", "--surrogate", "fashion-mlp", "--data", "fashion-mnist", "--limit", "10",

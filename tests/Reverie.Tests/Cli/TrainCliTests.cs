@@ -51,6 +51,12 @@ public class TrainCliTests(ITestOutputHelper output)
         Assert.True(code == 0, e);
         Assert.Contains(accuracy, o);
         Assert.True(File.Exists(host.Home.File("cm-replay.png")));
+        // Without -o it measures and writes nothing.
+        var before = Directory.GetFiles(host.Home.Path, "*", SearchOption.AllDirectories).Length;
+        (code, o, e) = host.Run("evaluate", "--model", model + ".json", "--data", folder);
+        Assert.True(code == 0, e);
+        Assert.Contains(accuracy, o);
+        Assert.Equal(before, Directory.GetFiles(host.Home.Path, "*", SearchOption.AllDirectories).Length);
 
         (code, o, e) = host.Run("classify", "--model", model + ".json", Path.Combine(folder, "stripes", "00.png"));
         Assert.True(code == 0, e);

@@ -1,5 +1,4 @@
 using Reverie.Adversarial;
-using static TorchSharp.torch;
 
 namespace Reverie.Cli.Commands.Attack;
 
@@ -35,8 +34,6 @@ internal static class AttackCommand
         cmd.SetAction(async inv =>
         {
             var p = inv.Parse;
-            var err = inv.Err;
-            var cancel = inv.Cancel;
             {
                 var m = AttackMethods.Parse(p.GetValue(method)!);
                 // deepfool has no budget: --eps caps it only when given.
@@ -80,33 +77,27 @@ internal static class AttackCommand
                             (a.Surrogate is null ? "" : $"; crafted on {a.Surrogate}") + (a.Queries is { } q ? $"; {q:0} queries" : "") + (job.MinEps ? $"; smallest FGSM eps that changes the label: {(a.SmallestFgsmEps is { } e ? e.ToString("0.000", CultureInfo.InvariantCulture) : "none up to 0.05")}" : ""));
                     });
                 }
-                var registry = ModelLoading.Registry(p);
-                using var net = await ModelLoading.OpenAsync(registry, p.GetValue(model)!, err, cancel);
-                using var craft = p.GetValue(surrogate) is { } s ? await ModelLoading.OpenAsync(registry, s, err, cancel) : null;
-                var crafter = craft ?? (INetwork)net;
-                int? targetIndex = p.GetValue(target) is { } t ? ((ClassObjective)ObjectiveLanguage.Parse(crafter, "class:" + t)).Index : null;
-                var options = new AttackOptions
+                var dataJob = new AttackDataJobOptions
                 {
-                    Method = m, Eps = epsValue, Steps = stepsValue, StepSize = p.GetValue(stepSize), Overshoot = p.GetValue(overshoot), Searches = p.GetValue(searches), Confidence = p.GetValue(confidence), Target = targetIndex,
-                    RandomStart = p.GetValue(randomStart) ? true : null, Seed = p.GetValue(seed),
+                    Data = Directory.Exists(p.GetValue(data)!) ? Path.GetFullPath(p.GetValue(data)!) : p.GetValue(data)!,
+                    Classes = p.GetValue(classes), Limit = p.GetValue(limit),
+                    Model = CommonOptions.ModelName(p.GetValue(model)!), Seed = p.GetValue(seed),
+                    Surrogate = p.GetValue(surrogate) is { } sg2 ? CommonOptions.ModelName(sg2) : null, TargetClass = p.GetValue(target),
+                    Attack = new AttackOptions
+                    {
+                        Method = m, Eps = epsValue, Steps = stepsValue, StepSize = p.GetValue(stepSize), Overshoot = p.GetValue(overshoot), Searches = p.GetValue(searches), Confidence = p.GetValue(confidence),
+                        RandomStart = p.GetValue(randomStart) ? true : null,
+                    },
                 };
-                options.Validate();
-                string source = p.GetValue(data)!;
+                // Without -o nothing is written: the table and the summary are the product.
+                return await CliRun.RunJob(inv, new AttackDataJob(), dataJob, outPath ?? "", show: r =>
                 {
-                    var set = SweepCommand.OpenData(source, crafter, p.GetValue(classes), p.GetValue(limit));
-                    var kind = craft is null ? PerturbationKind.WhiteBox : PerturbationKind.Transfer;
-                    var r = await CliRun.WithBar(err, events => Robustness.Evaluate(net, crafter, set, kind, options,
-                        progress: new SyncProgress<int>(d => events.Report(CliRun.Step($"{p.GetValue(method)} eps {options.Eps}", d, set.Count, 1))), cancel: cancel));
+                    if (r.Results is not AttackDataResults { Result: var row }) return;
                     var tbl = new Table().AddColumn("images").AddColumn("clean accuracy").AddColumn("robust accuracy").AddColumn("success rate").AddColumn("mean confidence").AddColumn("max |x*-x|inf");
-                    tbl.AddRow(r.Count.ToString(CultureInfo.InvariantCulture), r.CleanAccuracy.ToString("P2", CultureInfo.InvariantCulture), r.Accuracy.ToString("P2", CultureInfo.InvariantCulture),
-                        r.SuccessRate.ToString("P2", CultureInfo.InvariantCulture), r.MeanConfidence.ToString("0.0000", CultureInfo.InvariantCulture), r.MaxLinf.ToString("0.00000", CultureInfo.InvariantCulture));
-                    var c = ReverieCli.ResultConsole(p.InvocationConfiguration.Output);
-                    c.Write(tbl);
-                    c.WriteLine($"{(AttackMethods.BlackBox(m) && craft is null ? (m == AttackMethod.Square ? "black-box (scores only)" : "black-box (labels only)") : Robustness.Name(kind))} {p.GetValue(method)} ({(AttackMethods.BlackBox(m) ? "a budget of " + options.EffectiveSteps + " queries" : "T=" + options.EffectiveSteps)}, eps {options.Eps}) on {net.Name}{(craft is null ? "" : $", crafted on {craft.Name}")}: accuracy {r.CleanAccuracy:P2} -> {r.Accuracy:P2} over {r.Count} images of {set.Name}");
-                    if (outPath is not null)
-                        Imaging.AtomicFile.WriteAllText(outPath, Robustness.Csv([r]));
-                    return ReverieCli.Ok;
-                }
+                    tbl.AddRow(row.Count.ToString(CultureInfo.InvariantCulture), row.CleanAccuracy.ToString("P2", CultureInfo.InvariantCulture), row.Accuracy.ToString("P2", CultureInfo.InvariantCulture),
+                        row.SuccessRate.ToString("P2", CultureInfo.InvariantCulture), row.MeanConfidence.ToString("0.0000", CultureInfo.InvariantCulture), row.MaxLinf.ToString("0.00000", CultureInfo.InvariantCulture));
+                    inv.Results.Write(tbl);
+                });
             }
         });
         return cmd;
