@@ -61,8 +61,8 @@ internal sealed record FoolResults(string Model, string Encoding, int Generation
 /// <summary>
 /// <c>reverie fool</c> as a job: evolves, black-box, images the classifier labels with high
 /// confidence (<see cref="FoolingEvolution"/>). The output is the labelled sheet (OUT.png, its
-/// recipe beside it); each class's image, the log of every generation (<c>log.csv</c>) and the
-/// results (<c>results.json</c>) go into the same folder. Interrupted, it saves nothing (the evolution
+/// recipe beside it); the log of every generation (OUT.csv), the results (OUT.json) and each
+/// class's image go into the same folder. Interrupted, it saves nothing (the evolution
 /// hands over its images at the end).
 /// </summary>
 internal sealed class FoolJob : Job<FoolJobOptions>
@@ -85,6 +85,12 @@ internal sealed class FoolJob : Job<FoolJobOptions>
         string dir = Path.GetDirectoryName(Path.GetFullPath(c.Output))!;
         if (File.Exists(dir)) throw new BadInputException($"'{BadInputException.Shown(dir)}' is a file; --output must be a folder.");
         Directory.CreateDirectory(dir);
+        // Every file is checked before the evolution, so a refused one cannot leave the folder half replaced.
+        // The log and the results share the sheet's stem, so that its recipe marks them as Reverie's on a second run.
+        string log = Path.ChangeExtension(c.Output, ".csv"), report = Path.ChangeExtension(c.Output, ".json");
+        c.CheckOutput(log, sidecar: false);
+        c.CheckOutput(report, sidecar: false);
+        foreach (int k in classes) c.CheckOutput(Path.Combine(dir, $"{k:000}-{Safe(net.Labels[k])}.png"), sidecar: false);
         var evo = new FoolingEvolution(net, options);
         List<FoolingResult> results;
         try
@@ -115,10 +121,10 @@ internal sealed class FoolJob : Job<FoolJobOptions>
             };
             c.Save(sheet, c.Output, summary, generations);
             for (int i = 0; i < results.Count; i++) c.SaveExtra(Upscale(results[i].Image), Path.Combine(dir, found[i].File));
-            c.SaveExtraFile(Encoding.UTF8.GetBytes(csv.ToString()), Path.Combine(dir, "log.csv"));
-            c.SaveExtraFile(Encoding.UTF8.GetBytes(json.ToJsonString(new JsonSerializerOptions { WriteIndented = true })), Path.Combine(dir, "results.json"));
+            c.SaveExtraFile(Encoding.UTF8.GetBytes(csv.ToString()), log);
+            c.SaveExtraFile(Encoding.UTF8.GetBytes(json.ToJsonString(new JsonSerializerOptions { WriteIndented = true })), report);
             int sure = results.Count(r => r.Confidence >= 0.99);
-            string text = $"{sure} of {results.Count} classes at >= 99% confidence; {c.Output}, the images, log.csv and results.json in {dir}";
+            string text = $"{sure} of {results.Count} classes at >= 99% confidence; {c.Output}, {Path.GetFileName(log)}, {Path.GetFileName(report)} and the images in {dir}";
             return new JobResult([c.Output], text, false, summary);
         }
         finally

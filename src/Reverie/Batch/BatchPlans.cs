@@ -126,6 +126,8 @@ internal static class BatchPlans
         if (template is DreamJobOptions { Video.DreamFromPrevious: true } or DreamJobOptions { Zoom: > 0 })
             throw new BadInputException("A dream that starts each frame from the previous one (or a zoom) cannot be split into frames made apart.");
         video.Validate();
+        // A recipe's own shrink holds unless --max-size says otherwise.
+        maxSize ??= template switch { StylizeJobOptions { MaxSize: > 0 } st => st.MaxSize, DreamJobOptions d => d.MaxSize, _ => null };
         if (maxSize is <= 0) throw new BadInputException($"--max-size must be positive; got {maxSize}.");
         if (!File.Exists(input)) throw new BadInputException($"Video '{BadInputException.Shown(input)}' does not exist.");
         if (!Ffmpeg.Available) throw new BadInputException("Video input and output need ffmpeg, which is not installed (Debian: apt-get install ffmpeg).");

@@ -103,8 +103,11 @@ public class AdversarialCliTests(ITestOutputHelper output)
         var (code, o, e) = host.Run("fool", "--model", "fashion", "--class", "Trouser", "--class", "Bag", "--encoding", "direct", "--generations", "4", "--population", "12", "-o", dir);
         output.WriteLine(o + e);
         Assert.True(code == 0, e);
-        foreach (var f in new[] { "001-trouser.png", "008-bag.png", "fooling.png", "log.csv", "results.json" }) Assert.True(File.Exists(Path.Combine(dir, f)), f);
-        Assert.Equal(1 + 2 * 4, File.ReadAllLines(Path.Combine(dir, "log.csv")).Length);
+        foreach (var f in new[] { "001-trouser.png", "008-bag.png", "fooling.png", "fooling.recipe.json", "fooling.csv", "fooling.json" }) Assert.True(File.Exists(Path.Combine(dir, f)), f);
+        Assert.Equal(1 + 2 * 4, File.ReadAllLines(Path.Combine(dir, "fooling.csv")).Length);
+        // Run again into the same folder: its own files are replaced, with no --force.
+        var rerun = host.Run("fool", "--model", "fashion", "--class", "Trouser", "--class", "Bag", "--encoding", "direct", "--generations", "4", "--population", "12", "-o", dir);
+        Assert.True(rerun.Code == 0, rerun.Err);
 
         // A job like the others: its recipe beside the sheet replays the same evolution into another folder.
         string again = host.Home.File("again");
@@ -112,8 +115,8 @@ public class AdversarialCliTests(ITestOutputHelper output)
         var (rc, ro, re) = host.Run("replay", Path.Combine(dir, "fooling.png"), "-o", Path.Combine(again, "fooling.png"));
         output.WriteLine(ro + re);
         Assert.True(rc == 0, re);
-        Assert.Equal(File.ReadAllText(Path.Combine(dir, "log.csv")), File.ReadAllText(Path.Combine(again, "log.csv")));
-        Assert.Equal(File.ReadAllText(Path.Combine(dir, "results.json")), File.ReadAllText(Path.Combine(again, "results.json")));
+        Assert.Equal(File.ReadAllText(Path.Combine(dir, "fooling.csv")), File.ReadAllText(Path.Combine(again, "fooling.csv")));
+        Assert.Equal(File.ReadAllText(Path.Combine(dir, "fooling.json")), File.ReadAllText(Path.Combine(again, "fooling.json")));
     }
 
     [Theory]

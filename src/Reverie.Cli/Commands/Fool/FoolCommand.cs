@@ -16,9 +16,9 @@ internal static class FoolCommand
         var population = new Option<int>("--population") { Description = "Individuals per generation.", DefaultValueFactory = _ => d.Population };
         var mapElites = new Option<bool>("--map-elites") { Description = "One MAP-Elites run over all the classes (an archive cell per class) instead of one run per class." };
         var seed = CommonOptions.SeedOption("the evolution");
-        var output = new Option<string>("--output", "-o") { Description = "Folder for the images, fooling.png, log.csv and results.json.", Required = true };
+        var output = new Option<string>("--output", "-o") { Description = "Folder for the images, fooling.png (the sheet, its recipe beside it), fooling.csv (the log) and fooling.json (the results).", Required = true };
         var cmd = new Command("fool", "Evolve fooling images: pictures a classifier labels with high confidence that show nothing of the class (black-box: outputs only).")
-            { model, cls, all, encoding, generations, population, mapElites, seed, output };
+            { model, cls, all, encoding, generations, population, mapElites, seed, output, CommonOptions.Force };
         cmd.SetAction(async inv =>
         {
             var p = inv.Parse;
