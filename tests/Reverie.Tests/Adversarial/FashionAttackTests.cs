@@ -71,6 +71,46 @@ public class FashionAttackTests(FashionModels m, ITestOutputHelper output) : ICl
     }
 
     /// <summary>
+    /// Carlini–Wagner against PGD-L2 on the same correctly classified images (three of each class): for each image,
+    /// the smallest L2 radius at which PGD-L2 (40 steps, random start) fools it is found by bisection (12 halvings of
+    /// [0, 4]); C&amp;W's median successful L2 is smaller than the median of those radii, as a method that minimizes
+    /// the change itself should be (issue 19). Not met yet: on these 27 images C&amp;W (6 searches of 100 Adam steps)
+    /// gives a median of 0.951 against PGD-L2's 0.687 (2026-12-06), so the test is skipped until C&amp;W is fixed.
+    /// </summary>
+    [Fact(Skip = "issue 19, open: C&W's median L2 0.951 is above PGD-L2's median smallest radius 0.687 on these images")]
+    [Trait("Category", "Slow")]
+    public void CarliniWagnersMedianL2IsBelowPgdL2sSmallestSuccessfulRadius()
+    {
+        using var scope = NewDisposeScope();
+        var (x, y) = CorrectlyClassified();
+        var cwAdv = Reverie.Adversarial.Attack.Run(m.Fashion, x, y, new AttackOptions { Method = AttackMethod.CarliniWagner, Steps = 100, Searches = 6 });
+        var cwFooled = Predict(cwAdv).ne(y).cpu().data<bool>().ToArray();
+        var cwL2 = (cwAdv - x).flatten(1).norm(1).cpu().data<float>().ToArray();
+        var radii = new double[x.shape[0]];
+        for (int i = 0; i < radii.Length; i++)
+        {
+            using var inner = NewDisposeScope();
+            var xi = x.narrow(0, i, 1);
+            var yi = y.narrow(0, i, 1);
+            bool Fools(double r) => Predict(Reverie.Adversarial.Attack.Run(m.Fashion, xi, yi, new AttackOptions { Method = AttackMethod.PgdL2, Eps = r, Steps = 40, Seed = 1 })).ne(yi).item<bool>();
+            double lo = 0, hi = 4;
+            if (!Fools(hi)) { radii[i] = double.PositiveInfinity; continue; }
+            for (int k = 0; k < 12; k++)
+            {
+                double mid = (lo + hi) / 2;
+                if (Fools(mid)) hi = mid; else lo = mid;
+            }
+            radii[i] = hi;
+        }
+        double cwMedian = cwL2.Where((_, i) => cwFooled[i]).Order().ElementAt(cwFooled.Count(f => f) / 2);
+        double pgdMedian = radii.Order().ElementAt(radii.Length / 2);
+        int below = Enumerable.Range(0, radii.Length).Count(i => cwFooled[i] && cwL2[i] < radii[i]);
+        output.WriteLine($"{radii.Length} images: C&W fools {cwFooled.Count(f => f)}, median L2 {cwMedian:0.000}; PGD-L2's smallest successful radius: median {pgdMedian:0.000} (range {radii.Min():0.000}–{radii.Max():0.000}); C&W's change is the smaller on {below} images");
+        Assert.True(cwFooled.Count(f => f) >= 0.9 * cwFooled.Length, $"C&W fooled {cwFooled.Count(f => f)} of {cwFooled.Length}");
+        Assert.True(cwMedian < pgdMedian, $"C&W's median L2 {cwMedian:0.000} is not below PGD-L2's median smallest radius {pgdMedian:0.000}");
+    }
+
+    /// <summary>
     /// HopSkipJump as a decision-based black box: it is given a function that returns only the top label, and on the
     /// first correctly classified image of each class, within 10,000 queries an image, it fools them all with a median
     /// L2 change within 2× of C&amp;W's (the issue's bound), never spends more than its budget, and its result has no NaN.
