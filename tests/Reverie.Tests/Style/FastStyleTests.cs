@@ -78,7 +78,7 @@ public class FastStyleTests(BvlcGoogLeNet model, ITestOutputHelper output) : ICl
     /// <summary>
     /// The non-finite gradient once seen in fast-style training (1 step in 120, 2026-11-22) was not in the
     /// data, the weights or the arithmetic: that commit's build, run again on the same command, repeats
-    /// its 120 steps bit for bit with none (measured three times). What varied from run to run was a
+    /// its 120 steps bit for bit with none (two complete runs). What varied from run to run was a
     /// number freed while libtorch read it: TorchSharp's temporary Scalars, freed by a garbage collection
     /// that another thread's allocations started (<see cref="Engine.ScalarLifetimeTests"/> shows the
     /// race). Reverie now keeps every Scalar alive (<c>S(...)</c>) and pauses collections during a step
