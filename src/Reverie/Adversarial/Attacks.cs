@@ -75,8 +75,8 @@ public sealed record AttackOptions
     public double Decay { get; init; } = 1.0;
     /// <summary>DeepFool's overshoot: the total step is stretched by 1 + overshoot to cross the boundary.</summary>
     public double Overshoot { get; init; } = 0.02;
-    /// <summary>Carlini-Wagner: binary-search steps over c (each runs <see cref="Steps"/> Adam steps).</summary>
-    public int Searches { get; init; } = 6;
+    /// <summary>Carlini-Wagner: binary-search steps over c (each runs <see cref="Steps"/> Adam steps); 9, as in the paper's code.</summary>
+    public int Searches { get; init; } = 9;
     /// <summary>Carlini-Wagner: Adam's learning rate in tanh space.</summary>
     public double CwLearningRate { get; init; } = 0.01;
     /// <summary>Carlini-Wagner: κ, how far past the boundary the logit margin must go.</summary>

@@ -23,7 +23,7 @@ internal static class AttackCommand
         var minEps = new Option<bool>("--min-eps") { Description = "Also report the smallest eps (0.001 steps, up to 0.05) at which one-step FGSM changes the top label." };
         var seed = CommonOptions.SeedOption("the random start");
         var overshoot = new Option<double>("--overshoot") { Description = "deepfool: how far past the boundary, as a fraction of the step.", DefaultValueFactory = _ => 0.02 };
-        var searches = new Option<int>("--searches") { Description = "cw: binary-search steps over c (each runs --steps Adam steps).", DefaultValueFactory = _ => 6 };
+        var searches = new Option<int>("--searches") { Description = "cw: binary-search steps over c (each runs --steps Adam steps, starting where the last search ended).", DefaultValueFactory = _ => 9 };
         var confidence = new Option<double>("--confidence") { Description = "cw: kappa, how far past the boundary the logit margin must go.", DefaultValueFactory = _ => 0 };
         var atInputSize = new Option<bool>("--at-input-size") { Description = "Attack (and save) the photo shrunk to the network's input size, as before 0.3; by default the photo keeps its size and the resize is part of the attack." };
         var output = new Option<string?>("--output", "-o") { Description = "The adversarial image (.png); the amplified perturbation goes beside it as OUT-perturbation.png. Required for an image." };
