@@ -27,6 +27,7 @@ public static class JobCatalog
         new Explaining.ExplainJob(),
         new Explaining.ActivationsJob(),
         new Science.ShortcutJob(),
+        new Science.CopernicusJob(),
     }.ToDictionary(j => j.Kind);
 
     /// <summary>The job of a kind, or null.</summary>

@@ -1,10 +1,11 @@
 using System.Diagnostics;
+using Reverie.Jobs;
 using static TorchSharp.torch;
 
 namespace Reverie.Science;
 
-/// <summary>Options of the Copernicus experiment.</summary>
-internal sealed record CopernicusOptions
+/// <summary>Options of the Copernicus experiment (<see cref="JobOptions.Seed"/> seeds the data, the initial weights, the batches and the latent noise; the model is SciNet, built here).</summary>
+internal sealed record CopernicusOptions : JobOptions
 {
     /// <summary>Training series.</summary>
     public int Samples { get; init; } = 20000;
@@ -12,8 +13,6 @@ internal sealed record CopernicusOptions
     public int Epochs { get; init; } = 150;
     /// <summary>Observations per series (weekly).</summary>
     public int SeriesLength { get; init; } = 50;
-    /// <summary>Seed of the data, the initial weights, the batches and the latent noise.</summary>
-    public int Seed { get; init; }
     /// <summary>Series per batch.</summary>
     public int Batch { get; init; } = 256;
     /// <summary>Adam's learning rate at the start (it decays along a cosine to 1% of this).</summary>
@@ -23,14 +22,17 @@ internal sealed record CopernicusOptions
     /// <summary>Held-out series for validation and analysis.</summary>
     public int HeldOut { get; init; } = 1000;
 
-    /// <summary>Raises <see cref="BadInputException"/> for values that cannot run.</summary>
-    public void Validate()
+    /// <inheritdoc/>
+    public override void Validate()
     {
+        base.Validate();
+        if (Model is not null) throw new BadInputException("The Copernicus experiment trains its own network (SciNet); it takes no model.");
         if (Samples < 16 || Samples > 10_000_000) throw new BadInputException($"--samples must be from 16 to 10000000; got {Samples}.");
         if (Epochs < 1 || Epochs > 100_000) throw new BadInputException($"--epochs must be from 1 to 100000; got {Epochs}.");
         if (SeriesLength < 2 || SeriesLength > 10_000) throw new BadInputException($"--series-length must be from 2 to 10000; got {SeriesLength}.");
         if (Batch < 1) throw new BadInputException($"--batch must be at least 1; got {Batch}.");
         if (!(LearningRate > 0) || LearningRate > 1) throw new BadInputException($"--lr must be above 0 and at most 1; got {LearningRate}.");
+        if (HeldOut < 1 || HeldOut > 1_000_000) throw new BadInputException($"The held-out series must number from 1 to 1000000; got {HeldOut}.");
         if (!(Beta >= 0)) throw new BadInputException($"--beta must not be negative; got {Beta}.");
     }
 }

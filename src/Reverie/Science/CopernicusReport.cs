@@ -1,5 +1,3 @@
-using System.Text.Json;
-using System.Text.Json.Nodes;
 using Reverie.Imaging;
 using static TorchSharp.torch;
 
@@ -18,26 +16,16 @@ internal sealed record CopernicusReport(IReadOnlyList<NeuronReport> Neurons, dou
         return Enumerable.Range(0, SciNet.Latents).Select(j => Enumerable.Range(0, thetaSun.Length).Select(i => z[i * SciNet.Latents + j]).ToArray()).ToArray();
     }
 
-    /// <summary>Analyses the trainer's network and writes latents.png, prediction.png, training.png, the weights (scinet.dat, TorchSharp's format) and report.json into <paramref name="dir"/>.</summary>
-    public static CopernicusReport Write(CopernicusTrainer trainer, string dir)
+    /// <summary>Analyses the trainer's network: each latent neuron's fits, and the held-out errors; with the latents sampled over (φE, φM) for <see cref="LatentMaps"/>.</summary>
+    public static (CopernicusReport Report, IReadOnlyList<float[,]> Maps) Analyze(CopernicusTrainer trainer)
     {
-        Directory.CreateDirectory(dir);
-        var net = trainer.Net;
-        var (neurons, maps) = LatentAnalysis.Analyze((s, m) => Encoder(net, s, m));
+        var (neurons, maps) = LatentAnalysis.Analyze((s, m) => Encoder(trainer.Net, s, m));
         var (_, maeSun, maeMars) = trainer.Evaluate();
-        var report = new CopernicusReport(neurons, maeSun, maeMars);
-        LatentMaps(neurons, maps, Path.Combine(dir, "latents.png"));
-        Predictions(net, trainer.Options.Seed, Path.Combine(dir, "prediction.png"));
-        Training(trainer, Path.Combine(dir, "training.png"));
-        var weights = new MemoryStream();
-        net.save(weights); // closes the stream; ToArray still works
-        AtomicFile.WriteAllBytes(Path.Combine(dir, "scinet.dat"), weights.ToArray());
-        AtomicFile.WriteAllText(Path.Combine(dir, "report.json"), report.Json(trainer).ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
-        return report;
+        return (new CopernicusReport(neurons, maeSun, maeMars), maps);
     }
 
     /// <summary>Draws each latent over (φE, φM) next to its heliocentric fit (the published figure).</summary>
-    public static void LatentMaps(IReadOnlyList<NeuronReport> neurons, IReadOnlyList<float[,]> maps, string path)
+    public static byte[] LatentMaps(IReadOnlyList<NeuronReport> neurons, IReadOnlyList<float[,]> maps)
     {
         var panels = new List<IPanel>();
         var x = (0.0, 2 * Math.PI);
@@ -52,10 +40,11 @@ internal sealed record CopernicusReport(IReadOnlyList<NeuronReport> Neurons, dou
             panels.Add(new Heatmap($"fit {h.W1:0.##}·φE {(h.W2 < 0 ? "−" : "+")} {Math.Abs(h.W2):0.##}·φM, R² = {h.R2:0.000}",
                 "φE (unwrapped per region, rad)", "φM (rad)", fit, x, x) { ColorRange = range });
         }
-        Plot.Save(path, panels, 2, title: "Latent neurons over the heliocentric angles, next to their linear fits");
+        return Plot.Render(panels, 2, title: "Latent neurons over the heliocentric angles, next to their linear fits");
     }
 
-    static void Predictions(SciNet net, int seed, string path)
+    /// <summary>Observed against predicted angles over four years, re-encoded every 50 weeks.</summary>
+    public static byte[] Predictions(SciNet net, int seed)
     {
         // Four years of weekly observations, predicted in windows of 50 steps: each window
         // encodes its first observation and steps the latent state forward.
@@ -82,18 +71,19 @@ internal sealed record CopernicusReport(IReadOnlyList<NeuronReport> Neurons, dou
             $"{name}: observed and predicted", "time (years; re-encoded every 50 weeks)", $"{name} (rad)",
             [new Series("observed", years, Gaps(truth), Plot.Palette[0]), new Series("predicted", years, Gaps(pred), Plot.Palette[1], Points: true)])
             { YRange = (-Math.PI, Math.PI) };
-        Plot.Save(path, [Panel("θS, the Sun", series.ThetaSun, predicted[0]), Panel("θM, Mars", series.ThetaMars, predicted[1])], 1, 900, 330);
+        return Plot.Render([Panel("θS, the Sun", series.ThetaSun, predicted[0]), Panel("θM, Mars", series.ThetaMars, predicted[1])], 1, 900, 330);
     }
 
     /// <summary>Breaks a line where an angle wraps (NaN between the two sides).</summary>
     static List<double> Gaps(double[] a) =>
         a.Select((v, i) => i > 0 && Math.Abs(v - a[i - 1]) > Math.PI ? double.NaN : v).ToList();
 
-    static void Training(CopernicusTrainer trainer, string path)
+    /// <summary>The training curves: losses and held-out angle errors per epoch.</summary>
+    public static byte[] Training(CopernicusTrainer trainer)
     {
         var h = trainer.History;
         var epochs = h.Select(e => (double)e.Epoch).ToList();
-        Plot.Save(path, [
+        return Plot.Render([
             new LineChart("reconstruction loss", "epoch", "mean squared error", [
                 new Series("training", epochs, h.Select(e => e.TrainLoss).ToList(), Plot.Palette[0]),
                 new Series("held-out", epochs, h.Select(e => e.HeldOutLoss).ToList(), Plot.Palette[1])]) { LogY = true },
@@ -103,44 +93,41 @@ internal sealed record CopernicusReport(IReadOnlyList<NeuronReport> Neurons, dou
         ], 2);
     }
 
-    /// <summary>The report's JSON: the recipe, the training history, the errors and the fits.</summary>
-    public JsonObject Json(CopernicusTrainer trainer)
+    /// <summary>The numbers the run's recipe holds as its results.</summary>
+    public CopernicusResults Results(CopernicusTrainer trainer)
     {
-        var o = trainer.Options;
-        JsonObject Fit(LinearFit f, string a1, string a2) => new()
-        {
-            ["r2"] = f.R2, ["weights"] = new JsonObject { [a1] = f.W1, [a2] = f.W2, ["constant"] = f.C },
-            ["regions"] = f.Regions, ["excludedFraction"] = f.Excluded,
-        };
+        static CopernicusFit Fit(LinearFit f) => new(f.R2, f.W1, f.W2, f.C, f.Regions, f.Excluded);
         var step = trainer.Net.Step.to(ScalarType.Float64).data<double>().ToArray();
-        return new JsonObject
-        {
-            ["experiment"] = "copernicus",
-            ["recipe"] = new JsonObject
-            {
-                ["samples"] = o.Samples, ["epochs"] = o.Epochs, ["seriesLength"] = o.SeriesLength, ["seed"] = o.Seed, ["batch"] = o.Batch,
-                ["lr"] = o.LearningRate, ["beta"] = o.Beta, ["heldOut"] = o.HeldOut,
-                ["angleEncoding"] = "each angle as (cos, sin), in and out; the loss is the squared error of those",
-                ["orbits"] = new JsonObject { ["earthPeriodDays"] = Orbits.EarthPeriod, ["marsPeriodDays"] = Orbits.MarsPeriod, ["marsRadiusAU"] = Orbits.MarsRadius, ["stepDays"] = Orbits.StepDays },
-            },
-            ["heldOutMaeRad"] = new JsonObject { ["thetaSun"] = MaeSun, ["thetaMars"] = MaeMars, ["steps"] = trainer.HeldOut.Length },
-            ["latentStep"] = new JsonArray(step.Select(v => (JsonNode)v).ToArray()),
-            ["fitMethod"] = $"least squares z = w1*a1 + w2*a2 + c over a {LatentAnalysis.Side}x{LatentAnalysis.Side} grid of the two angles, on the regions the encoder covers without a jump (split where neighbours differ by more than a fifth of the latent's range; angles unwrapped within a region; each region may sit a turn higher or lower; regions under 0.5% of the grid left out)",
-            ["neurons"] = new JsonArray(Neurons.Select(n => (JsonNode)new JsonObject
-            {
-                ["neuron"] = n.Neuron + 1,
-                ["heliocentric"] = Fit(n.Heliocentric, "phiEarth", "phiMars"),
+        return new CopernicusResults(
+            new CopernicusErrors(MaeSun, MaeMars, trainer.HeldOut.Length, trainer.History.Count > 0 ? trainer.History[^1].HeldOutLoss : null),
+            step,
+            Neurons.Select(n => new CopernicusNeuron(n.Neuron + 1, Fit(n.Heliocentric),
                 // If the neuron is w1·φE + w2·φM, its step per week must be w1·ΔφE + w2·ΔφM.
-                ["stepFromFit"] = n.Heliocentric.W1 * Orbits.EarthStep + n.Heliocentric.W2 * Orbits.MarsStep,
-                ["stepLearned"] = step[n.Neuron],
-                ["geocentric"] = Fit(n.Geocentric, "thetaSun", "thetaMars"),
-            }).ToArray()),
-            ["history"] = new JsonArray(trainer.History.Select(e => (JsonNode)new JsonObject
-            {
-                ["epoch"] = e.Epoch, ["trainLoss"] = e.TrainLoss, ["trainKl"] = e.TrainKl, ["heldOutLoss"] = e.HeldOutLoss,
-                ["maeSun"] = e.MaeSun, ["maeMars"] = e.MaeMars, ["seconds"] = e.Seconds,
-            }).ToArray()),
-            ["initial"] = new JsonObject { ["heldOutLoss"] = trainer.Initial.HeldOutLoss, ["maeSun"] = trainer.Initial.MaeSun, ["maeMars"] = trainer.Initial.MaeMars },
-        };
+                n.Heliocentric.W1 * Orbits.EarthStep + n.Heliocentric.W2 * Orbits.MarsStep, step[n.Neuron], Fit(n.Geocentric))).ToList(),
+            trainer.History,
+            new CopernicusErrors(trainer.Initial.MaeSun, trainer.Initial.MaeMars, trainer.HeldOut.Length, trainer.Initial.HeldOutLoss),
+            new CopernicusOrbits(Orbits.EarthPeriod, Orbits.MarsPeriod, Orbits.MarsRadius, Orbits.StepDays),
+            "each angle as (cos, sin), in and out; the loss is the squared error of those",
+            $"least squares z = w1*a1 + w2*a2 + c over a {LatentAnalysis.Side}x{LatentAnalysis.Side} grid of the two angles, on the regions the encoder covers without a jump (split where neighbours differ by more than a fifth of the latent's range; angles unwrapped within a region; each region may sit a turn higher or lower; regions under 0.5% of the grid left out)");
     }
 }
+
+/// <summary>
+/// What the Copernicus experiment measured, as its recipe (<c>DIR/scinet.recipe.json</c>) holds it: the held-out
+/// errors after training and before, the latent state's learned step per week, each latent neuron's fits, the
+/// training history, the orbits' constants, and how angles were encoded and fitted.
+/// </summary>
+internal sealed record CopernicusResults(CopernicusErrors HeldOutMaeRad, IReadOnlyList<double> LatentStep, IReadOnlyList<CopernicusNeuron> Neurons,
+    IReadOnlyList<EpochStats> History, CopernicusErrors Initial, CopernicusOrbits Orbits, string AngleEncoding, string FitMethod);
+
+/// <summary>Mean absolute errors (radians) of the predicted angles over held-out series of <paramref name="Steps"/> weeks, and the reconstruction loss when measured.</summary>
+internal sealed record CopernicusErrors(double ThetaSun, double ThetaMars, int Steps, double? Loss = null);
+
+/// <summary>A latent neuron z ≈ W1·a1 + W2·a2 + Constant: a1, a2 are (φE, φM) for the heliocentric fit, (θS, θM) for the geocentric one.</summary>
+internal sealed record CopernicusFit(double R2, double W1, double W2, double Constant, int Regions, double ExcludedFraction);
+
+/// <summary>One latent neuron (numbered from 1): its fits, and its step per week as learned and as its heliocentric fit predicts.</summary>
+internal sealed record CopernicusNeuron(int Neuron, CopernicusFit Heliocentric, double StepFromFit, double StepLearned, CopernicusFit Geocentric);
+
+/// <summary>The orbits the observations were simulated from.</summary>
+internal sealed record CopernicusOrbits(double EarthPeriodDays, double MarsPeriodDays, double MarsRadiusAu, double StepDays);

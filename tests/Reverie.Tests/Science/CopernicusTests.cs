@@ -50,7 +50,7 @@ public class CopernicusTests(ITestOutputHelper output)
         Assert.True(reports[0].Geocentric.R2 > 0.99999);
         Assert.True(reports[1].Geocentric.R2 < 0.95, $"φM fits the geocentric angles with R² {reports[1].Geocentric.R2}");
         string png = Path.Combine(Path.GetTempPath(), "reverie-copernican-latents.png");
-        CopernicusReport.LatentMaps(reports, maps, png);
+        File.WriteAllBytes(png, CopernicusReport.LatentMaps(reports, maps));
         Assert.True(new FileInfo(png).Length > 10_000);
     }
 
@@ -92,28 +92,58 @@ public class CopernicusTests(ITestOutputHelper output)
         Assert.Equal(a.History.Select(e => e.HeldOutLoss), b.History.Select(e => e.HeldOutLoss));
     }
 
+    /// <summary>
+    /// The command is a job: the trained network with its recipe (options and, as results, the fits, errors and
+    /// history) and three figures carrying the recipe; a second run into the folder replaces them, a file Reverie did not
+    /// write is refused without --force, and replaying the recipe gives the same weights byte for byte.
+    /// </summary>
     [Fact]
-    public void TheCommandWritesPlotsAndAReport()
+    public void TheCommandWritesTheNetworkItsRecipeAndPlotsAndReplays()
     {
         using var cli = new CliHost();
         string dir = Path.Combine(cli.Home.Path, "out");
+        var (code, stdout, stderr) = cli.Run("science", "copernicus", "--samples", "500", "--epochs", "2", "--seed", "1", "-o", dir);
+        output.WriteLine(stdout + stderr);
+        Assert.Equal(0, code);
+        foreach (var f in CopernicusJob.Figures)
+            Assert.True(Reverie.Imaging.OutputFiles.WrittenByReverie(Path.Combine(dir, f)), $"{f} carries no recipe");
+        Assert.True(new FileInfo(Path.Combine(dir, "scinet.dat")).Length > 1000);
+        using (var json = JsonDocument.Parse(File.ReadAllText(Path.Combine(dir, "scinet.recipe.json"))))
         {
-            var (code, stdout, stderr) = cli.Run("science", "copernicus", "--samples", "500", "--epochs", "2", "--seed", "1", "-o", dir);
-            output.WriteLine(stdout + stderr);
-            Assert.Equal(0, code);
-            foreach (var f in new[] { "latents.png", "prediction.png", "training.png", "report.json" })
-                Assert.True(File.Exists(Path.Combine(dir, f)), f);
-            using var json = JsonDocument.Parse(File.ReadAllText(Path.Combine(dir, "report.json")));
             var root = json.RootElement;
-            Assert.Equal(2, root.GetProperty("neurons").GetArrayLength());
-            Assert.Equal(2, root.GetProperty("history").GetArrayLength());
-            Assert.Equal(500, root.GetProperty("recipe").GetProperty("samples").GetInt32());
-            Assert.Contains("heldOutMaeRad", root.EnumerateObject().Select(p => p.Name));
-            Assert.Contains("R²", stdout);
-
-            (code, _, stderr) = cli.Run("science", "copernicus", "--epochs", "0", "-o", dir);
-            Assert.Equal(2, code);
-            Assert.Contains("--epochs", stderr);
+            Assert.Equal("science-copernicus", root.GetProperty("command").GetString());
+            Assert.Equal(500, root.GetProperty("options").GetProperty("samples").GetInt32());
+            Assert.Equal(2, root.GetProperty("steps").GetInt32());
+            var results = root.GetProperty("results");
+            Assert.Equal(2, results.GetProperty("neurons").GetArrayLength());
+            Assert.Equal(2, results.GetProperty("history").GetArrayLength());
+            Assert.InRange(results.GetProperty("heldOutMaeRad").GetProperty("thetaSun").GetDouble(), 0, Math.PI);
+            Assert.InRange(results.GetProperty("neurons")[0].GetProperty("heliocentric").GetProperty("r2").GetDouble(), -1, 1);
         }
+        Assert.Contains("R²", stdout);
+
+        // Again into the same folder: the files are Reverie's, so they are replaced.
+        (code, _, stderr) = cli.Run("science", "copernicus", "--samples", "500", "--epochs", "1", "--seed", "1", "-o", dir);
+        Assert.True(code == 0, stderr);
+        // A figure's name taken by someone else's file: refused, and the file is kept.
+        File.WriteAllText(Path.Combine(dir, "training.png"), "mine");
+        (code, _, stderr) = cli.Run("science", "copernicus", "--samples", "500", "--epochs", "1", "-o", dir);
+        Assert.Equal(2, code);
+        Assert.Contains("--force", stderr);
+        Assert.Equal("mine", File.ReadAllText(Path.Combine(dir, "training.png")));
+
+        // The recipe replays: the first run's options, the same weights.
+        (code, _, stderr) = cli.Run("science", "copernicus", "--samples", "500", "--epochs", "2", "--seed", "1", "--force", "-o", dir);
+        Assert.True(code == 0, stderr);
+        string again = Path.Combine(cli.Home.Path, "again");
+        Directory.CreateDirectory(again);
+        (code, _, stderr) = cli.Run("replay", Path.Combine(dir, "scinet.recipe.json"), "-o", Path.Combine(again, "scinet.dat"));
+        Assert.True(code == 0, stderr);
+        Assert.Equal(File.ReadAllBytes(Path.Combine(dir, "scinet.dat")), File.ReadAllBytes(Path.Combine(again, "scinet.dat")));
+        Assert.True(File.Exists(Path.Combine(again, "latents.png")));
+
+        (code, _, stderr) = cli.Run("science", "copernicus", "--epochs", "0", "-o", dir);
+        Assert.Equal(2, code);
+        Assert.Contains("--epochs", stderr);
     }
 }

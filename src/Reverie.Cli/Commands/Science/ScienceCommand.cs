@@ -72,12 +72,12 @@ internal static class ScienceCommand
         var beta = new Option<double>("--beta") { Description = "Weight of the β-VAE penalty.", DefaultValueFactory = _ => d.Beta };
         var lr = new Option<double>("--lr") { Description = "Adam's initial learning rate (cosine decay).", DefaultValueFactory = _ => d.LearningRate };
         var batch = new Option<int>("--batch") { Description = "Series per batch.", DefaultValueFactory = _ => d.Batch };
-        var output = new Option<string>("--output", "-o") { Description = "Directory for the plots and report.json.", Required = true };
+        var output = new Option<string>("--output", "-o") { Description = "Folder for the trained network (scinet.dat), its recipe with the results (scinet.recipe.json) and the plots; made if missing.", Required = true };
         var cmd = new Command("copernicus", "Train SciNet on the Sun and Mars seen from Earth, then check whether its two latent neurons are heliocentric angles.")
-            { samples, epochs, length, seed, beta, lr, batch, output };
-        cmd.SetAction(async inv =>
+            { samples, epochs, length, seed, beta, lr, batch, output, CommonOptions.Force };
+        cmd.SetAction(inv =>
         {
-            var (p, cancel, err) = (inv.Parse, inv.Cancel, inv.Err);
+            var p = inv.Parse;
             var options = new CopernicusOptions
             {
                 Samples = p.GetValue(samples), Epochs = p.GetValue(epochs), SeriesLength = p.GetValue(length), Seed = p.GetValue(seed),
@@ -85,31 +85,21 @@ internal static class ScienceCommand
             };
             options.Validate();
             string dir = p.GetValue(output)!;
-            if (File.Exists(dir)) throw new BadInputException($"'{dir}' is a file; --output must be a directory.");
+            if (File.Exists(dir)) throw new BadInputException($"'{BadInputException.Shown(dir)}' is a file; --output must be a folder.");
+            Directory.CreateDirectory(dir);
             if (p.GetValue(ReverieCli.Threads) is null) TorchSharp.torch.set_num_threads(Math.Min(Environment.ProcessorCount, 4));
-            var trainer = new CopernicusTrainer(options);
-            await CliRun.WithBar(err, events =>
+            return CliRun.RunJob(inv, new CopernicusJob(), options, Path.Combine(dir, "scinet.dat"), show: r =>
             {
-                trainer.Run(new SyncProgress<(int Epoch, int Batch, int Batches, double Loss)>(s =>
-                        events.Report(CliRun.Step($"epoch {s.Epoch}/{options.Epochs}: loss {s.Loss:0.0000}", s.Epoch - 1 + (double)s.Batch / s.Batches, options.Epochs))),
-                    e => events.Report(new JobEvent { Kind = JobEventKind.Log, Message =
-                        $"epoch {e.Epoch}: train {e.TrainLoss:0.00000} (KL {e.TrainKl:0.00}), held-out {e.HeldOutLoss:0.00000}, MAE θS {e.MaeSun:0.0000} θM {e.MaeMars:0.0000} rad ({e.Seconds:0.0} s)" }), cancel);
-                return 0;
+                if (r.Results is not CopernicusResults results) return;
+                var table = new Table().AddColumn("latent").AddColumn(new TableColumn("R² heliocentric (φE, φM)").RightAligned())
+                    .AddColumn("fit").AddColumn(new TableColumn("R² geocentric (θS, θM)").RightAligned())
+                    .AddColumn(new TableColumn("step: learned / from fit").RightAligned());
+                foreach (var n in results.Neurons)
+                    table.AddRow($"r{n.Neuron}", n.Heliocentric.R2.ToString("0.0000", CultureInfo.InvariantCulture),
+                        Markup.Escape($"{n.Heliocentric.W1:0.###}·φE {(n.Heliocentric.W2 < 0 ? "-" : "+")} {Math.Abs(n.Heliocentric.W2):0.###}·φM"),
+                        n.Geocentric.R2.ToString("0.0000", CultureInfo.InvariantCulture), $"{n.StepLearned:0.0000} / {n.StepFromFit:0.0000}");
+                inv.Results.Write(table);
             });
-            var report = CopernicusReport.Write(trainer, dir);
-            var table = new Table().AddColumn("latent").AddColumn(new TableColumn("R² heliocentric (φE, φM)").RightAligned())
-                .AddColumn("fit").AddColumn(new TableColumn("R² geocentric (θS, θM)").RightAligned())
-                .AddColumn(new TableColumn("step: learned / from fit").RightAligned());
-            var step = trainer.Net.Step.data<float>().ToArray();
-            foreach (var n in report.Neurons)
-                table.AddRow($"r{n.Neuron + 1}", n.Heliocentric.R2.ToString("0.0000", CultureInfo.InvariantCulture),
-                    Markup.Escape($"{n.Heliocentric.W1:0.###}·φE {(n.Heliocentric.W2 < 0 ? "-" : "+")} {Math.Abs(n.Heliocentric.W2):0.###}·φM"),
-                    n.Geocentric.R2.ToString("0.0000", CultureInfo.InvariantCulture),
-                    $"{step[n.Neuron]:0.0000} / {n.Heliocentric.W1 * Orbits.EarthStep + n.Heliocentric.W2 * Orbits.MarsStep:0.0000}");
-            var result = ReverieCli.ResultConsole(p.InvocationConfiguration.Output);
-            result.Write(table);
-            result.WriteLine($"held-out error over 50 steps: θS {report.MaeSun:0.0000} rad, θM {report.MaeMars:0.0000} rad; {dir}");
-            return cancel.IsCancellationRequested ? 130 : ReverieCli.Ok;
         });
         return cmd;
     }
