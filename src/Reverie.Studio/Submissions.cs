@@ -12,7 +12,7 @@ namespace Reverie.Studio;
 public sealed class Submissions(StudioSettings settings, Uploads uploads)
 {
     /// <summary>Jobs that train networks for minutes to hours: they run from the command line.</summary>
-    static readonly HashSet<string> CommandLineOnly = ["stylize train", "science-shortcut"];
+    static readonly HashSet<string> CommandLineOnly = ["stylize train", "science-shortcut", "science-copernicus", "train"];
 
     IEnumerable<string> Roots => new[] { settings.Data, settings.Examples }.OfType<string>().Select(r => Path.GetFullPath(r).TrimEnd('/') + "/");
 

@@ -24,6 +24,7 @@ public static class JobCatalog
         new Adversarial.SweepJob(),
         new Adversarial.AttackDataJob(),
         new Training.EvaluateJob(),
+        new Training.TrainingJob(),
         new Explaining.ExplainJob(),
         new Explaining.ActivationsJob(),
         new Science.ShortcutJob(),

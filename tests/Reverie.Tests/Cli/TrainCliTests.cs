@@ -39,6 +39,21 @@ public class TrainCliTests(ITestOutputHelper output)
         Assert.Equal(["dots", "stripes"], info.Labels);
         Assert.Equal(32, info.Architecture.InputHeight);
         Assert.True(File.Exists(model + "-training.png"));
+        // train is a job: its recipe replays the same training, weight for weight.
+        string again = host.Home.File("again");
+        (code, o, e) = host.Run("replay", model + ".recipe.json", "-o", again + ".json");
+        Assert.True(code == 0, e);
+        var (w1, w2) = (Reverie.Models.Torch.SafeTensors.Load(model + ".safetensors"), Reverie.Models.Torch.SafeTensors.Load(again + ".safetensors"));
+        Assert.Equal(w1.Keys.Order(), w2.Keys.Order());
+        foreach (var k in w1.Keys) Assert.True(w1[k].eq(w2[k]).all().item<bool>(), $"{k} differs in the replayed training");
+        // The checkpoint's files are Reverie's: training into them again needs no --force; someone else's file does.
+        File.WriteAllText(again + "-training.png", "mine");
+        (code, _, e) = host.Run("train", "--data", folder, "--size", "32", "--epochs", "1", "-o", again);
+        Assert.Equal(2, code);
+        Assert.Contains("--force", e);
+        File.Delete(again + "-training.png");
+        (code, _, e) = host.Run("train", "--data", folder, "--size", "32", "--epochs", "1", "-o", again);
+        Assert.True(code == 0, e);
 
         (code, o, e) = host.Run("evaluate", "--model", model + ".json", "--data", folder, "-o", host.Home.File("cm.png"));
         output.WriteLine(o + e);

@@ -74,66 +74,71 @@ public class TrainingTests(ITestOutputHelper output)
     public void ReducedBudgetFashionTrainingLearns()
     {
         using var dir = new TempDir();
-        var result = TrainingJob.Run(new TrainingJobOptions
+        var result = TrainingRun.Finished(new TrainingJobOptions
         {
-            Data = "fashion-mnist", Arch = "fashion", PerClass = 300, ValidationSplit = 0.1, Output = dir.File("f"),
-            Train = new TrainOptions { Epochs = 3, Seed = 1 },
-        });
-        var h = result.State.History;
+            Data = "fashion-mnist", Arch = "fashion", PerClass = 300, ValidationSplit = 0.1, Epochs = 3, Seed = 1,
+        }, dir.File("f"));
+        var h = result.History;
         foreach (var m in h) output.WriteLine($"epoch {m.Epoch}: loss {m.TrainLoss:0.000}, train {m.TrainAccuracy:P1}, validation {m.ValidationAccuracy:P1}");
-        output.WriteLine($"test accuracy {result.Test!.Accuracy:P2} on {result.Test.Total}");
+        double accuracy = result.TestAccuracy!.Value;
+        output.WriteLine($"test accuracy {accuracy:P2} on {result.TestImages}");
         Assert.True(h[^1].TrainLoss < 0.6 * h[0].TrainLoss, "the training loss did not fall clearly");
-        Assert.True(result.Test.Accuracy > 0.7, $"test accuracy {result.Test.Accuracy:P1} is not clearly above chance (10%)");
-        Assert.Equal(10000, result.Test.Total);
-        foreach (var f in new[] { "f.json", "f.safetensors", "f-training.png", "f-confusion.png" }) Assert.True(File.Exists(dir.File(f)), f);
+        Assert.True(accuracy > 0.7, $"test accuracy {accuracy:P1} is not clearly above chance (10%)");
+        Assert.Equal(10000, result.TestImages);
+        foreach (var f in new[] { "f.json", "f.safetensors", "f.recipe.json", "f-training.png", "f-confusion.png" }) Assert.True(File.Exists(dir.File(f)), f);
+        foreach (var f in new[] { "f.safetensors", "f-training.png", "f-confusion.png" }) Assert.True(Reverie.Imaging.OutputFiles.WrittenByReverie(dir.File(f)), $"{f} is not recognized as Reverie's");
         Assert.False(File.Exists(dir.File("f.last.json")), "the resume state should be removed after a finished run");
 
         // The checkpoint reloads to the same predictions and records its recipe and metrics.
         var info = Checkpoint.ReadInfo(dir.File("f.json"));
-        Assert.Equal(result.Test.Accuracy, info.Metrics!["testAccuracy"]!.GetValue<double>());
-        Assert.Equal("fashion", info.Recipe!["arch"]!.GetValue<string>());
+        Assert.Equal(accuracy, info.Metrics!["testAccuracy"]!.GetValue<double>());
+        Assert.Equal("train", info.Recipe!["command"]!.GetValue<string>());
+        Assert.Equal("fashion", info.Recipe!["options"]!["arch"]!.GetValue<string>());
+        Assert.Equal(3, info.Recipe!["steps"]!.GetValue<int>());
         using var loaded = Checkpoint.Load(dir.File("f"));
         var again = Trainer.Evaluate(loaded, Datasets.Open("fashion-mnist", true));
-        Assert.Equal(result.Test.Accuracy, again.Accuracy);
+        Assert.Equal(accuracy, again.Accuracy);
     }
 
     [Fact]
     public void ReducedBudgetTexturesTrainingLearns()
     {
         using var dir = new TempDir();
-        var result = TrainingJob.Run(new TrainingJobOptions
+        var result = TrainingRun.Finished(new TrainingJobOptions
         {
-            Data = "textures", Arch = "small", TextureCount = 17 * 50, Size = 64, ValidationSplit = 0, Output = dir.File("t"),
-            Train = new TrainOptions { Epochs = 4, BatchSize = 32, LearningRate = 3e-3, Seed = 1 },
-        });
-        var h = result.State.History;
+            Data = "textures", Arch = "small", TextureCount = 17 * 50, Size = 64, ValidationSplit = 0, Epochs = 4, BatchSize = 32, LearningRate = 3e-3, Seed = 1,
+        }, dir.File("t"));
+        var h = result.History;
         foreach (var m in h) output.WriteLine($"epoch {m.Epoch}: loss {m.TrainLoss:0.000}, train {m.TrainAccuracy:P1}");
-        output.WriteLine($"held-out accuracy {result.Test!.Accuracy:P2} on {result.Test.Total}");
+        double accuracy = result.TestAccuracy!.Value;
+        output.WriteLine($"held-out accuracy {accuracy:P2} on {result.TestImages}");
         Assert.True(h[^1].TrainLoss < 0.7 * h[0].TrainLoss, "the training loss did not fall clearly");
-        Assert.True(result.Test.Accuracy > 3.0 / 17, $"held-out accuracy {result.Test.Accuracy:P1} is not clearly above chance ({1.0 / 17:P1})");
+        Assert.True(accuracy > 3.0 / 17, $"held-out accuracy {accuracy:P1} is not clearly above chance ({1.0 / 17:P1})");
     }
 
     [Fact]
     public void ResumeContinuesExactlyWhereTheRunStopped()
     {
         using var dir = new TempDir();
-        TrainingJobOptions Options(string stem, bool resume = false) => new()
+        TrainingJobOptions Options(bool resume = false) => new()
         {
-            Data = "fashion-mnist", Arch = "fashion", Classes = ["Trouser", "Bag", "Sandal"], PerClass = 60, ValidationSplit = 0.2, Output = dir.File(stem), Resume = resume,
-            Train = new TrainOptions { Epochs = 3, BatchSize = 50, Seed = 5 },
+            Data = "fashion-mnist", Arch = "fashion", Classes = ["Trouser", "Bag", "Sandal"], PerClass = 60, ValidationSplit = 0.2, Resume = resume,
+            Epochs = 3, BatchSize = 50, Seed = 5,
         };
-        TrainingJob.Run(Options("straight"));
+        TrainingRun.Finished(Options(), dir.File("straight"));
         using (var cts = new CancellationTokenSource())
         {
-            Assert.ThrowsAny<OperationCanceledException>(() =>
-                TrainingJob.Run(Options("stopped"), log: line => { if (line.StartsWith("epoch 2/3")) cts.Cancel(); }, cancel: cts.Token));
+            var (stopped, _) = TrainingRun.Run(Options(), dir.File("stopped"), log: line => { if (line.StartsWith("epoch 2/3")) cts.Cancel(); }, cancel: cts.Token);
+            Assert.True(stopped.Interrupted);
+            Assert.Empty(stopped.Files);
+            Assert.Contains("--resume", stopped.Summary);
         }
         Assert.True(File.Exists(dir.File("stopped.last.json")));
         Assert.False(File.Exists(dir.File("stopped.json")));
-        var ex = Assert.Throws<BadInputException>(() => TrainingJob.Run(Options("stopped", resume: true) with { Train = new TrainOptions { Epochs = 3, BatchSize = 50, Seed = 6 } }));
+        var ex = Assert.Throws<BadInputException>(() => TrainingRun.Run(Options(resume: true) with { Seed = 6 }, dir.File("stopped")));
         Assert.Contains("seed", ex.Message);
         var lines = new List<string>();
-        TrainingJob.Run(Options("stopped", resume: true), log: lines.Add);
+        TrainingRun.Run(Options(resume: true), dir.File("stopped"), log: lines.Add);
         Assert.Contains(lines, l => l.Contains("resuming after epoch 2"));
         var a = SafeTensors.Load(dir.File("straight.safetensors"));
         var b = SafeTensors.Load(dir.File("stopped.safetensors"));

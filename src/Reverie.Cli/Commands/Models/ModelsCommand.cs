@@ -96,7 +96,9 @@ internal static class ModelsCommand
             if (ck is not null)
             {
                 Row("architecture", string.Join(" → ", ck.Architecture.Layers.Where(l => l.Type != "dropout").Select(l => l.Type is "conv" or "dense" ? $"{l.Name} {l.Out}" : l.Name ?? l.Type)));
-                Row("trained with", ck.Recipe?["command"] is System.Text.Json.Nodes.JsonArray cmd ? string.Join(" ", cmd.Select(a => (string?)a)) : null);
+                // A recipe records the command's words as arguments; checkpoints before 0.3 kept the whole command line as "command".
+                Row("trained with", ck.Recipe?["command"] is System.Text.Json.Nodes.JsonArray cmd ? string.Join(" ", cmd.Select(a => (string?)a))
+                    : ck.Recipe?["arguments"] is System.Text.Json.Nodes.JsonArray args && args.Count > 0 ? "reverie " + string.Join(" ", args.Select(a => (string?)a)) : null);
                 Row("test accuracy", ck.Metrics?["testAccuracy"] is { } acc ? $"{acc.GetValue<double>() * 100:0.00}% on {ck.Metrics["testImages"]} held-out images" : null);
                 Row("dream layer", ck.DreamLayer);
             }

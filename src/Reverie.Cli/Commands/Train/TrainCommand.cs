@@ -11,7 +11,7 @@ internal static class TrainCommand
         var data = new Option<string>("--data") { Description = "fashion-mnist, textures, or an ImageFolder (one subfolder of PNG/JPEG images per class).", Required = true };
         var arch = new Option<string>("--arch") { Description = $"Architecture: {string.Join(", ", Architectures.Names)}, or a JSON file.", DefaultValueFactory = _ => "small" };
         var epochs = new Option<int>("--epochs") { Description = "Passes over the training images.", DefaultValueFactory = _ => d.Epochs };
-        var output = new Option<string>("--output", "-o") { Description = "Checkpoint to write: MODEL.json and MODEL.safetensors (plus MODEL-training.png, MODEL-confusion.png).", Required = true };
+        var output = new Option<string>("--output", "-o") { Description = "Checkpoint to write: MODEL.json and MODEL.safetensors (plus MODEL.recipe.json, MODEL-training.png, MODEL-confusion.png).", Required = true };
         var batch = new Option<int>("--batch") { Description = "Images per step.", DefaultValueFactory = _ => d.BatchSize };
         var lr = new Option<double>("--lr") { Description = "Peak learning rate of AdamW (cosine decay).", DefaultValueFactory = _ => d.LearningRate };
         var valSplit = new Option<double>("--val-split") { Description = "Fraction of the training images held out for validation; 0 keeps the last epoch.", DefaultValueFactory = _ => 0.1 };
@@ -31,54 +31,42 @@ internal static class TrainCommand
         var advSteps = new Option<int>("--adversarial-steps") { Description = "With --adversarial pgd: PGD's steps.", DefaultValueFactory = _ => d.AdversarialSteps };
         var dreamLayer = new Option<string?>("--dream-layer") { Description = "The layer 'reverie dream' uses by default with this model." };
         var cmd = new Command("train", "Train a classifier on Fashion-MNIST, generated textures or your own folders of images; with --base, retrain the top of a trained model (transfer learning).")
-            { data, arch, epochs, output, batch, lr, valSplit, seed, resume, baseModel, freeze, unfreezeFrom, classes, perClass, size, textures, noAugment, noise, adversarial, advEps, advSteps, dreamLayer };
-        cmd.SetAction(async inv =>
+            { data, arch, epochs, output, batch, lr, valSplit, seed, resume, baseModel, freeze, unfreezeFrom, classes, perClass, size, textures, noAugment, noise, adversarial, advEps, advSteps, dreamLayer, CommonOptions.Force };
+        cmd.SetAction(inv =>
         {
-            var (p, cancel, err) = (inv.Parse, inv.Cancel, inv.Err);
-            try
+            var p = inv.Parse;
+            var adv = p.GetValue(adversarial) switch
             {
-                var adv = p.GetValue(adversarial) switch
-                {
-                    "none" => AdversarialTraining.None,
-                    "pgd" => AdversarialTraining.Pgd,
-                    "fgsm-rs" => AdversarialTraining.FgsmRs,
-                    var x => throw new BadInputException($"--adversarial must be none, pgd or fgsm-rs; got '{BadInputException.Shown(x)}'."),
-                };
-                if (adv == AdversarialTraining.None && (p.GetResult(advEps) is { Implicit: false } || p.GetResult(advSteps) is { Implicit: false }))
-                    throw new BadInputException("--eps and --adversarial-steps go with --adversarial pgd or fgsm-rs.");
-                var options = new TrainingJobOptions
-                {
-                    Data = p.GetValue(data)!, Arch = p.GetValue(arch)!, Base = p.GetValue(baseModel), Freeze = p.GetValue(freeze), UnfreezeFrom = p.GetValue(unfreezeFrom),
-                    Classes = p.GetValue(classes)?.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries),
-                    PerClass = p.GetValue(perClass), ValidationSplit = p.GetValue(valSplit), TextureCount = p.GetValue(textures), Size = p.GetValue(size),
-                    Augment = !p.GetValue(noAugment), DreamLayer = p.GetValue(dreamLayer), Output = p.GetValue(output)!, Resume = p.GetValue(resume),
-                    CommandLine = ["reverie", .. p.Tokens.Select(tk => tk.Value)],
-                    Train = new TrainOptions { Epochs = p.GetValue(epochs), BatchSize = p.GetValue(batch), LearningRate = p.GetValue(lr), Seed = p.GetValue(seed), Noise = p.GetValue(noise),
-                        Adversarial = adv, AdversarialEps = p.GetValue(advEps), AdversarialSteps = p.GetValue(advSteps) },
-                };
-                var result = await CliRun.WithBar(err, events => TrainingJob.Run(options,
-                    new SyncProgress<TrainProgress>(s => events.Report(CliRun.Step($"epoch {s.Epoch}/{s.Epochs}: loss {s.Loss:0.0000}, accuracy {s.Accuracy:P1}", s.Epoch - 1 + (double)s.Step / s.Steps, s.Epochs))),
-                    line => events.Report(new JobEvent { Kind = JobEventKind.Log, Message = line }), cancel));
-                var outw = ReverieCli.ResultConsole(p.InvocationConfiguration.Output);
-                if (result.Test is { } test)
+                "none" => AdversarialTraining.None,
+                "pgd" => AdversarialTraining.Pgd,
+                "fgsm-rs" => AdversarialTraining.FgsmRs,
+                var x => throw new BadInputException($"--adversarial must be none, pgd or fgsm-rs; got '{BadInputException.Shown(x)}'."),
+            };
+            if (adv == AdversarialTraining.None && (p.GetResult(advEps) is { Implicit: false } || p.GetResult(advSteps) is { Implicit: false }))
+                throw new BadInputException("--eps and --adversarial-steps go with --adversarial pgd or fgsm-rs.");
+            var options = new TrainingJobOptions
+            {
+                Data = p.GetValue(data)!, Arch = p.GetValue(arch)!, Base = p.GetValue(baseModel), Freeze = p.GetValue(freeze), UnfreezeFrom = p.GetValue(unfreezeFrom),
+                Classes = p.GetValue(classes)?.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries),
+                PerClass = p.GetValue(perClass), ValidationSplit = p.GetValue(valSplit), TextureCount = p.GetValue(textures), Size = p.GetValue(size),
+                Augment = !p.GetValue(noAugment), DreamLayer = p.GetValue(dreamLayer), Resume = p.GetValue(resume),
+                Epochs = p.GetValue(epochs), BatchSize = p.GetValue(batch), LearningRate = p.GetValue(lr), Seed = p.GetValue(seed), Noise = p.GetValue(noise),
+                Adversarial = adv, AdversarialEps = p.GetValue(advEps), AdversarialSteps = p.GetValue(advSteps),
+            };
+            return CliRun.RunJob(inv, new TrainingJob(), options, Checkpoint.Stem(p.GetValue(output)!) + ".json", show: r =>
+            {
+                if (r.Results is not TrainingResults results) return;
+                if (results.TestPerClass is { } perClassAccuracy)
                 {
                     var table = new Table().AddColumn("class").AddColumn(new TableColumn("test accuracy").RightAligned());
-                    for (int i = 0; i < test.Classes.Count; i++)
-                        table.AddRow(Markup.Escape(test.Classes[i]), test.PerClass[i].ToString("P2", CultureInfo.InvariantCulture));
-                    table.AddRow("[bold]all[/]", $"[bold]{test.Accuracy.ToString("P2", CultureInfo.InvariantCulture)}[/]");
-                    outw.Write(table);
+                    foreach (var (name, accuracy) in perClassAccuracy)
+                        table.AddRow(Markup.Escape(name), accuracy.ToString("P2", CultureInfo.InvariantCulture));
+                    table.AddRow("[bold]all[/]", $"[bold]{results.TestAccuracy!.Value.ToString("P2", CultureInfo.InvariantCulture)}[/]");
+                    inv.Results.Write(table);
                 }
-                if (result.FrozenChecksumBefore is { } before)
-                    outw.WriteLine($"frozen layers {(before == result.FrozenChecksumAfter ? "unchanged" : "CHANGED")} (SHA-256 {before[..16]}…)");
-                string stem = Checkpoint.Stem(options.Output);
-                outw.WriteLine($"best epoch {result.State.BestEpoch}; wrote {stem}.json, {stem}.safetensors, {stem}-training.png{(result.Test is null ? "" : $", {stem}-confusion.png")}");
-                return ReverieCli.Ok;
-            }
-            catch (OperationCanceledException)
-            {
-                err.WriteLine($"Interrupted; continue with the same command and --resume.");
-                return 130;
-            }
+                if (results.FrozenChecksumBefore is { } before)
+                    inv.Results.WriteLine($"frozen layers {(before == results.FrozenChecksumAfter ? "unchanged" : "CHANGED")} (SHA-256 {before[..16]}…)");
+            });
         });
         return cmd;
     }
