@@ -21,101 +21,110 @@ internal static class DeepFool
     public const int Candidates = 10;
 
     /// <summary>
-    /// Attacks images [N,3,H,W] whose labels are <paramref name="labels"/>; progress counts iterations
-    /// (of <see cref="AttackOptions.Steps"/> per image). With <paramref name="eightBit"/> it goes on
-    /// until the image rounded to 8 bits a channel (as it will be saved) crosses the boundary: DeepFool
-    /// stops just past it, and rounding alone can carry the image back.
+    /// Attacks images [N,3,H,W] whose labels are <paramref name="labels"/>, all at once: each step takes the gradients of
+    /// the label's logit and of each candidate's for every open image in one backward pass per class (the images are
+    /// independent, the network is in evaluation mode), and an image leaves the batch when its answer has changed.
+    /// Progress counts steps (of <see cref="AttackOptions.Steps"/>). With <paramref name="eightBit"/> an image goes on
+    /// until it crosses the boundary rounded to 8 bits a channel (as it will be saved): DeepFool stops just past it, and
+    /// rounding alone can carry the image back.
     /// </summary>
     public static OptimizationResult Run(INetwork net, Tensor images, Tensor labels, AttackOptions o, IProgress<OptimizationStep>? progress, CancellationToken cancel, bool eightBit = false)
     {
-        var results = new List<Tensor>();
-        int done = 0;
-        bool cancelled = false;
-        long n = images.shape[0];
-        for (int i = 0; i < n && !cancelled; i++)
-        {
-            var (adv, steps, stop) = One(net, images.narrow(0, i, 1), (int)labels[i].item<long>(), o, eightBit, s =>
-                progress?.Report(new OptimizationStep(i + 1, (int)n, s, o.Steps, 0, new Dictionary<string, double>()) { Done = i * o.Steps + s }), cancel);
-            results.Add(adv);
-            done += steps;
-            cancelled = stop;
-        }
-        for (long i = results.Count; i < n; i++) results.Add(images.narrow(0, i, 1).detach().clone());
-        return new OptimizationResult(cat(results.ToArray(), 0), done, cancelled, 0, new Dictionary<string, double>());
-    }
-
-    static (Tensor Image, int Steps, bool Cancelled) One(INetwork net, Tensor image, int label, AttackOptions o, bool eightBit, Action<int> report, CancellationToken cancel)
-    {
-        var x0 = image.detach().to(ScalarType.Float32);
-        var total = zeros_like(x0);
-        int[] candidates;
+        var x0 = images.detach().to(ScalarType.Float32);
+        long n = x0.shape[0];
+        var y = labels.to(ScalarType.Int64).to(x0.device);
+        Tensor candidates; // [N, K-1]: the top classes at the start but the label
         using (no_grad())
         {
-            var logits0 = Explaining.ClassScore.All(net, x0)[0];
-            int k = (int)Math.Min(Candidates, logits0.shape[0]);
-            candidates = logits0.topk(k).indexes.data<long>().Select(c => (int)c).Where(c => c != label).ToArray();
+            var logits0 = Explaining.ClassScore.All(net, x0);
+            int k = (int)Math.Min(Candidates, logits0.shape[1]);
+            var own = nn.functional.one_hot(y, logits0.shape[1]).to(ScalarType.Bool);
+            candidates = logits0.masked_fill(own, S(float.NegativeInfinity)).topk(k - 1, 1).indexes;
         }
         var x = x0.clone();
+        var total = zeros_like(x0);
         bool linf = o.Method == AttackMethod.DeepFoolLinf;
-        double overshoot = o.Overshoot;
-        int step = 0;
-        for (; step < o.Steps; step++)
+        var overshoot = Enumerable.Repeat(o.Overshoot, (int)n).ToArray();
+        var open = Enumerable.Range(0, (int)n).Select(i => (long)i).ToArray();
+        int step = 0, done = 0;
+        bool cancelled = false;
+        for (; step < o.Steps && open.Length > 0; step++)
         {
-            if (cancel.IsCancellationRequested) return (x, step, true);
+            if (cancel.IsCancellationRequested) { cancelled = true; break; }
             using var scope = NewDisposeScope();
-            var xi = x.clone().requires_grad_(true);
-            var logits = Explaining.ClassScore.All(net, xi)[0];
-            if (logits.argmax().item<long>() != label)
+            using var pause = GcPause.Begin(); // TorchSharp's own temporary Scalars stay alive through the step
+            var rows = tensor(open, device: x0.device);
+            var xi = x.index_select(0, rows).requires_grad_(true);
+            var logits = Explaining.ClassScore.All(net, xi);
+            var yi = y.index_select(0, rows);
+            var across = logits.argmax(1).ne(yi).cpu().data<bool>().ToArray();
+            var stretched = new HashSet<int>();
+            if (eightBit && across.Any(a => a))
             {
-                if (!eightBit || Crossed(net, x.mul(S(255)).round_().div_(S(255)), label)) break;
-                // Across in floating point but not once rounded: stretch the total further past the boundary.
-                overshoot = 2 * overshoot + 0.02;
-                Place(x, x0, total, overshoot, o.Eps, linf);
-                report(step + 1);
-                continue;
+                bool[] rounded;
+                using (no_grad())
+                    rounded = Explaining.ClassScore.All(net, xi.detach().mul(S(255)).round_().div_(S(255))).argmax(1).ne(yi).cpu().data<bool>().ToArray();
+                // Across in floating point but not once rounded: stretch the total further past the boundary (no gradient step this time).
+                for (int j = 0; j < open.Length; j++)
+                    if (across[j] && !rounded[j]) { stretched.Add(j); overshoot[open[j]] = 2 * overshoot[open[j]] + 0.02; }
+                if (stretched.Count > 0) Place(x, x0, total, stretched.Select(j => open[j]).ToArray(), overshoot, o.Eps, linf);
+                across = across.Select((a, j) => a && rounded[j]).ToArray();
             }
-            // The gradient of the label's logit and of each candidate's, one backward pass each.
-            var gLabel = autograd.grad([logits[label]], [xi], retain_graph: true)[0];
-            double fLabel = logits[label].item<float>();
-            double best = double.PositiveInfinity;
-            Tensor? move = null;
-            for (int j = 0; j < candidates.Length; j++)
-            {
-                var g = autograd.grad([logits[candidates[j]]], [xi], retain_graph: j < candidates.Length - 1)[0];
-                var w = g - gLabel;
-                double f = logits[candidates[j]].item<float>() - fLabel;
-                // The distance to the linearized boundary in the attack's norm (the dual norm of w below it).
-                double norm = (linf ? w.abs().sum() : w.norm()).item<float>() + 1e-12;
-                double distance = Math.Abs(f) / norm;
-                if (distance < best)
-                {
-                    best = distance;
-                    move = linf
-                        ? w.sign() * S((Math.Abs(f) + 1e-4) / norm)   // onto the boundary along the L∞-steepest direction
-                        : w * S((Math.Abs(f) + 1e-4) / (norm * norm)); // onto the boundary along w
-                }
-            }
-            if (move is null) break;
-            using (no_grad()) total.add_(move.detach());
-            Place(x, x0, total, overshoot, o.Eps, linf);
-            report(step + 1);
+            var stepping = Enumerable.Range(0, open.Length).Where(j => !across[j] && !stretched.Contains(j)).ToArray();
+            if (stepping.Length > 0) Step(xi, logits, x, x0, total, candidates.index_select(0, rows), yi, open, stepping, overshoot, o.Eps, linf);
+            done += open.Length - across.Count(a => a);
+            open = open.Where((_, j) => !across[j]).ToArray();
+            progress?.Report(new OptimizationStep(1, 1, step + 1, o.Steps, 0, new Dictionary<string, double>()) { Done = step + 1 });
         }
-        return (x, step, false);
+        return new OptimizationResult(x, done, cancelled, 0, new Dictionary<string, double>());
     }
 
-    /// <summary>x = x0 + (1 + overshoot)·total, capped to norm eps (L2, or L∞) when eps is above 0, in 0..1.</summary>
-    static void Place(Tensor x, Tensor x0, Tensor total, double overshoot, double eps, bool linf)
+    /// <summary>
+    /// One DeepFool step for the open images at positions <paramref name="stepping"/> of <paramref name="open"/>
+    /// (<paramref name="xi"/> and <paramref name="logits"/> hold every open image): for each candidate class, the
+    /// linearized boundary's distance |f| / ‖w‖ (the dual norm: L2, or L1 for L∞), w the gradient difference; the
+    /// nearest is stepped onto.
+    /// </summary>
+    static void Step(Tensor xi, Tensor logits, Tensor x, Tensor x0, Tensor total, Tensor candidates, Tensor y, long[] open, int[] stepping,
+        double[] overshoot, double eps, bool linf)
+    {
+        var labelScore = logits.gather(1, y.view(-1, 1));
+        var gLabel = autograd.grad([labelScore.sum()], [xi], retain_graph: true)[0];
+        var fLabel = labelScore.detach().squeeze(1);
+        int classes = (int)candidates.shape[1];
+        var best = full(open.Length, float.PositiveInfinity, device: x.device);
+        var move = zeros_like(gLabel);
+        var shape = new long[] { -1, 1, 1, 1 };
+        for (int c = 0; c < classes; c++)
+        {
+            var score = logits.gather(1, candidates.narrow(1, c, 1));
+            var g = autograd.grad([score.sum()], [xi], retain_graph: c < classes - 1)[0];
+            using var noGrad = no_grad();
+            var w = g - gLabel;
+            var f = (score.detach().squeeze(1) - fLabel).abs();
+            var norm = (linf ? w.abs().flatten(1).sum(1) : w.flatten(1).norm(1)) + S(1e-12);
+            var distance = f / norm;
+            var nearer = distance.lt(best);
+            best = where(nearer, distance, best);
+            var candidate = linf
+                ? w.sign() * ((f + S(1e-4)) / norm).view(shape)      // onto the boundary along the L∞-steepest direction
+                : w * ((f + S(1e-4)) / (norm * norm)).view(shape);  // onto the boundary along w
+            move = where(nearer.view(shape), candidate, move);
+        }
+        var ids = stepping.Select(j => open[j]).ToArray();
+        using (no_grad()) total.index_add_(0, tensor(ids, device: x.device), move.index_select(0, tensor(stepping.Select(j => (long)j).ToArray(), device: x.device)), S(1));
+        Place(x, x0, total, ids, overshoot, eps, linf);
+    }
+
+    /// <summary>For the images <paramref name="ids"/>: x = x0 + (1 + overshoot)·total, capped to norm eps (L2, or L∞) when eps is above 0, in 0..1.</summary>
+    static void Place(Tensor x, Tensor x0, Tensor total, long[] ids, double[] overshoot, double eps, bool linf)
     {
         using var noGrad = no_grad();
         using var scope = NewDisposeScope();
-        var r = total * S(1 + overshoot);
-        if (eps > 0) r = linf ? r.clamp(S(-eps), S(eps)) : r * S(Math.Min(1.0, eps / (r.norm().item<float>() + 1e-12)));
-        x.copy_((x0 + r).clamp(S(0), S(1)));
-    }
-
-    static bool Crossed(INetwork net, Tensor x, int label)
-    {
-        using var noGrad = no_grad();
-        return Explaining.ClassScore.All(net, x)[0].argmax().item<long>() != label;
+        var rows = tensor(ids, device: x.device);
+        var stretch = tensor(ids.Select(i => (float)(1 + overshoot[i])).ToArray(), device: x.device).view(-1, 1, 1, 1);
+        var r = total.index_select(0, rows) * stretch;
+        if (eps > 0) r = linf ? r.clamp(S(-eps), S(eps)) : r * (S(eps) / (r.flatten(1).norm(1) + S(1e-12))).clamp_max(S(1.0)).view(-1, 1, 1, 1);
+        x.index_copy_(0, rows, (x0.index_select(0, rows) + r).clamp(S(0), S(1)));
     }
 }
