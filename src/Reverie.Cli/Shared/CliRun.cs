@@ -72,6 +72,20 @@ internal static class CliRun
         });
 
     /// <summary>
+    /// Sets <paramref name="command"/>'s action to one job: <paramref name="options"/> reads the options record from
+    /// the command line, the file <paramref name="output"/> names (through <paramref name="outputPath"/> when the option
+    /// names a folder or a stem) receives the result, and <paramref name="show"/> prints what the job measured.
+    /// </summary>
+    public static void SetJob<TOptions>(this Command command, IJob job, Option<string?> output, Func<ParseResult, TOptions> options,
+        Action<Invocation, TOptions, JobResult>? show = null, Func<string, string>? outputPath = null) where TOptions : JobOptions =>
+        command.SetAction(inv =>
+        {
+            var o = options(inv.Parse);
+            string path = inv.Parse.GetValue(output) ?? "";
+            return RunJob(inv, job, o, outputPath is null ? path : outputPath(path), show is null ? null : r => show(inv, o, r));
+        });
+
+    /// <summary>
     /// Runs a job with a progress display on standard error and its notes as "note:" lines, prints
     /// its summary, and returns 0, or 130 when it was interrupted (it saves what it has).
     /// </summary>

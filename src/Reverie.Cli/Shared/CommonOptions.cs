@@ -84,6 +84,9 @@ internal sealed class CommonOptions
     /// <summary>The four, and --force, to add to a command.</summary>
     public IEnumerable<Option> All => [Model, Seed, Precision, Device, Force];
 
+    /// <summary>A data set as a job records it: a folder as its full path, a named set (fashion-mnist, textures) as it is.</summary>
+    public static string DataSource(string source) => Directory.Exists(source) ? Path.GetFullPath(source) : source;
+
     /// <summary>The output option, required or with a default named in the help.</summary>
     public static Option<string?> Output(string description, bool required = true) =>
         new("--output", "-o") { Description = description, Required = required };

@@ -19,28 +19,23 @@ internal static class ActivationsCommand
         var cmd = new Command("activations", "The channels of a layer this photo drives most: where in the photo each fires, and what it responds to (its feature visualization, cached).")
             { image, output, layer, top, size, steps, noCache, CommonOptions.Force };
         common.AddTo(cmd);
-        cmd.SetAction(inv =>
+        cmd.SetJob(new ActivationsJob(), output, p => common.Apply(p, new ActivationsJobOptions
         {
-            var p = inv.Parse;
-            var options = common.Apply(p, new ActivationsJobOptions
-            {
-                Image = CommonOptions.InputFile(p.GetValue(image)!, "photo"),
-                Layer = p.GetValue(layer)!,
-                Top = p.GetValue(top),
-                Visualize = d.Visualize with { Size = p.GetValue(size), Steps = p.GetValue(steps) },
-                Cache = !p.GetValue(noCache),
-            });
-            return CliRun.RunJob(inv, new ActivationsJob(), options, p.GetValue(output)!, show: r =>
-            {
-                if (r.Results is not ActivationsResults results) return;
-                var table = new Table().Title($"{Markup.Escape(results.Model)}: the channels of {Markup.Escape(results.Layer)} ({results.Channels}) this photo drives most")
-                    .AddColumn("channel").AddColumn(new TableColumn("mean").RightAligned()).AddColumn(new TableColumn("above the layer's mean").RightAligned())
-                    .AddColumn(new TableColumn("max").RightAligned()).AddColumn("visualization");
-                foreach (var a in results.Top)
-                    table.AddRow(a.Channel.ToString(CultureInfo.InvariantCulture), a.Mean.ToString("G4", CultureInfo.InvariantCulture),
-                        a.Z.ToString("+0.0;-0.0", CultureInfo.InvariantCulture) + " σ", a.Max.ToString("G4", CultureInfo.InvariantCulture), a.CachedVisualization ? "cached" : "made");
-                inv.Results.Write(table);
-            });
+            Image = CommonOptions.InputFile(p.GetValue(image)!, "photo"),
+            Layer = p.GetValue(layer)!,
+            Top = p.GetValue(top),
+            Visualize = d.Visualize with { Size = p.GetValue(size), Steps = p.GetValue(steps) },
+            Cache = !p.GetValue(noCache),
+        }), show: (inv, options, r) =>
+        {
+            if (r.Results is not ActivationsResults results) return;
+            var table = new Table().Title($"{Markup.Escape(results.Model)}: the channels of {Markup.Escape(results.Layer)} ({results.Channels}) this photo drives most")
+                .AddColumn("channel").AddColumn(new TableColumn("mean").RightAligned()).AddColumn(new TableColumn("above the layer's mean").RightAligned())
+                .AddColumn(new TableColumn("max").RightAligned()).AddColumn("visualization");
+            foreach (var a in results.Top)
+                table.AddRow(a.Channel.ToString(CultureInfo.InvariantCulture), a.Mean.ToString("G4", CultureInfo.InvariantCulture),
+                    a.Z.ToString("+0.0;-0.0", CultureInfo.InvariantCulture) + " σ", a.Max.ToString("G4", CultureInfo.InvariantCulture), a.CachedVisualization ? "cached" : "made");
+            inv.Results.Write(table);
         });
         return cmd;
     }

@@ -16,15 +16,10 @@ internal static class AtlasCommand
         var output = CommonOptions.Output("Output grid (.png or .jpg).");
         var cmd = new Command("atlas", "Visualize every channel of a layer, in a labelled grid.") { layer, channels, perBatch, cache, output };
         settings.AddTo(cmd);
-        cmd.SetAction(inv =>
+        cmd.SetJob(new AtlasJob(), output, p => settings.Common.Apply(p, new AtlasJobOptions
         {
-            var p = inv.Parse;
-            var options = settings.Common.Apply(p, new AtlasJobOptions
-            {
-                Layer = p.GetValue(layer)!, Channels = p.GetValue(channels)!, PerBatch = p.GetValue(perBatch), Visualize = settings.Read(p, 1), Cache = p.GetValue(cache),
-            });
-            return CliRun.RunJob(inv, new AtlasJob(), options, p.GetValue(output)!);
-        });
+            Layer = p.GetValue(layer)!, Channels = p.GetValue(channels)!, PerBatch = p.GetValue(perBatch), Visualize = settings.Read(p, 1), Cache = p.GetValue(cache),
+        }));
         return cmd;
     }
 }

@@ -19,17 +19,16 @@ internal static class BenchmarkCommand
         var targets = new Option<int>("--targets") { Description = "apgd-t: how many of the highest-scoring other classes it tries.", DefaultValueFactory = _ => 9 };
         var batch = new Option<int>("--batch") { Description = "Images attacked at once.", DefaultValueFactory = _ => 250 };
         var seed = CommonOptions.SeedOption("the image draw, the random starts and Square's draws");
-        var output = new Option<string>("--output", "-o") { Description = "The report (.json); the Markdown table (.md) and the plot of robust accuracy against eps (.png) go beside it.", Required = true };
+        var output = CommonOptions.Output("The report (.json); the Markdown table (.md) and the plot of robust accuracy against eps (.png) go beside it.");
         var cmd = new Command("benchmark", "Robust accuracy under a suite of attacks (default APGD-CE, APGD-T, Square): per attack and in the worst case per image, with time and queries; JSON, Markdown and a plot.")
             { model, data, classes, n, eps, norm, suite, steps, queries, targets, batch, seed, output, CommonOptions.Force };
-        cmd.SetAction(inv =>
+        cmd.SetJob(new AttackBenchmarkJob(), output, p =>
         {
-            var p = inv.Parse;
             string source = p.GetValue(data)!;
-            var options = new AttackBenchmarkJobOptions
+            return new AttackBenchmarkJobOptions
             {
                 Model = CommonOptions.ModelName(p.GetValue(model)!),
-                Data = Directory.Exists(source) ? Path.GetFullPath(source) : source,
+                Data = CommonOptions.DataSource(source),
                 Classes = p.GetValue(classes),
                 Images = p.GetValue(n),
                 Eps = SweepCommand.ParseList(p.GetValue(eps)!, "--eps", s => double.Parse(s, CultureInfo.InvariantCulture)),
@@ -41,17 +40,16 @@ internal static class BenchmarkCommand
                 Batch = p.GetValue(batch),
                 Seed = p.GetValue(seed),
             };
-            return CliRun.RunJob(inv, new AttackBenchmarkJob(), options, p.GetValue(output)!, show: r =>
-            {
-                if (r.Results is not BenchmarkSummary s) return;
-                var table = new Table().AddColumn("eps").AddColumn(new TableColumn("clean").RightAligned());
-                foreach (var a in options.Suite) table.AddColumn(new TableColumn(a).RightAligned());
-                table.AddColumn(new TableColumn("worst case").RightAligned());
-                foreach (var row in s.Rows)
-                    table.AddRow([row.Eps.ToString(CultureInfo.InvariantCulture), row.CleanAccuracy.ToString("P1", CultureInfo.InvariantCulture),
-                        .. options.Suite.Select(a => row.RobustAccuracy[a].ToString("P1", CultureInfo.InvariantCulture)), row.WorstCase.ToString("P1", CultureInfo.InvariantCulture)]);
-                ReverieCli.ResultConsole(p.InvocationConfiguration.Output).Write(table);
-            });
+        }, show: (inv, options, r) =>
+        {
+            if (r.Results is not BenchmarkSummary s) return;
+            var table = new Table().AddColumn("eps").AddColumn(new TableColumn("clean").RightAligned());
+            foreach (var a in options.Suite) table.AddColumn(new TableColumn(a).RightAligned());
+            table.AddColumn(new TableColumn("worst case").RightAligned());
+            foreach (var row in s.Rows)
+                table.AddRow([row.Eps.ToString(CultureInfo.InvariantCulture), row.CleanAccuracy.ToString("P1", CultureInfo.InvariantCulture),
+                    .. options.Suite.Select(a => row.RobustAccuracy[a].ToString("P1", CultureInfo.InvariantCulture)), row.WorstCase.ToString("P1", CultureInfo.InvariantCulture)]);
+            inv.Results.Write(table);
         });
         return cmd;
     }

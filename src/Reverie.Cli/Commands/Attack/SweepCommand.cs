@@ -25,33 +25,31 @@ internal static class SweepCommand
         var classes = new Option<string?>("--classes") { Description = "Only these classes, comma-separated." };
         var limit = CommonOptions.Limit("At most this many images per class");
         var seed = CommonOptions.SeedOption("the noise");
-        var output = new Option<string>("--output", "-o") { Description = "CSV file; the plot goes beside it as .png.", Required = true };
+        var output = CommonOptions.Output("CSV file; the plot goes beside it as .png.");
         var cmd = new Command("sweep", "Accuracy against eps, at each number of steps: white-box, black-box transfer from a surrogate, and random sign noise of the same eps.")
             { model, data, eps, steps, surrogate, classes, limit, seed, output, CommonOptions.Force };
-        cmd.SetAction(inv =>
+        cmd.SetJob(new SweepJob(), output, p =>
         {
-            var p = inv.Parse;
             string source = p.GetValue(data)!;
-            var options = new SweepJobOptions
+            return new SweepJobOptions
             {
                 Model = CommonOptions.ModelName(p.GetValue(model)!), Seed = p.GetValue(seed),
-                Data = Directory.Exists(source) ? Path.GetFullPath(source) : source,
+                Data = CommonOptions.DataSource(source),
                 Eps = ParseList(p.GetValue(eps)!, "--eps", s => double.Parse(s, CultureInfo.InvariantCulture)),
                 Steps = ParseList(p.GetValue(steps)!, "--steps", s => int.Parse(s, CultureInfo.InvariantCulture)),
                 Surrogate = p.GetValue(surrogate) is { } sg ? CommonOptions.ModelName(sg) : null,
                 Classes = p.GetValue(classes), Limit = p.GetValue(limit),
             };
-            return CliRun.RunJob(inv, new SweepJob(), options, p.GetValue(output)!, show: r =>
-            {
-                if (r.Results is not SweepResults sweep) return;
-                var table = new Table().AddColumn("eps");
-                var columns = options.Steps.SelectMany(t => new[] { PerturbationKind.WhiteBox, PerturbationKind.Transfer, PerturbationKind.Noise }
-                    .Where(k => k != PerturbationKind.Transfer || sweep.Surrogate is not null).Select(k => (t, k))).ToList();
-                foreach (var (t, k) in columns) table.AddColumn(new TableColumn($"{Robustness.Name(k)} T={t}").RightAligned());
-                foreach (var e in options.Eps)
-                    table.AddRow([e.ToString(CultureInfo.InvariantCulture), .. columns.Select(c => sweep.Rows.First(row => row.Eps == e && row.Steps == c.t && row.Kind == c.k).Accuracy.ToString("P1", CultureInfo.InvariantCulture))]);
-                inv.Results.Write(table);
-            });
+        }, show: (inv, options, r) =>
+        {
+            if (r.Results is not SweepResults sweep) return;
+            var table = new Table().AddColumn("eps");
+            var columns = options.Steps.SelectMany(t => new[] { PerturbationKind.WhiteBox, PerturbationKind.Transfer, PerturbationKind.Noise }
+                .Where(k => k != PerturbationKind.Transfer || sweep.Surrogate is not null).Select(k => (t, k))).ToList();
+            foreach (var (t, k) in columns) table.AddColumn(new TableColumn($"{Robustness.Name(k)} T={t}").RightAligned());
+            foreach (var e in options.Eps)
+                table.AddRow([e.ToString(CultureInfo.InvariantCulture), .. columns.Select(c => sweep.Rows.First(row => row.Eps == e && row.Steps == c.t && row.Kind == c.k).Accuracy.ToString("P1", CultureInfo.InvariantCulture))]);
+            inv.Results.Write(table);
         });
         return cmd;
     }

@@ -17,18 +17,12 @@ internal static class DreamTargetCommand
         var cmd = new Command("dream-target", "Dream toward a target output: pixels pushed until the network reports the class (from noise it stays noise).")
             { target, from, steps, lr, output };
         common.AddTo(cmd);
-        cmd.SetAction(inv =>
+        cmd.SetJob(new DreamTargetJob(), output, p => common.Apply(p, new DreamTargetJobOptions
         {
-            var p = inv.Parse;
-            string start = p.GetValue(from)!;
-            var options = common.Apply(p, new DreamTargetJobOptions
-            {
-                Target = p.GetValue(target)!,
-                From = start == "noise" ? start : CommonOptions.InputFile(start, "start image"),
-                Descent = new TargetDreamOptions { Steps = p.GetValue(steps), LearningRate = p.GetValue(lr) },
-            });
-            return CliRun.RunJob(inv, new DreamTargetJob(), options, p.GetValue(output)!);
-        });
+            Target = p.GetValue(target)!,
+            From = p.GetValue(from) is "noise" ? "noise" : CommonOptions.InputFile(p.GetValue(from)!, "start image"),
+            Descent = new TargetDreamOptions { Steps = p.GetValue(steps), LearningRate = p.GetValue(lr) },
+        }));
         return cmd;
     }
 }

@@ -14,27 +14,25 @@ internal static class EvaluateCommand
         var limit = CommonOptions.Limit("Evaluate at most this many images per class");
         var output = new Option<string?>("--output", "-o") { Description = "Confusion matrix picture (.png)." };
         var cmd = new Command("evaluate", "Measure a classifier on labelled images: accuracy, per-class accuracy and a confusion matrix.") { model, data, split, classes, limit, output, CommonOptions.Force };
-        cmd.SetAction(inv =>
+        // Without -o nothing is written: the table and the summary are the product.
+        cmd.SetJob(new EvaluateJob(), output, p =>
         {
-            var p = inv.Parse;
             string source = p.GetValue(data)!;
-            var options = new EvaluateJobOptions
+            return new EvaluateJobOptions
             {
                 Model = CommonOptions.ModelName(p.GetValue(model)!),
-                Data = Directory.Exists(source) ? Path.GetFullPath(source) : source,
+                Data = CommonOptions.DataSource(source),
                 Split = p.GetValue(split)!, Classes = p.GetValue(classes), Limit = p.GetValue(limit),
             };
-            // Without -o nothing is written: the table and the summary are the product.
-            return CliRun.RunJob(inv, new EvaluateJob(), options, p.GetValue(output) ?? "", show: r =>
-            {
-                if (r.Results is not EvaluateResults e) return;
-                var table = new Table().AddColumn("class").AddColumn(new TableColumn("images").RightAligned()).AddColumn(new TableColumn("accuracy").RightAligned()).AddColumn("most confused with");
-                foreach (var c in e.Classes)
-                    table.AddRow(Markup.Escape(c.Class), c.Images.ToString(CultureInfo.InvariantCulture), double.IsNaN(c.Accuracy) ? "-" : c.Accuracy.ToString("P2", CultureInfo.InvariantCulture),
-                        c.ConfusedWith is null ? "" : Markup.Escape($"{c.ConfusedWith} ({c.Confused})"));
-                table.AddRow("[bold]all[/]", e.Images.ToString(CultureInfo.InvariantCulture), $"[bold]{e.Accuracy.ToString("P2", CultureInfo.InvariantCulture)}[/]", "");
-                inv.Results.Write(table);
-            });
+        }, show: (inv, options, r) =>
+        {
+            if (r.Results is not EvaluateResults e) return;
+            var table = new Table().AddColumn("class").AddColumn(new TableColumn("images").RightAligned()).AddColumn(new TableColumn("accuracy").RightAligned()).AddColumn("most confused with");
+            foreach (var c in e.Classes)
+                table.AddRow(Markup.Escape(c.Class), c.Images.ToString(CultureInfo.InvariantCulture), double.IsNaN(c.Accuracy) ? "-" : c.Accuracy.ToString("P2", CultureInfo.InvariantCulture),
+                    c.ConfusedWith is null ? "" : Markup.Escape($"{c.ConfusedWith} ({c.Confused})"));
+            table.AddRow("[bold]all[/]", e.Images.ToString(CultureInfo.InvariantCulture), $"[bold]{e.Accuracy.ToString("P2", CultureInfo.InvariantCulture)}[/]", "");
+            inv.Results.Write(table);
         });
         return cmd;
     }

@@ -29,11 +29,10 @@ internal static class ExplainCommand
         var cmd = new Command("explain", "Why the network answered what it did: attribution maps (gradients, integrated gradients, Grad-CAM, occlusion, LIME) over the photo.")
             { image, output, cls, methods, layer, steps, baseline, samples, noise, window, stride, superpixels, perturbations, features, limeFill, curves, top, CommonOptions.Force };
         common.AddTo(cmd);
-        cmd.SetAction(inv =>
+        cmd.SetJob(new ExplainJob(), output, p =>
         {
-            var p = inv.Parse;
             var names = p.GetValue(methods)!.SelectMany(m => m.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries)).ToList();
-            var options = common.Apply(p, new ExplainJobOptions
+            return common.Apply(p, new ExplainJobOptions
             {
                 Image = CommonOptions.InputFile(p.GetValue(image)!, "photo"),
                 Class = p.GetValue(cls)!,
@@ -44,28 +43,27 @@ internal static class ExplainCommand
                 Superpixels = p.GetValue(superpixels), Perturbations = p.GetValue(perturbations), Features = p.GetValue(features), LimeFill = p.GetValue(limeFill)!,
                 Curves = p.GetValue(curves),
             });
-            return CliRun.RunJob(inv, new ExplainJob(), options, p.GetValue(output)!, show: r =>
+        }, show: (inv, options, r) =>
+        {
+            if (r.Results is not ExplainResults results) return;
+            var table = new Table().Title($"{Markup.Escape(results.Model)}: explaining '{Markup.Escape(results.Explained.Label)}' ({Markup.Escape(results.Score)})")
+                .AddColumn("#").AddColumn("class").AddColumn(new TableColumn("probability").RightAligned());
+            int rank = 1;
+            foreach (var t in results.Top) table.AddRow(rank++.ToString(), Markup.Escape(t.Label), t.P.ToString("0.0000"));
+            inv.Results.Write(table);
+            foreach (var m in results.Maps.Where(m => m.AttributionSum is not null))
+                inv.Out.WriteLine($"integrated gradients: attributions sum to {m.AttributionSum:G5}; score(image) - score(baseline) = {m.ScoreDelta:G5}");
+            if (results.Random is { } random)
             {
-                if (r.Results is not ExplainResults results) return;
-                var table = new Table().Title($"{Markup.Escape(results.Model)}: explaining '{Markup.Escape(results.Explained.Label)}' ({Markup.Escape(results.Score)})")
-                    .AddColumn("#").AddColumn("class").AddColumn(new TableColumn("probability").RightAligned());
-                int rank = 1;
-                foreach (var t in results.Top) table.AddRow(rank++.ToString(), Markup.Escape(t.Label), t.P.ToString("0.0000"));
-                inv.Results.Write(table);
-                foreach (var m in results.Maps.Where(m => m.AttributionSum is not null))
-                    inv.Out.WriteLine($"integrated gradients: attributions sum to {m.AttributionSum:G5}; score(image) - score(baseline) = {m.ScoreDelta:G5}");
-                if (results.Random is { } random)
-                {
-                    var auc = new Table().Title($"deletion and insertion ({Curves.Portions + 1} points each; probability of '{Markup.Escape(results.Explained.Label)}')")
-                        .AddColumn("order").AddColumn(new TableColumn("deletion area (lower: more faithful)").RightAligned()).AddColumn(new TableColumn("insertion area (higher: more faithful)").RightAligned());
-                    foreach (var m in results.Maps.Where(m => m.DeletionAuc is not null))
-                        auc.AddRow(Markup.Escape(m.Title), m.DeletionAuc!.Value.ToString("0.000"), m.InsertionAuc!.Value.ToString("0.000"));
-                    auc.AddRow($"random order (mean of {Curves.RandomOrders})", random.Deletion.ToString("0.000"), random.Insertion.ToString("0.000"));
-                    inv.Results.Write(auc);
-                }
-                foreach (var m in results.Maps.Where(m => m.Fit is not null))
-                    inv.Out.WriteLine($"LIME: {m.Superpixels} superpixels; the weighted linear model's R² on its samples is {m.Fit:0.000}");
-            });
+                var auc = new Table().Title($"deletion and insertion ({Curves.Portions + 1} points each; probability of '{Markup.Escape(results.Explained.Label)}')")
+                    .AddColumn("order").AddColumn(new TableColumn("deletion area (lower: more faithful)").RightAligned()).AddColumn(new TableColumn("insertion area (higher: more faithful)").RightAligned());
+                foreach (var m in results.Maps.Where(m => m.DeletionAuc is not null))
+                    auc.AddRow(Markup.Escape(m.Title), m.DeletionAuc!.Value.ToString("0.000"), m.InsertionAuc!.Value.ToString("0.000"));
+                auc.AddRow($"random order (mean of {Curves.RandomOrders})", random.Deletion.ToString("0.000"), random.Insertion.ToString("0.000"));
+                inv.Results.Write(auc);
+            }
+            foreach (var m in results.Maps.Where(m => m.Fit is not null))
+                inv.Out.WriteLine($"LIME: {m.Superpixels} superpixels; the weighted linear model's R² on its samples is {m.Fit:0.000}");
         });
         return cmd;
     }

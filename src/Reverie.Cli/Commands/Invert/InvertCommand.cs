@@ -21,25 +21,23 @@ internal static class InvertCommand
         var cmd = new Command("invert", "Reconstruct a photo from its features at a layer (Mahendran and Vedaldi), from noise.")
             { image, layer, layers, steps, lr, step, size, output };
         common.AddTo(cmd);
-        cmd.SetAction(inv =>
+        cmd.SetJob(new InvertJob(), output, p =>
         {
-            var p = inv.Parse;
             var list = p.GetValue(layers) is { } ls ? (ls == "all" ? InvertJobOptions.GoogLeNetDepth : ls.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries))
                 : p.GetValue(layer) is { } one ? [one] : throw new BadInputException("Give --layer NAME or --layers all.");
-            var options = common.Apply(p, new InvertJobOptions
+            return common.Apply(p, new InvertJobOptions
             {
                 Input = CommonOptions.InputFile(p.GetValue(image)!, "photo"),
                 Layers = list.ToList(),
                 Size = p.GetValue(size),
                 Inversion = new InversionOptions { Steps = p.GetValue(steps), LearningRate = p.GetValue(lr), Step = StepRules.Parse(p.GetValue(step)!) },
             });
-            return CliRun.RunJob(inv, new InvertJob(), options, p.GetValue(output)!, show: r =>
-            {
-                if (r.Results is not InvertResults results) return;
-                var table = new Table().AddColumn("layer").AddColumn(new TableColumn("feature loss").RightAligned()).AddColumn(new TableColumn("PSNR dB").RightAligned()).AddColumn(new TableColumn("SSIM").RightAligned());
-                foreach (var l in results.Layers) table.AddRow(Markup.Escape(l.Layer), l.FeatureLoss.ToString("0.000"), l.Psnr.ToString("0.0"), l.Ssim.ToString("0.000"));
-                inv.Results.Write(table);
-            });
+        }, show: (inv, options, r) =>
+        {
+            if (r.Results is not InvertResults results) return;
+            var table = new Table().AddColumn("layer").AddColumn(new TableColumn("feature loss").RightAligned()).AddColumn(new TableColumn("PSNR dB").RightAligned()).AddColumn(new TableColumn("SSIM").RightAligned());
+            foreach (var l in results.Layers) table.AddRow(Markup.Escape(l.Layer), l.FeatureLoss.ToString("0.000"), l.Psnr.ToString("0.0"), l.Ssim.ToString("0.000"));
+            inv.Results.Write(table);
         });
         return cmd;
     }

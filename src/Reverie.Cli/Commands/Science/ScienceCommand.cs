@@ -27,37 +27,35 @@ internal static class ScienceCommand
         var seed = CommonOptions.SeedOption("the weights, the batches and the permuted labels", d.Seed);
         var cmd = new Command("shortcut", "Train a network where a coloured stamp gives the answer away, and show with explanation maps that it reads the stamp, not the shapes.")
             { output, train, test, explained, size, epochs, methods, noRandom, seed, CommonOptions.Force };
-        cmd.SetAction(inv =>
+        cmd.SetJob(new ShortcutJob(), output, p =>
         {
-            var p = inv.Parse;
-            var options = new ShortcutJobOptions
+            if (p.GetValue(ReverieCli.Threads) is null) TorchSharp.torch.set_num_threads(Math.Min(Environment.ProcessorCount, 4));
+            return new ShortcutJobOptions
             {
                 Train = p.GetValue(train), Test = p.GetValue(test), Explained = p.GetValue(explained), Size = p.GetValue(size), Epochs = p.GetValue(epochs),
                 Methods = p.GetValue(methods)!.SelectMany(m => m.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries)).Distinct().ToList(),
                 RandomLabels = !p.GetValue(noRandom), Seed = p.GetValue(seed),
             };
-            if (p.GetValue(ReverieCli.Threads) is null) TorchSharp.torch.set_num_threads(Math.Min(Environment.ProcessorCount, 4));
-            return CliRun.RunJob(inv, new ShortcutJob(), options, p.GetValue(output)!, show: r =>
+        }, show: (inv, options, r) =>
+        {
+            if (r.Results is not ShortcutResults results) return;
+            var acc = new Table().Title("test accuracy by the stamp's colour").AddColumn("network").AddColumn("trained on")
+                .AddColumn(new TableColumn("training").RightAligned()).AddColumn(new TableColumn("stamp matches").RightAligned()).AddColumn(new TableColumn("random").RightAligned()).AddColumn(new TableColumn("swapped").RightAligned());
+            foreach (var n in results.Networks)
+                acc.AddRow(Markup.Escape(n.Name), Markup.Escape(n.Trained), $"{100 * n.TrainAccuracy:0.0}%", $"{100 * n.Matched:0.0}%", $"{100 * n.Random:0.0}%", $"{100 * n.Swapped:0.0}%");
+            inv.Results.Write(acc);
+            var maps = new Table().Title($"share of |map| on the stamp ({100 * results.StampArea:0.#}% of the area) and on the shape ({100 * results.ShapeArea:0.#}%)")
+                .AddColumn("method").AddColumn(new TableColumn("with cue: stamp").RightAligned()).AddColumn(new TableColumn("shape").RightAligned())
+                .AddColumn(new TableColumn("without: stamp").RightAligned()).AddColumn(new TableColumn("shape").RightAligned());
+            if (results.Methods.All(m => m.LabelRandomization is not null))
+                maps.AddColumn(new TableColumn("ρ true vs permuted labels").RightAligned());
+            foreach (var m in results.Methods)
             {
-                if (r.Results is not ShortcutResults results) return;
-                var acc = new Table().Title("test accuracy by the stamp's colour").AddColumn("network").AddColumn("trained on")
-                    .AddColumn(new TableColumn("training").RightAligned()).AddColumn(new TableColumn("stamp matches").RightAligned()).AddColumn(new TableColumn("random").RightAligned()).AddColumn(new TableColumn("swapped").RightAligned());
-                foreach (var n in results.Networks)
-                    acc.AddRow(Markup.Escape(n.Name), Markup.Escape(n.Trained), $"{100 * n.TrainAccuracy:0.0}%", $"{100 * n.Matched:0.0}%", $"{100 * n.Random:0.0}%", $"{100 * n.Swapped:0.0}%");
-                inv.Results.Write(acc);
-                var maps = new Table().Title($"share of |map| on the stamp ({100 * results.StampArea:0.#}% of the area) and on the shape ({100 * results.ShapeArea:0.#}%)")
-                    .AddColumn("method").AddColumn(new TableColumn("with cue: stamp").RightAligned()).AddColumn(new TableColumn("shape").RightAligned())
-                    .AddColumn(new TableColumn("without: stamp").RightAligned()).AddColumn(new TableColumn("shape").RightAligned());
-                if (results.Methods.All(m => m.LabelRandomization is not null))
-                    maps.AddColumn(new TableColumn("ρ true vs permuted labels").RightAligned());
-                foreach (var m in results.Methods)
-                {
-                    var cells = new List<string> { Markup.Escape(m.Title), $"{m.StampWithCue:0.00}", $"{m.ShapeWithCue:0.00}", $"{m.StampWithoutCue:0.00}", $"{m.ShapeWithoutCue:0.00}" };
-                    if (m.LabelRandomization is { } rho) cells.Add($"{rho:0.00}");
-                    maps.AddRow(cells.ToArray());
-                }
-                inv.Results.Write(maps);
-            });
+                var cells = new List<string> { Markup.Escape(m.Title), $"{m.StampWithCue:0.00}", $"{m.ShapeWithCue:0.00}", $"{m.StampWithoutCue:0.00}", $"{m.ShapeWithoutCue:0.00}" };
+                if (m.LabelRandomization is { } rho) cells.Add($"{rho:0.00}");
+                maps.AddRow(cells.ToArray());
+            }
+            inv.Results.Write(maps);
         });
         return cmd;
     }
@@ -72,34 +70,35 @@ internal static class ScienceCommand
         var beta = new Option<double>("--beta") { Description = "Weight of the β-VAE penalty.", DefaultValueFactory = _ => d.Beta };
         var lr = new Option<double>("--lr") { Description = "Adam's initial learning rate (cosine decay).", DefaultValueFactory = _ => d.LearningRate };
         var batch = new Option<int>("--batch") { Description = "Series per batch.", DefaultValueFactory = _ => d.Batch };
-        var output = new Option<string>("--output", "-o") { Description = "Folder for the trained network (scinet.dat), its recipe with the results (scinet.recipe.json) and the plots; made if missing.", Required = true };
+        var output = CommonOptions.Output("Folder for the trained network (scinet.dat), its recipe with the results (scinet.recipe.json) and the plots; made if missing.");
         var cmd = new Command("copernicus", "Train SciNet on the Sun and Mars seen from Earth, then check whether its two latent neurons are heliocentric angles.")
             { samples, epochs, length, seed, beta, lr, batch, output, CommonOptions.Force };
-        cmd.SetAction(inv =>
+        cmd.SetJob(new CopernicusJob(), output, p =>
         {
-            var p = inv.Parse;
             var options = new CopernicusOptions
             {
                 Samples = p.GetValue(samples), Epochs = p.GetValue(epochs), SeriesLength = p.GetValue(length), Seed = p.GetValue(seed),
                 Beta = p.GetValue(beta), LearningRate = p.GetValue(lr), Batch = p.GetValue(batch),
             };
-            options.Validate();
-            string dir = p.GetValue(output)!;
+            options.Validate(); // before the folder is made
+            if (p.GetValue(ReverieCli.Threads) is null) TorchSharp.torch.set_num_threads(Math.Min(Environment.ProcessorCount, 4));
+            return options;
+        }, show: (inv, options, r) =>
+        {
+            if (r.Results is not CopernicusResults results) return;
+            var table = new Table().AddColumn("latent").AddColumn(new TableColumn("R² heliocentric (φE, φM)").RightAligned())
+                .AddColumn("fit").AddColumn(new TableColumn("R² geocentric (θS, θM)").RightAligned())
+                .AddColumn(new TableColumn("step: learned / from fit").RightAligned());
+            foreach (var n in results.Neurons)
+                table.AddRow($"r{n.Neuron}", n.Heliocentric.R2.ToString("0.0000", CultureInfo.InvariantCulture),
+                    Markup.Escape($"{n.Heliocentric.W1:0.###}·φE {(n.Heliocentric.W2 < 0 ? "-" : "+")} {Math.Abs(n.Heliocentric.W2):0.###}·φM"),
+                    n.Geocentric.R2.ToString("0.0000", CultureInfo.InvariantCulture), $"{n.StepLearned:0.0000} / {n.StepFromFit:0.0000}");
+            inv.Results.Write(table);
+        }, outputPath: dir =>
+        {
             if (File.Exists(dir)) throw new BadInputException($"'{BadInputException.Shown(dir)}' is a file; --output must be a folder.");
             Directory.CreateDirectory(dir);
-            if (p.GetValue(ReverieCli.Threads) is null) TorchSharp.torch.set_num_threads(Math.Min(Environment.ProcessorCount, 4));
-            return CliRun.RunJob(inv, new CopernicusJob(), options, Path.Combine(dir, "scinet.dat"), show: r =>
-            {
-                if (r.Results is not CopernicusResults results) return;
-                var table = new Table().AddColumn("latent").AddColumn(new TableColumn("R² heliocentric (φE, φM)").RightAligned())
-                    .AddColumn("fit").AddColumn(new TableColumn("R² geocentric (θS, θM)").RightAligned())
-                    .AddColumn(new TableColumn("step: learned / from fit").RightAligned());
-                foreach (var n in results.Neurons)
-                    table.AddRow($"r{n.Neuron}", n.Heliocentric.R2.ToString("0.0000", CultureInfo.InvariantCulture),
-                        Markup.Escape($"{n.Heliocentric.W1:0.###}·φE {(n.Heliocentric.W2 < 0 ? "-" : "+")} {Math.Abs(n.Heliocentric.W2):0.###}·φM"),
-                        n.Geocentric.R2.ToString("0.0000", CultureInfo.InvariantCulture), $"{n.StepLearned:0.0000} / {n.StepFromFit:0.0000}");
-                inv.Results.Write(table);
-            });
+            return Path.Combine(dir, "scinet.dat");
         });
         return cmd;
     }

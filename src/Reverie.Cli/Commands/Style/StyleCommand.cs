@@ -79,19 +79,14 @@ internal static class StyleCommand
             { content, styles, output, saveEvery, video.Flow, video.Blend };
         settings.AddTo(cmd, grid: false);
         cmd.Subcommands.Add(Grid());
-        cmd.SetAction(inv =>
+        cmd.SetJob(new StyleJob(), output, p => settings.Common.Apply(p, new StyleJobOptions
         {
-            var p = inv.Parse;
-            var options = settings.Common.Apply(p, new StyleJobOptions
-            {
-                Content = CommonOptions.InputFile(p.GetValue(content)!, "content photo"),
-                Styles = p.GetValue(styles)!.Select(ParseStyle).ToList(),
-                SaveEvery = p.GetValue(saveEvery),
-                Style = settings.Read(p),
-                Video = video.Parse(p),
-            });
-            return CliRun.RunJob(inv, new StyleJob(), options, p.GetValue(output)!);
-        });
+            Content = CommonOptions.InputFile(p.GetValue(content)!, "content photo"),
+            Styles = p.GetValue(styles)!.Select(ParseStyle).ToList(),
+            SaveEvery = p.GetValue(saveEvery),
+            Style = settings.Read(p),
+            Video = video.Parse(p),
+        }));
         return cmd;
     }
 
@@ -134,20 +129,13 @@ internal static class StyleCommand
         var output = CommonOptions.Output("Output grid (.png or .jpg).");
         var cmd = new Command("grid", "Rows of content layers by columns of content/style ratios (Gatys et al.'s figure).") { output };
         inputs.AddTo(cmd);
-        cmd.SetAction(inv =>
+        cmd.SetJob(new StyleGridJob(), output, inputs.Read, show: (inv, options, r) =>
         {
-            var p = inv.Parse;
-            var options = inputs.Read(p);
-            var rows = options.Rows;
-            var cols = options.Ratios;
-            return CliRun.RunJob(inv, new StyleGridJob(), options, p.GetValue(output)!, show: r =>
-            {
-                if (r.Results is not StyleGridResults g) return;
-                var t = new Table().AddColumn("content layer");
-                foreach (var c in cols) t.AddColumn(new TableColumn($"ratio {c:G3}").RightAligned());
-                for (int i = 0; i < g.StyleLoss.Count; i++) t.AddRow([Markup.Escape(rows[i]), .. g.StyleLoss[i].Select(v => v.ToString("G4", CultureInfo.InvariantCulture))]);
-                inv.Results.Write(t);
-            });
+            if (r.Results is not StyleGridResults g) return;
+            var t = new Table().AddColumn("content layer");
+            foreach (var c in options.Ratios) t.AddColumn(new TableColumn($"ratio {c:G3}").RightAligned());
+            for (int i = 0; i < g.StyleLoss.Count; i++) t.AddRow([Markup.Escape(options.Rows[i]), .. g.StyleLoss[i].Select(v => v.ToString("G4", CultureInfo.InvariantCulture))]);
+            inv.Results.Write(t);
         });
         return cmd;
     }

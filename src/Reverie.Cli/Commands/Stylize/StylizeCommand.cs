@@ -11,22 +11,17 @@ internal static class StylizeCommand
         var net = new Option<string>("--net") { Description = "A style network in ONNX (from 'reverie stylize train', or a Johnson-style net exported by PyTorch).", Required = true };
         var tile = new Option<int>("--tile") { Description = "Images larger than this are done tile by tile; 0 never.", DefaultValueFactory = _ => 1024 };
         var maxSize = new Option<int>("--max-size") { Description = "Shrink the photo so its longest side is at most this; 0 keeps it.", DefaultValueFactory = _ => 0 };
-        var output = new Option<string>("--output", "-o") { Description = "Output image (.png or .jpg), or .mp4 for a video.", Required = true };
+        var output = CommonOptions.Output("Output image (.png or .jpg), or .mp4 for a video.");
         var video = new CommonOptions.VideoFlags();
         var cmd = new Command("stylize", "Fast style transfer: one forward pass of a trained style network.") { image, net, tile, maxSize, output, CommonOptions.Force, video.Flow, video.Blend };
         cmd.Subcommands.Add(Train());
-        cmd.SetAction(inv =>
+        cmd.SetJob(new StylizeJob(), output, p => new StylizeJobOptions
         {
-            var p = inv.Parse;
-            var options = new StylizeJobOptions
-            {
-                Model = Path.GetFullPath(p.GetValue(net)!),
-                Image = CommonOptions.InputFile(p.GetValue(image)!, "photo"),
-                Tile = p.GetValue(tile),
-                MaxSize = p.GetValue(maxSize),
-                Video = video.Parse(p),
-            };
-            return CliRun.RunJob(inv, new StylizeJob(), options, p.GetValue(output)!);
+            Model = Path.GetFullPath(p.GetValue(net)!),
+            Image = CommonOptions.InputFile(p.GetValue(image)!, "photo"),
+            Tile = p.GetValue(tile),
+            MaxSize = p.GetValue(maxSize),
+            Video = video.Parse(p),
         });
         return cmd;
     }
@@ -48,27 +43,22 @@ internal static class StylizeCommand
         var cl = new Option<string?>("--content-layers") { Description = "Comma-separated content layers of the loss network." };
         var sl = new Option<string?>("--style-layers") { Description = "Comma-separated style layers of the loss network." };
         var seed = CommonOptions.SeedOption("the weights and the crops");
-        var output = new Option<string>("--output", "-o") { Description = "The trained network (.onnx); its recipe and losses go beside it in .recipe.json.", Required = true };
+        var output = CommonOptions.Output("The trained network (.onnx); its recipe and losses go beside it in .recipe.json.");
         var cmd = new Command("train", "Train a fast style network for one style with a perceptual loss.")
             { style, data, lossModel, epochs, size, batch, crops, lr, cw, sw, tvw, cl, sl, seed, output };
-        cmd.SetAction(inv =>
+        static string[] Split(string? s) => s is null ? [] : s.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
+        cmd.SetJob(new StylizeTrainJob(), output, p => new StylizeTrainJobOptions
         {
-            var p = inv.Parse;
-            static string[] Split(string? s) => s is null ? [] : s.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
-            var options = new StylizeTrainJobOptions
+            Model = p.GetValue(lossModel),
+            Seed = p.GetValue(seed),
+            Style = CommonOptions.InputFile(p.GetValue(style)!, "style image"),
+            Data = Path.GetFullPath(p.GetValue(data)!),
+            Training = new FastStyleOptions
             {
-                Model = p.GetValue(lossModel),
-                Seed = p.GetValue(seed),
-                Style = CommonOptions.InputFile(p.GetValue(style)!, "style image"),
-                Data = Path.GetFullPath(p.GetValue(data)!),
-                Training = new FastStyleOptions
-                {
-                    Epochs = p.GetValue(epochs), Size = p.GetValue(size), Batch = p.GetValue(batch), CropsPerImage = p.GetValue(crops),
-                    LearningRate = p.GetValue(lr), ContentWeight = p.GetValue(cw), StyleWeight = p.GetValue(sw), TvWeight = p.GetValue(tvw),
-                    ContentLayers = Split(p.GetValue(cl)), StyleLayers = Split(p.GetValue(sl)),
-                },
-            };
-            return CliRun.RunJob(inv, new StylizeTrainJob(), options, p.GetValue(output)!);
+                Epochs = p.GetValue(epochs), Size = p.GetValue(size), Batch = p.GetValue(batch), CropsPerImage = p.GetValue(crops),
+                LearningRate = p.GetValue(lr), ContentWeight = p.GetValue(cw), StyleWeight = p.GetValue(sw), TvWeight = p.GetValue(tvw),
+                ContentLayers = Split(p.GetValue(cl)), StyleLayers = Split(p.GetValue(sl)),
+            },
         });
         return cmd;
     }

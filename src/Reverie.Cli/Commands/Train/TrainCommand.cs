@@ -11,7 +11,7 @@ internal static class TrainCommand
         var data = new Option<string>("--data") { Description = "fashion-mnist, textures, or an ImageFolder (one subfolder of PNG/JPEG images per class).", Required = true };
         var arch = new Option<string>("--arch") { Description = $"Architecture: {string.Join(", ", Architectures.Names)}, or a JSON file.", DefaultValueFactory = _ => "small" };
         var epochs = new Option<int>("--epochs") { Description = "Passes over the training images.", DefaultValueFactory = _ => d.Epochs };
-        var output = new Option<string>("--output", "-o") { Description = "Checkpoint to write: MODEL.json and MODEL.safetensors (plus MODEL.recipe.json, MODEL-training.png, MODEL-confusion.png).", Required = true };
+        var output = CommonOptions.Output("Checkpoint to write: MODEL.json and MODEL.safetensors (plus MODEL.recipe.json, MODEL-training.png, MODEL-confusion.png).");
         var batch = new Option<int>("--batch") { Description = "Images per step.", DefaultValueFactory = _ => d.BatchSize };
         var lr = new Option<double>("--lr") { Description = "Peak learning rate of AdamW (cosine decay).", DefaultValueFactory = _ => d.LearningRate };
         var valSplit = new Option<double>("--val-split") { Description = "Fraction of the training images held out for validation; 0 keeps the last epoch.", DefaultValueFactory = _ => 0.1 };
@@ -32,9 +32,8 @@ internal static class TrainCommand
         var dreamLayer = new Option<string?>("--dream-layer") { Description = "The layer 'reverie dream' uses by default with this model." };
         var cmd = new Command("train", "Train a classifier on Fashion-MNIST, generated textures or your own folders of images; with --base, retrain the top of a trained model (transfer learning).")
             { data, arch, epochs, output, batch, lr, valSplit, seed, resume, baseModel, freeze, unfreezeFrom, classes, perClass, size, textures, noAugment, noise, adversarial, advEps, advSteps, dreamLayer, CommonOptions.Force };
-        cmd.SetAction(inv =>
+        cmd.SetJob(new TrainingJob(), output, p =>
         {
-            var p = inv.Parse;
             var adv = p.GetValue(adversarial) switch
             {
                 "none" => AdversarialTraining.None,
@@ -44,7 +43,7 @@ internal static class TrainCommand
             };
             if (adv == AdversarialTraining.None && (p.GetResult(advEps) is { Implicit: false } || p.GetResult(advSteps) is { Implicit: false }))
                 throw new BadInputException("--eps and --adversarial-steps go with --adversarial pgd or fgsm-rs.");
-            var options = new TrainingJobOptions
+            return new TrainingJobOptions
             {
                 Data = p.GetValue(data)!, Arch = p.GetValue(arch)!, Base = p.GetValue(baseModel), Freeze = p.GetValue(freeze), UnfreezeFrom = p.GetValue(unfreezeFrom),
                 Classes = p.GetValue(classes)?.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries),
@@ -53,21 +52,20 @@ internal static class TrainCommand
                 Epochs = p.GetValue(epochs), BatchSize = p.GetValue(batch), LearningRate = p.GetValue(lr), Seed = p.GetValue(seed), Noise = p.GetValue(noise),
                 Adversarial = adv, AdversarialEps = p.GetValue(advEps), AdversarialSteps = p.GetValue(advSteps),
             };
-            return CliRun.RunJob(inv, new TrainingJob(), options, Checkpoint.Stem(p.GetValue(output)!) + ".json", show: r =>
+        }, show: (inv, options, r) =>
+        {
+            if (r.Results is not TrainingResults results) return;
+            if (results.TestPerClass is { } perClassAccuracy)
             {
-                if (r.Results is not TrainingResults results) return;
-                if (results.TestPerClass is { } perClassAccuracy)
-                {
-                    var table = new Table().AddColumn("class").AddColumn(new TableColumn("test accuracy").RightAligned());
-                    foreach (var (name, accuracy) in perClassAccuracy)
-                        table.AddRow(Markup.Escape(name), accuracy.ToString("P2", CultureInfo.InvariantCulture));
-                    table.AddRow("[bold]all[/]", $"[bold]{results.TestAccuracy!.Value.ToString("P2", CultureInfo.InvariantCulture)}[/]");
-                    inv.Results.Write(table);
-                }
-                if (results.FrozenChecksumBefore is { } before)
-                    inv.Results.WriteLine($"frozen layers {(before == results.FrozenChecksumAfter ? "unchanged" : "CHANGED")} (SHA-256 {before[..16]}…)");
-            });
-        });
+                var table = new Table().AddColumn("class").AddColumn(new TableColumn("test accuracy").RightAligned());
+                foreach (var (name, accuracy) in perClassAccuracy)
+                    table.AddRow(Markup.Escape(name), accuracy.ToString("P2", CultureInfo.InvariantCulture));
+                table.AddRow("[bold]all[/]", $"[bold]{results.TestAccuracy!.Value.ToString("P2", CultureInfo.InvariantCulture)}[/]");
+                inv.Results.Write(table);
+            }
+            if (results.FrozenChecksumBefore is { } before)
+                inv.Results.WriteLine($"frozen layers {(before == results.FrozenChecksumAfter ? "unchanged" : "CHANGED")} (SHA-256 {before[..16]}…)");
+        }, outputPath: o => Checkpoint.Stem(o) + ".json");
         return cmd;
     }
 }

@@ -54,17 +54,12 @@ internal static class VisualizeCommand
         var diversity = new Option<double>("--diversity") { Description = "Weight of the diversity term across the batch (at the objective's first layer)." };
         var cmd = new Command("visualize", "Make an image that maximizes a neuron, channel, layer or class, from noise.") { objective, output, batch, diversity };
         settings.AddTo(cmd);
-        cmd.SetAction(inv =>
+        cmd.SetJob(new VisualizeJob(), output, p => settings.Common.Apply(p, new VisualizeJobOptions
         {
-            var p = inv.Parse;
-            var options = settings.Common.Apply(p, new VisualizeJobOptions
-            {
-                Objective = p.GetValue(objective)!,
-                Diversity = p.GetValue(diversity),
-                Visualize = settings.Read(p, p.GetValue(batch)),
-            });
-            return CliRun.RunJob(inv, new VisualizeJob(), options, p.GetValue(output)!);
-        });
+            Objective = p.GetValue(objective)!,
+            Diversity = p.GetValue(diversity),
+            Visualize = settings.Read(p, p.GetValue(batch)),
+        }));
         return cmd;
     }
 }
