@@ -98,8 +98,9 @@ internal sealed record TrainingJobOptions : JobOptions
 /// <param name="FrozenChecksumBefore">SHA-256 of the frozen layers before training (transfer learning).</param>
 /// <param name="FrozenChecksumAfter">The same after training: equal when they stayed frozen.</param>
 /// <param name="History">Every epoch's losses and accuracies.</param>
+/// <param name="Threads">The threads libtorch trained with: the weights are the same bit for bit only with the same number.</param>
 internal sealed record TrainingResults(int BestEpoch, double TrainAccuracy, double? ValidationAccuracy, double? TestAccuracy, long? TestImages,
-    IReadOnlyDictionary<string, double>? TestPerClass, string? FrozenChecksumBefore, string? FrozenChecksumAfter, IReadOnlyList<EpochMetrics> History);
+    IReadOnlyDictionary<string, double>? TestPerClass, string? FrozenChecksumBefore, string? FrozenChecksumAfter, IReadOnlyList<EpochMetrics> History, int Threads);
 
 /// <summary>
 /// <c>reverie train</c> as a job: opens the data, builds (or adapts) the network, trains with validation, evaluates the best
@@ -217,7 +218,7 @@ internal sealed class TrainingJob : Job<TrainingJobOptions>
             var best = state.History[state.BestEpoch - 1];
             var results = new TrainingResults(state.BestEpoch, best.TrainAccuracy, val is null ? null : best.ValidationAccuracy, testEval?.Accuracy, testEval?.Total,
                 testEval is null ? null : all.Classes.Select((k, i) => KeyValuePair.Create(k, Math.Round(testEval.PerClass[i], 5))).ToDictionary(),
-                before, after, state.History);
+                before, after, state.History, get_num_threads());
             var recipe = c.Finished(results, state.EpochsDone);
             Checkpoint.Save(stem, state.Best!, new CheckpointInfo
             {
