@@ -32,3 +32,7 @@ rm -f docs/gallery/chelsea-explain.npz
 # The shortcut experiment's figures (docs/shortcut.md).
 ./reverie science shortcut -o docs/science/shortcut-sheet.jpg
 mv docs/science/shortcut-sheet-plots.png docs/science/shortcut-plots.png
+# Robust accuracy of the built-in fashion model under the default suite (README, attack benchmark).
+./reverie attack benchmark -m fashion --data fashion-mnist --eps 0.03,0.05,0.1 --n 1000 -o /tmp/robust.json
+cp /tmp/robust.png docs/gallery/robust-fashion.png
+cp /tmp/robust.recipe.json docs/gallery/robust-fashion.recipe.json

@@ -241,8 +241,8 @@ internal static class AttackBenchmark
         var eps = r.Rows.Select(row => row.Eps).ToList();
         var series = new List<Series>();
         for (int a = 0; a < r.Settings.Suite.Count; a++)
-            series.Add(new Series(r.Settings.Suite[a], eps, r.Rows.Select(row => row.Attacks[a].RobustAccuracy).ToList(), Imaging.Plot.Palette[(a + 1) % Imaging.Plot.Palette.Length], Points: true));
-        series.Add(new Series("worst case", eps, r.Rows.Select(row => row.WorstCase).ToList(), Imaging.Plot.Palette[0], Points: true));
+            series.Add(new Series(r.Settings.Suite[a], eps, r.Rows.Select(row => row.Attacks[a].RobustAccuracy).ToList(), Imaging.Plot.Palette[(a + 1) % Imaging.Plot.Palette.Length], Markers: true));
+        series.Add(new Series("worst case", eps, r.Rows.Select(row => row.WorstCase).ToList(), Imaging.Plot.Palette[0], Markers: true));
         series.Add(new Series("clean", eps, r.Rows.Select(row => row.CleanAccuracy).ToList(), SkiaSharp.SKColors.Gray));
         var chart = new LineChart($"robust accuracy of {r.Model}", r.Settings.L2 ? "eps (L2 radius)" : "eps (L∞, 0..1 pixel units)", "accuracy", series) { YRange = (0, 1) };
         return Imaging.Plot.Render([chart], 1, 640, 440, title: $"{r.Data}, {r.Images} images");

@@ -4,7 +4,8 @@ using SkiaSharp;
 namespace Reverie.Imaging;
 
 /// <summary>One line (or cloud of points) of a chart.</summary>
-internal sealed record Series(string Name, IReadOnlyList<double> X, IReadOnlyList<double> Y, SKColor Color, bool Points = false);
+/// <summary>One series of a line chart: drawn as a line, as dots alone (<paramref name="Points"/>), or as a line with a marker at each value (<paramref name="Markers"/>).</summary>
+internal sealed record Series(string Name, IReadOnlyList<double> X, IReadOnlyList<double> Y, SKColor Color, bool Points = false, bool Markers = false);
 
 /// <summary>A chart panel: lines or points over two linear axes (optionally a logarithmic y axis).</summary>
 internal sealed record LineChart(string Title, string XLabel, string YLabel, IReadOnlyList<Series> Series) : IPanel
@@ -154,38 +155,74 @@ internal static class Plot
         if (c.LogY) y = (Math.Floor(y.Lo), Math.Ceiling(y.Hi));
         else if (c.YRange is null) { double pad = (y.Hi - y.Lo) * 0.05; y = (y.Lo - pad, y.Hi + pad); }
         Frame(canvas, area, plot, c.Title, c.XLabel, c.YLabel, x, y, c.LogY);
+        // Where each value lands; lines are clipped to the plot, dots and markers are drawn whole (a value on the frame stays visible).
+        var placed = c.Series.Select(s => Enumerable.Range(0, s.X.Count).Select(i =>
+        {
+            double vy = Y(s.Y[i]);
+            return double.IsFinite(s.X[i]) && double.IsFinite(vy)
+                ? new SKPoint(plot.Left + (float)((s.X[i] - x.Lo) / (x.Hi - x.Lo)) * plot.Width, plot.Bottom - (float)((vy - y.Lo) / (y.Hi - y.Lo)) * plot.Height)
+                : (SKPoint?)null;
+        }).ToList()).ToList();
         canvas.Save();
         canvas.ClipRect(plot);
-        foreach (var s in c.Series)
+        for (int k = 0; k < c.Series.Count; k++)
         {
-            using var paint = new SKPaint { Color = s.Color, StrokeWidth = 2, IsAntialias = true, Style = s.Points ? SKPaintStyle.Fill : SKPaintStyle.Stroke };
+            if (c.Series[k].Points) continue;
+            using var paint = new SKPaint { Color = c.Series[k].Color, StrokeWidth = 2, IsAntialias = true, Style = SKPaintStyle.Stroke };
             using var path = new SKPath();
             bool open = false;
-            for (int i = 0; i < s.X.Count; i++)
+            foreach (var pt in placed[k])
             {
-                double vy = Y(s.Y[i]);
-                if (!double.IsFinite(s.X[i]) || !double.IsFinite(vy)) { open = false; continue; }
-                float px = plot.Left + (float)((s.X[i] - x.Lo) / (x.Hi - x.Lo)) * plot.Width;
-                float py = plot.Bottom - (float)((vy - y.Lo) / (y.Hi - y.Lo)) * plot.Height;
-                if (s.Points) canvas.DrawCircle(px, py, 2.2f, paint);
-                else if (open) path.LineTo(px, py);
-                else { path.MoveTo(px, py); open = true; }
+                if (pt is not { } q) { open = false; continue; }
+                if (open) path.LineTo(q); else { path.MoveTo(q); open = true; }
             }
-            if (!s.Points) canvas.DrawPath(path, paint);
+            canvas.DrawPath(path, paint);
         }
         canvas.Restore();
-        // Legend, top right inside the plot.
-        float ly = plot.Top + 16;
-        using var bg = new SKPaint { Color = new SKColor(255, 255, 255, 220) };
+        for (int k = 0; k < c.Series.Count; k++)
+        {
+            if (!c.Series[k].Points && !c.Series[k].Markers) continue;
+            using var paint = new SKPaint { Color = c.Series[k].Color, IsAntialias = true, Style = SKPaintStyle.Fill };
+            foreach (var pt in placed[k])
+                if (pt is { } q) canvas.DrawCircle(q, c.Series[k].Markers ? 3.5f : 2.2f, paint);
+        }
+        // The legend, in the corner of the plot (or the middle of a side) that hides the least of the data (top right when they tie).
         var named = c.Series.Where(s => s.Name.Length > 0).ToList();
-        if (named.Count > 0) canvas.DrawRect(SKRect.Create(plot.Right - 170, plot.Top + 4, 166, named.Count * 17 + 6), bg);
+        if (named.Count == 0) return;
+        float width = 166, height = named.Count * 17 + 6;
+        var corners = new[]
+        {
+            SKRect.Create(plot.Right - width - 4, plot.Top + 4, width, height), SKRect.Create(plot.Left + 4, plot.Top + 4, width, height),
+            SKRect.Create(plot.Right - width - 4, plot.Bottom - height - 4, width, height), SKRect.Create(plot.Left + 4, plot.Bottom - height - 4, width, height),
+            SKRect.Create(plot.Right - width - 4, plot.MidY - height / 2, width, height), SKRect.Create(plot.Left + 4, plot.MidY - height / 2, width, height),
+        };
+        var box = corners.MinBy(r => Hidden(r, placed));
+        using var bg = new SKPaint { Color = new SKColor(255, 255, 255, 220) };
+        canvas.DrawRect(box, bg);
+        float ly = box.Top + 12;
         foreach (var s in named)
         {
             using var paint = new SKPaint { Color = s.Color, StrokeWidth = 3 };
-            canvas.DrawLine(plot.Right - 164, ly - 4, plot.Right - 146, ly - 4, paint);
-            Text(canvas, s.Name, plot.Right - 140, ly, 12);
+            canvas.DrawLine(box.Left + 6, ly - 4, box.Left + 24, ly - 4, paint);
+            Text(canvas, s.Name, box.Left + 30, ly, 12);
             ly += 17;
         }
+    }
+
+    /// <summary>How much of the data a legend at <paramref name="box"/> would cover: the values, and points along each line between them, inside it.</summary>
+    internal static int Hidden(SKRect box, IReadOnlyList<List<SKPoint?>> placed)
+    {
+        int count = 0;
+        foreach (var series in placed)
+            for (int i = 0; i < series.Count; i++)
+            {
+                if (series[i] is not { } a) continue;
+                if (box.Contains(a)) count += 4;
+                if (i + 1 < series.Count && series[i + 1] is { } b)
+                    for (int t = 1; t < 24; t++)
+                        if (box.Contains(new SKPoint(a.X + (b.X - a.X) * t / 24, a.Y + (b.Y - a.Y) * t / 24))) count++;
+            }
+        return count;
     }
 
     static void Draw(SKCanvas canvas, SKRect area, Heatmap h)
