@@ -92,7 +92,7 @@ internal static class DeepFool
         var gLabel = autograd.grad([labelScore.sum()], [xi], retain_graph: true)[0];
         var fLabel = labelScore.detach().squeeze(1);
         int classes = (int)candidates.shape[1];
-        var best = full(open.Length, float.PositiveInfinity, device: x.device);
+        var best = full(open.Length, S(float.PositiveInfinity), device: x.device);
         var move = zeros_like(gLabel);
         var shape = new long[] { -1, 1, 1, 1 };
         for (int c = 0; c < classes; c++)

@@ -121,6 +121,11 @@ public class AdversarialCliTests(ITestOutputHelper output)
 
     [Theory]
     [InlineData("Give either an IMAGE or --data", "attack", "--model", "fashion")]
+    [InlineData("--eps must be from 0 to 1; got 1.5", "attack", "--data", "fashion-mnist", "--model", "fashion", "--method", "bim", "--eps", "1.5")]
+    [InlineData("--eps is pgd-l2's L2 radius and must be above 0", "attack", "--data", "fashion-mnist", "--model", "fashion", "--method", "pgd-l2", "--eps", "0")]
+    [InlineData("--eps is pgd-l2's L2 radius and must be above 0", "attack", "--data", "fashion-mnist", "--model", "fashion", "--method", "pgd-l2", "--eps", "-1")]
+    [InlineData("--steps must be from 1 to 100000; got 0", "attack", "--data", "fashion-mnist", "--model", "fashion", "--method", "square", "--eps", "0.1", "--steps", "0")]
+    [InlineData("--steps must be from 1 to 100000; got 0", "attack", "--data", "fashion-mnist", "--model", "fashion", "--method", "hopskipjump", "--steps", "0")]
     [InlineData("comma-separated list", "attack", "sweep", "--model", "fashion", "--data", "fashion-mnist", "--eps", "0,abc", "-o", "x.csv")]
     [InlineData("--class, or use --all-classes", "fool", "--model", "fashion", "-o", "dir")]
     [InlineData("--encoding must be direct or cppn", "fool", "--model", "fashion", "--all-classes", "--encoding", "dna", "-o", "dir")]
