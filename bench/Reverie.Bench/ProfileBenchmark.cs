@@ -15,7 +15,9 @@ namespace Reverie.Bench;
 /// Where a default dream's time goes: <c>reverie dream examples/coffee.png</c>'s engine at the
 /// defaults (4 octaves × 10 steps, whole image) on BVLC GoogLeNet, against the network part alone
 /// (forward to inception_4c and the input gradient, at each octave's size, as many times as the
-/// dream does), and the convolution throughput as a share of the machine's peak.
+/// dream does), and the convolution throughput as a share of the machine's peak. With
+/// <c>--torchvision</c>, the same on the <c>dream</c> benchmark's case instead: torchvision's
+/// GoogLeNet (its ONNX export) to inception4c on the photo resized to 512×512.
 /// </summary>
 internal static class ProfileBenchmark
 {
@@ -28,14 +30,17 @@ internal static class ProfileBenchmark
             if (args[i] == "--reps") reps = int.Parse(args[i + 1], CultureInfo.InvariantCulture);
             if (args[i] == "--peak") peak = double.Parse(args[i + 1], CultureInfo.InvariantCulture);
         }
+        bool torchvision = args.Contains("--torchvision");
         set_num_threads(2);
         string root = Paths.Root();
-        string model = Paths.BvlcGoogLeNet(root);
-        var spec = Paths.BvlcSpec;
-        using var net = OnnxNetwork.Load(model, "googlenet", spec);
-        using var photo = ImageIO.Load(Path.Combine(root, "examples", "coffee.png"));
+        string model = torchvision ? Paths.TorchvisionExport(root, "googlenet", 13) : Paths.BvlcGoogLeNet(root);
+        var spec = torchvision ? new InputSpec { Mean = [0.485f, 0.456f, 0.406f], Std = [0.229f, 0.224f, 0.225f] } : Paths.BvlcSpec;
+        using var net = OnnxNetwork.Load(model, torchvision ? null : "googlenet", spec);
+        using var loaded = ImageIO.Load(Path.Combine(root, "examples", "coffee.png"));
+        using var photo = torchvision ? ImageIO.Resize(loaded, 512, 512) : loaded.alias();
         var options = new DreamOptions();
-        string layer = net.ResolveLayer("inception_4c/output");
+        string layer = net.ResolveLayer(torchvision ? "inception4c" : "inception_4c/output");
+        string name = torchvision ? "torchvision GoogLeNet to inception4c" : "BVLC GoogLeNet to inception_4c";
         var objective = new LayerL2(layer);
         var sizes = OctavePyramid.Sizes((int)photo.shape[2], (int)photo.shape[3], options.Octaves, options.OctaveScale);
 
@@ -43,12 +48,9 @@ internal static class ProfileBenchmark
         new DeepDream(net, objective, options with { Octaves = 1, Steps = 2 }).Run(photo).Dispose();
         var dream = new List<double>();
         var network = new List<double>();
-        for (int r = 0; r < reps; r++)
+        double NetworkPart()
         {
             var sw = Stopwatch.StartNew();
-            using (new DeepDream(net, objective, options with { Seed = r }).Run(photo)) { }
-            dream.Add(sw.Elapsed.TotalSeconds);
-            sw.Restart();
             foreach (var (h, w) in sizes)
             {
                 using var x = rand(1, 3, h, w);
@@ -56,12 +58,18 @@ internal static class ProfileBenchmark
                 {
                     using var scope = NewDisposeScope();
                     var xi = x.detach().requires_grad_(true);
-                    var value = objective.Evaluate(net.Forward(xi, [layer]));
-                    value.backward();
+                    objective.Evaluate(net.Forward(xi, [layer])).backward();
                     xi.grad!.sum().item<float>(); // wait for the gradient
                 }
             }
-            network.Add(sw.Elapsed.TotalSeconds);
+            return sw.Elapsed.TotalSeconds;
+        }
+        for (int r = 0; r < reps; r++)
+        {
+            var sw = Stopwatch.StartNew();
+            using (new DeepDream(net, objective, options with { Seed = r }).Run(photo)) { }
+            dream.Add(sw.Elapsed.TotalSeconds);
+            network.Add(NetworkPart());
         }
         double Median(List<double> v) => v.Order().ElementAt(v.Count / 2);
         double d = Median(dream), n = Median(network);
@@ -70,7 +78,7 @@ internal static class ProfileBenchmark
         double gflop = double.NaN;
         if (code == 0)
             gflop = JsonDocument.Parse(text.Trim().Split('\n').Last()).RootElement.EnumerateObject().Sum(p => p.Value.GetDouble()) * options.Steps * 2 / 1e9;
-        var table = new Table().Title($"coffee.png {photo.shape[3]}x{photo.shape[2]}, defaults (4 octaves x 10 steps, whole image), BVLC GoogLeNet to inception_4c, 2 threads, median of {reps}")
+        var table = new Table().Title($"coffee.png {photo.shape[3]}x{photo.shape[2]}, defaults (4 octaves x 10 steps, whole image), {name}, 2 threads, median of {reps}")
             .AddColumn("part").AddColumn(new TableColumn("seconds").RightAligned()).AddColumn(new TableColumn("share").RightAligned());
         table.AddRow("whole dream (engine)", d.ToString("0.00", CultureInfo.InvariantCulture), "100%");
         table.AddRow("network: forward + input gradient", n.ToString("0.00", CultureInfo.InvariantCulture), (n / d).ToString("P0", CultureInfo.InvariantCulture));

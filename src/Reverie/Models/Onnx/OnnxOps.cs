@@ -426,13 +426,14 @@ internal static class OnnxOps
             long n = v.shape[0], c = v.shape[1];
             if (IsChannelsLast(v))
             {
-                // NHWC memory: a pixel's channels are adjacent, so the window is a 1-D average
-                // over rows of the contiguous [N·H·W, 1, C] view, one kernel; the result stays
-                // channels-last for the convolutions that follow.
+                // NHWC memory: a pixel's channels are adjacent, so the [N·H·W, C] matrix of squares
+                // times a band of ones (channel j counts toward channel i when i - front <= j <= i + back),
+                // scaled by alpha/size, plus the bias, is the whole window sum in one matrix product
+                // (as is its gradient); the result stays channels-last for the convolutions that follow.
                 var t = v.permute(0, 2, 3, 1);
-                var rows = F.pad(t.square().reshape(-1, 1, c), [front, back]);
-                var windowMean = F.avg_pool1d(rows, size, 1).reshape(t.shape);
-                var scale = windowMean * S(alpha) + S(bias);
+                using var band = ones(c, c, dtype: v.dtype, device: v.device).triu(-back).tril_(front).mul_(S(alpha / size));
+                using var offset = full(1, S(bias), dtype: v.dtype, device: v.device);
+                var scale = addmm(offset, t.square().reshape(-1, c), band, 1f, 1f).view(t.shape);
                 // beta = 0.75 (every Caffe network): x^-0.75 as rsqrt(x)·rsqrt(sqrt(x)), far cheaper than pow.
                 var factor = beta == 0.75 ? scale.rsqrt() * scale.sqrt().rsqrt() : scale.pow(S(-beta));
                 return [(t * factor).permute(0, 3, 1, 2)];
