@@ -3,7 +3,6 @@ using SkiaSharp;
 
 namespace Reverie.Imaging;
 
-/// <summary>One line (or cloud of points) of a chart.</summary>
 /// <summary>One series of a line chart: drawn as a line, as dots alone (<paramref name="Points"/>), or as a line with a marker at each value (<paramref name="Markers"/>).</summary>
 internal sealed record Series(string Name, IReadOnlyList<double> X, IReadOnlyList<double> Y, SKColor Color, bool Points = false, bool Markers = false);
 
@@ -46,6 +45,15 @@ internal interface IPanel;
 /// as PNG through a temporary file. Text uses DejaVu Sans when the system has it (Debian's
 /// fonts-dejavu-core, installed by the project's scripts).
 /// </summary>
+/// <remarks>
+/// Why not ScottPlot 5 (5.1.59 is served, MIT, and draws with the same SkiaSharp 3.119): tried
+/// 2026-12-06 on two crossing lines, it drew them well, but its legend sits at a fixed alignment
+/// (lower right by default, where it covered one of the lines); choosing the corner that hides the
+/// least data, which these figures need (PlotTests), would stay Reverie's code. Its log axis is data
+/// transformed by the caller plus a minor-tick generator, the confusion matrix would be a heat map
+/// with a text per cell, and it adds HarfBuzzSharp's native library. The switch would trade this
+/// file for about as much code around ScottPlot, so the figures stay here.
+/// </remarks>
 internal static class Plot
 {
     /// <summary>A palette of distinguishable colours.</summary>
