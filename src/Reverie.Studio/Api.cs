@@ -192,6 +192,17 @@ internal static class Api
             })]);
         }).WithSummary("The models the registry knows and whether each is ready.");
 
+        api.MapGet("/attack-methods", () => new JsonArray([.. Reverie.Adversarial.AttackMethods.Entries.Select(e => (JsonNode?)new JsonObject
+        {
+            ["value"] = System.Text.Json.JsonSerializer.SerializeToNode(e.Method, Recipe.JsonOptions),
+            ["name"] = e.Name,
+            ["title"] = e.Title,
+            ["steps"] = e.Steps,
+            ["optionalEps"] = e.OptionalEps,
+            ["l2"] = new Reverie.Adversarial.AttackOptions { Method = e.Method }.L2,
+            ["blackBox"] = Reverie.Adversarial.AttackMethods.BlackBox(e.Method),
+        })])).WithSummary("The attack methods: the value for an attack job's options, a title, the default steps (queries for a black box), whether eps only caps the change (0: none) and whether it is an L2 radius.");
+
         // The microscope: every channel's visualization, made by atlas jobs with the channel cache on
         // (POST /api/jobs with {"command":"atlas","options":{…,"cache":true}}) and read here from that cache.
         api.MapGet("/microscope/tiles", (string model, string layer, int? size, int? steps, int? seed) =>

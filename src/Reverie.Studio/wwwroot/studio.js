@@ -269,8 +269,32 @@ function msChannel(c, cached) {
 }
 
 // ---- attack: the photo before and after, the top classes, the amplified perturbation
-$('at-eps').addEventListener('input', () => { const e = Number($('at-eps').value); $('at-eps-value').textContent = `${e.toFixed(3)} (${(e * 255).toFixed(1)}/255)`; });
-$('at-eps').dispatchEvent(new Event('input'));
+// The methods and their defaults come from the server (GET /api/attack-methods): choosing one sets
+// the steps (queries for a black box) and the budget: an L2 radius for pgd-l2, a cap that starts at
+// 0 (none) for the methods that look for the smallest change.
+let attackMethods = [];
+function attackMethod() { return attackMethods.find(m => m.value === $('at-method').value); }
+$('at-eps').addEventListener('input', () => {
+  const e = Number($('at-eps').value), m = attackMethod();
+  $('at-eps-value').textContent = m && m.optionalEps && e === 0 ? 'no cap'
+    : m && m.l2 ? `${e.toFixed(2)} (L2)${m.optionalEps ? ', cap' : ''}`
+    : `${e.toFixed(3)} (${(e * 255).toFixed(1)}/255)${m && m.optionalEps ? ', cap' : ''}`;
+});
+$('at-method').addEventListener('change', () => {
+  const m = attackMethod();
+  if (!m) return;
+  $('at-steps').value = m.steps;
+  $('at-steps-label').textContent = m.blackBox ? 'Queries' : 'Steps';
+  $('at-eps').max = m.l2 ? '10' : '0.1';
+  $('at-eps').step = m.l2 ? '0.01' : '0.001';
+  $('at-eps').value = m.optionalEps ? '0' : m.l2 ? '1' : '0.01';
+  $('at-eps').dispatchEvent(new Event('input'));
+});
+(async () => {
+  try { attackMethods = await api('GET', '/api/attack-methods'); } catch (e) { $('at-error').textContent = e.message; return; }
+  for (const m of attackMethods) $('at-method').add(new Option(m.title, m.value, false, m.name === 'bim'));
+  $('at-method').dispatchEvent(new Event('change'));
+})();
 function classes(t) { return t ? `${t.label} (${(t.p * 100).toFixed(1)}%)` : ''; }
 $('at-form').addEventListener('submit', async ev => {
   ev.preventDefault();

@@ -34,21 +34,49 @@ public enum AttackMethod
     HopSkipJump,
 }
 
-/// <summary>The methods' names on the command line and in results (apgd-ce, deepfool-linf, …).</summary>
+/// <summary>
+/// The methods: their names on the command line and in results (apgd-ce, deepfool-linf, …), a title
+/// for menus, and the defaults that differ by method (the command line and the studio both take them
+/// from here).
+/// </summary>
 internal static class AttackMethods
 {
-    static readonly (string Name, AttackMethod Method)[] All =
+    /// <summary>One method. <paramref name="Steps"/>: its default iterations (or query budget);
+    /// <paramref name="OptionalEps"/>: it looks for the smallest change, so eps only caps it and 0 (no cap) is its default.</summary>
+    internal sealed record Entry(string Name, AttackMethod Method, string Title, int Steps, bool OptionalEps = false);
+
+    static readonly Entry[] All =
     [
-        ("fgsm", AttackMethod.Fgsm), ("bim", AttackMethod.Bim), ("pgd", AttackMethod.Pgd), ("mifgsm", AttackMethod.MiFgsm), ("pgd-l2", AttackMethod.PgdL2),
-        ("deepfool", AttackMethod.DeepFool), ("deepfool-linf", AttackMethod.DeepFoolLinf), ("cw", AttackMethod.CarliniWagner), ("square", AttackMethod.Square),
-        ("apgd-ce", AttackMethod.ApgdCe), ("apgd-dlr", AttackMethod.ApgdDlr), ("hopskipjump", AttackMethod.HopSkipJump),
+        new("fgsm", AttackMethod.Fgsm, "FGSM (one step, L∞)", 10),
+        new("bim", AttackMethod.Bim, "BIM (iterative, L∞)", 10),
+        new("pgd", AttackMethod.Pgd, "PGD (random start, L∞)", 10),
+        new("mifgsm", AttackMethod.MiFgsm, "MI-FGSM (momentum, L∞)", 10),
+        new("pgd-l2", AttackMethod.PgdL2, "PGD (L2 ball)", 10),
+        new("deepfool", AttackMethod.DeepFool, "DeepFool (smallest L2 change)", 50, OptionalEps: true), // stops when the answer changes: the paper's 50 at most
+        new("deepfool-linf", AttackMethod.DeepFoolLinf, "DeepFool (smallest L∞ change)", 50, OptionalEps: true),
+        new("cw", AttackMethod.CarliniWagner, "Carlini-Wagner (smallest L2 change)", 100, OptionalEps: true),
+        new("square", AttackMethod.Square, "Square Attack (black box: probabilities only, L∞)", 1000),
+        new("apgd-ce", AttackMethod.ApgdCe, "Auto-PGD, cross-entropy (L∞)", 100),
+        new("apgd-dlr", AttackMethod.ApgdDlr, "Auto-PGD, DLR loss (L∞; APGD-T with a target)", 100),
+        new("hopskipjump", AttackMethod.HopSkipJump, "HopSkipJump (black box: top label only, smallest L2 change)", 1000, OptionalEps: true),
     ];
 
+    /// <summary>Every method, in the order menus list them.</summary>
+    public static IReadOnlyList<Entry> Entries => All;
+
+    static Entry Of(AttackMethod m) => All.First(a => a.Method == m);
+
     /// <summary>The method's name.</summary>
-    public static string Name(AttackMethod m) => All.First(a => a.Method == m).Name;
+    public static string Name(AttackMethod m) => Of(m).Name;
+
+    /// <summary>The method's default iterations (square and hopskipjump: its query budget).</summary>
+    public static int DefaultSteps(AttackMethod m) => Of(m).Steps;
+
+    /// <summary>Whether eps only caps the method (0: no cap, its default); the others need a budget.</summary>
+    public static bool OptionalEps(AttackMethod m) => Of(m).OptionalEps;
 
     /// <summary>The method of a name; one sentence listing the names otherwise.</summary>
-    public static AttackMethod Parse(string name) => All.FirstOrDefault(a => a.Name == name) is { Name: not null } hit ? hit.Method
+    public static AttackMethod Parse(string name) => All.FirstOrDefault(a => a.Name == name) is { } hit ? hit.Method
         : throw new BadInputException($"--method must be {string.Join(", ", All[..^1].Select(a => a.Name))} or {All[^1].Name}; got '{BadInputException.Shown(name)}'.");
 
     /// <summary>Whether the method is a black box (it reads scores or labels only, and counts queries).</summary>

@@ -72,7 +72,7 @@ internal static class CarliniWagner
                             succeeded[i] = true;
                         }
                 }
-                progress?.Report(new OptimizationStep(search + 1, searches, step + 1, o.Steps, loss.item<float>(), new Dictionary<string, double>()) { Done = ++done });
+                progress?.Report(new OptimizationStep(search + 1, searches, step + 1, o.Steps, loss.item<float>(), new Dictionary<string, double>()) { Done = ++done, Image = () => x.detach() });
             }
             start = w.detach().clone();
             for (int i = 0; i < n; i++)

@@ -74,7 +74,7 @@ internal static class DeepFool
             if (stepping.Length > 0) Step(xi, logits, x, x0, total, candidates.index_select(0, rows), yi, open, stepping, overshoot, o.Eps, linf);
             done += open.Length - across.Count(a => a);
             open = open.Where((_, j) => !across[j]).ToArray();
-            progress?.Report(new OptimizationStep(1, 1, step + 1, o.Steps, 0, new Dictionary<string, double>()) { Done = step + 1 });
+            progress?.Report(new OptimizationStep(1, 1, step + 1, o.Steps, 0, new Dictionary<string, double>()) { Done = step + 1, Image = () => x });
         }
         return new OptimizationResult(x, done, cancelled, 0, new Dictionary<string, double>());
     }

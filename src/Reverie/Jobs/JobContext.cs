@@ -59,8 +59,9 @@ public sealed class JobContext
         public void Report(OptimizationStep s)
         {
             bool stageEnd = s.Step == s.Steps;
-            string? snap = c.Snapshots is not null && stageEnd && s.Stage < s.Stages - 1 ? snapshot?.Invoke(s) : null;
-            bool withPreview = c.Events is not null && c.PreviewEvery > 0 && (s.Done % c.PreviewEvery == 0 || stageEnd);
+            bool hasImage = !ReferenceEquals(s.Image, OptimizationStep.NoImage);
+            string? snap = hasImage && c.Snapshots is not null && stageEnd && s.Stage < s.Stages - 1 ? snapshot?.Invoke(s) : null;
+            bool withPreview = hasImage && c.Events is not null && c.PreviewEvery > 0 && (s.Done % c.PreviewEvery == 0 || stageEnd);
             if (c.Events is null && snap is null) return;
             using var scope = withPreview || snap is not null ? NewDisposeScope() : null;
             Tensor? image = null;

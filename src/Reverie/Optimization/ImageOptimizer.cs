@@ -18,8 +18,11 @@ public sealed record OptimizationStep(int Stage, int Stages, int Step, int Steps
     public int Done { get; init; }
     /// <summary>Steps over all stages.</summary>
     public int Total { get; init; }
-    /// <summary>The image as it stands, at full size; valid only while the report is being handled.</summary>
-    public Func<Tensor> Image { get; init; } = () => throw new InvalidOperationException("No image.");
+    /// <summary>The image as it stands, at full size; valid only while the report is being handled. A method that gives none leaves <see cref="NoImage"/>, and jobs then send no preview.</summary>
+    public Func<Tensor> Image { get; init; } = NoImage;
+
+    /// <summary>What <see cref="Image"/> is when a report carries no image: it throws.</summary>
+    internal static readonly Func<Tensor> NoImage = () => throw new InvalidOperationException("This step report carries no image.");
 }
 
 /// <summary>What an optimization ended with.</summary>

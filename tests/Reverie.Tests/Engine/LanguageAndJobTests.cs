@@ -140,6 +140,39 @@ public class LanguageAndJobTests(BvlcGoogLeNet model) : IClassFixture<BvlcGoogLe
         Assert.Equal(128, dream.shape[3]);
     }
 
+    public static TheoryData<string> AttackMethodNames => [.. Reverie.Adversarial.AttackMethods.Entries.Select(e => e.Name)];
+
+    [Theory]
+    [MemberData(nameof(AttackMethodNames))]
+    public async Task EveryAttackMethodRunsAsAJobThatSendsPreviews(string name)
+    {
+        // The studio asks for a preview every other step. DeepFool and C&W used to report steps without an
+        // image, and their studio jobs failed at the first preview with "No image."
+        using var tmp = Paths.Temp();
+        string photo = tmp.File("p.png");
+        using (var img = ImageIO.Resize(ImageIO.Load(Paths.Sample("coffee.png")), 96, 128)) ImageIO.Save(img, photo);
+        var registry = new Reverie.Models.Registry.ModelRegistry(tmp.File("cache"), tmp.File("models.json"));
+        registry.Add("bvlc", Paths.GoogLeNet, BvlcGoogLeNet.Spec); // with its preprocessing: noise is then not all one class
+        var m = Reverie.Adversarial.AttackMethods.Parse(name);
+        var options = new Reverie.Adversarial.AttackJobOptions
+        {
+            Input = photo, Model = "bvlc",
+            Attack = new Reverie.Adversarial.AttackOptions { Method = m, Eps = Reverie.Adversarial.AttackMethods.OptionalEps(m) ? 0 : 0.01,
+                Steps = Reverie.Adversarial.AttackMethods.BlackBox(m) ? 300 : 2, Searches = 1 }, // HopSkipJump's first queries go to finding a start
+        };
+        int previews = 0;
+        var job = new Reverie.Adversarial.AttackJob();
+        var context = new JobContext
+        {
+            Output = tmp.File("out.png"), Recipe = JobCatalog.RecipeFor(job, options), PreviewEvery = 1, Registry = registry,
+            Events = new Sink(e => { if (e.Preview is { } p) { previews++; Assert.Equal(3, p.shape[1]); } }),
+        };
+        var result = await job.RunAsync(options, context);
+        Assert.False(result.Interrupted);
+        Assert.True(File.Exists(context.Output));
+        Assert.True(previews >= 1, $"{name}: {previews} previews");
+    }
+
     sealed class Sink(Action<JobEvent> a) : IProgress<JobEvent>
     {
         public void Report(JobEvent value) => a(value);

@@ -84,6 +84,34 @@ public class StudioApiTests(GoogLeNetCli cli) : IClassFixture<GoogLeNetCli>
 
     /// <summary>A recipe made by the CLI runs unchanged through the API, and the studio's output replays in the CLI: the same pixels each time.</summary>
     [Fact]
+    public async Task AttackMethodsComeWithTheirDefaultsAndDeepFoolWithoutACapChangesTheAnswer()
+    {
+        await using var s = await StudioHost.StartAsync(cli.Host);
+        var methods = (await s.Http.GetFromJsonAsync<JsonArray>("/api/attack-methods"))!.Select(m => m!.AsObject()).ToList();
+        Assert.Equal(Enum.GetValues<Reverie.Adversarial.AttackMethod>().Length, methods.Count);
+        var deepFool = methods.Single(m => m["name"]!.GetValue<string>() == "deepfool");
+        Assert.Equal("deepFool", deepFool["value"]!.GetValue<string>());
+        Assert.Equal(50, deepFool["steps"]!.GetValue<int>());
+        Assert.True(deepFool["optionalEps"]!.GetValue<bool>() && deepFool["l2"]!.GetValue<bool>());
+        var square = methods.Single(m => m["name"]!.GetValue<string>() == "square");
+        Assert.True(square["blackBox"]!.GetValue<bool>() && !square["optionalEps"]!.GetValue<bool>());
+        Assert.Equal(1000, square["steps"]!.GetValue<int>());
+
+        // What the studio's form now sends for DeepFool: no cap (eps 0) and its 50 steps. Before, the form sent
+        // its L-infinity slider's 0.01, which capped DeepFool's L2 change at 0.01 and left the answer unchanged.
+        string upload = await s.UploadAsync(Paths.Sample("coffee.png"));
+        long id = await s.SubmitAsync(new JsonObject
+        {
+            ["command"] = "attack",
+            ["options"] = new JsonObject { ["input"] = upload, ["model"] = "googlenet", ["attack"] = new JsonObject { ["method"] = "deepFool", ["eps"] = 0, ["steps"] = 50 } },
+        });
+        var j = await s.WaitAsync(id, StudioHost.Ended);
+        Assert.True(State(j) == "done", j.ToJsonString());
+        var results = (await s.Http.GetFromJsonAsync<JsonObject>($"/api/jobs/{id}/recipe"))!["results"]!;
+        Assert.NotEqual(results["before"]!["index"]!.GetValue<int>(), results["after"]!["index"]!.GetValue<int>());
+    }
+
+    [Fact]
     public async Task RecipeRoundTripCliToApiToCliIsBitForBit()
     {
         await using var s = await StudioHost.StartAsync(cli.Host);

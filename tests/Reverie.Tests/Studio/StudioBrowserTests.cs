@@ -122,7 +122,17 @@ public class StudioBrowserTests(GoogLeNetCli cli, ITestOutputHelper output) : IC
         driver.FindElement(By.Id("nav-attack")).Click();
         driver.FindElement(By.CssSelector("#at-example option[value$='coffee.png']")).Click();
         wait.Until(d => d.FindElement(By.Id("at-photo")).GetDomProperty("value")!.EndsWith("coffee.png", StringComparison.Ordinal));
+        // The methods come from the library with their defaults: DeepFool looks for the smallest change, so its
+        // budget starts as no cap and its steps at 50; BIM's at eps 0.01 and 10 steps.
+        wait.Until(d => d.FindElements(By.CssSelector("#at-method option")).Count == 12);
+        driver.FindElement(By.CssSelector("#at-method option[value='deepFool']")).Click();
+        Assert.Equal("50", driver.FindElement(By.Id("at-steps")).GetDomProperty("value"));
+        Assert.Equal("no cap", driver.FindElement(By.Id("at-eps-value")).Text);
+        driver.FindElement(By.CssSelector("#at-method option[value='square']")).Click();
+        Assert.Equal("Queries", driver.FindElement(By.Id("at-steps-label")).Text);
         driver.FindElement(By.CssSelector("#at-method option[value='bim']")).Click();
+        Assert.Equal("10", driver.FindElement(By.Id("at-steps")).GetDomProperty("value"));
+        Assert.Equal("0.01", driver.FindElement(By.Id("at-eps")).GetDomProperty("value"));
         driver.FindElement(By.Id("at-run")).Click();
         wait.Until(d => d.FindElement(By.Id("at-result")).Displayed || d.FindElement(By.Id("at-status")).Text.StartsWith("failed", StringComparison.Ordinal));
         Assert.True(driver.FindElement(By.Id("at-result")).Displayed, driver.FindElement(By.Id("at-status")).Text);
