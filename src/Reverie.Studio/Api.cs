@@ -198,6 +198,7 @@ internal static class Api
             ["name"] = e.Name,
             ["title"] = e.Title,
             ["steps"] = e.Steps,
+            ["eps"] = e.Eps,
             ["optionalEps"] = e.OptionalEps,
             ["l2"] = new Reverie.Adversarial.AttackOptions { Method = e.Method }.L2,
             ["blackBox"] = Reverie.Adversarial.AttackMethods.BlackBox(e.Method),

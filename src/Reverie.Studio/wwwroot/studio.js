@@ -287,7 +287,7 @@ $('at-method').addEventListener('change', () => {
   $('at-steps-label').textContent = m.blackBox ? 'Queries' : 'Steps';
   $('at-eps').max = m.l2 ? '10' : '0.1';
   $('at-eps').step = m.l2 ? '0.01' : '0.001';
-  $('at-eps').value = m.optionalEps ? '0' : m.l2 ? '1' : '0.01';
+  $('at-eps').value = String(m.eps);
   $('at-eps').dispatchEvent(new Event('input'));
 });
 (async () => {

@@ -43,7 +43,11 @@ internal static class AttackMethods
 {
     /// <summary>One method. <paramref name="Steps"/>: its default iterations (or query budget);
     /// <paramref name="OptionalEps"/>: it looks for the smallest change, so eps only caps it and 0 (no cap) is its default.</summary>
-    internal sealed record Entry(string Name, AttackMethod Method, string Title, int Steps, bool OptionalEps = false);
+    internal sealed record Entry(string Name, AttackMethod Method, string Title, int Steps, bool OptionalEps = false)
+    {
+        /// <summary>The default eps: 0 (no cap) where it is optional, an L2 radius of 1 for pgd-l2 (torchattacks' default for images in 0..1), else 0.01.</summary>
+        public double Eps => OptionalEps ? 0 : Method == AttackMethod.PgdL2 ? 1 : 0.01;
+    }
 
     static readonly Entry[] All =
     [
@@ -71,6 +75,9 @@ internal static class AttackMethods
 
     /// <summary>The method's default iterations (square and hopskipjump: its query budget).</summary>
     public static int DefaultSteps(AttackMethod m) => Of(m).Steps;
+
+    /// <summary>The method's default eps (see <see cref="Entry.Eps"/>).</summary>
+    public static double DefaultEps(AttackMethod m) => Of(m).Eps;
 
     /// <summary>Whether eps only caps the method (0: no cap, its default); the others need a budget.</summary>
     public static bool OptionalEps(AttackMethod m) => Of(m).OptionalEps;

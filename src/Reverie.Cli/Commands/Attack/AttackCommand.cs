@@ -13,7 +13,7 @@ internal static class AttackCommand
         var limit = CommonOptions.Limit("With --data: at most this many images per class");
         var model = CommonOptions.ModelOption("The model attacked");
         var method = new Option<string>("--method") { Description = "fgsm, bim, pgd, mifgsm (L-infinity), pgd-l2 (eps is then an L2 radius) deepfool (the smallest L2 change it finds; eps, if given, caps it), deepfool-linf (the same in L-infinity), cw (Carlini-Wagner L2, the smallest change; no eps), square (L-infinity black box: reads only the probabilities; --steps is its query budget, default 1000), apgd-ce or apgd-dlr (Auto-PGD, L-infinity, its own step size; 100 steps by default; apgd-dlr with --target is APGD-T), hopskipjump (L2 black box: reads only the top label; the smallest change it finds; --steps is its query budget, default 1000; eps, if given, bounds it).", DefaultValueFactory = _ => "fgsm" };
-        var eps = new Option<double>("--eps") { Description = "L-infinity budget in 0..1 pixel units (pgd-l2: the L2 radius, in the same units).", DefaultValueFactory = _ => 0.01 };
+        var eps = new Option<double>("--eps") { Description = "L-infinity budget in 0..1 pixel units (pgd-l2: the L2 radius, in the same units, default 1; deepfool, deepfool-linf, cw, hopskipjump: a cap, none by default).", DefaultValueFactory = _ => 0.01 };
         var steps = new Option<int>("--steps") { Description = "Iterations (default 10; deepfool 50, cw 100 per search, apgd 100); square, hopskipjump: queries per image (default 1000).", DefaultValueFactory = _ => 10 };
         var stepSize = new Option<double?>("--step-size") { Description = "Step size (default eps/steps)." };
         var targeted = new Option<bool>("--targeted") { Description = "Push toward --target instead of away from the true label." };
@@ -35,9 +35,9 @@ internal static class AttackCommand
         {
             var p = inv.Parse;
             var m = AttackMethods.Parse(p.GetValue(method)!);
-            // The methods that look for the smallest change take eps only as a cap (none unless given),
-            // and each method has its own default steps.
-            double epsValue = AttackMethods.OptionalEps(m) && p.GetResult(eps) is null or { Implicit: true } ? 0 : p.GetValue(eps);
+            // Each method has its own defaults: the methods that look for the smallest change take eps only
+            // as a cap (none unless given), pgd-l2's eps is an L2 radius.
+            double epsValue = p.GetResult(eps) is null or { Implicit: true } ? AttackMethods.DefaultEps(m) : p.GetValue(eps);
             int stepsValue = p.GetResult(steps) is null or { Implicit: true } ? AttackMethods.DefaultSteps(m) : p.GetValue(steps);
             if (p.GetValue(targeted) != (p.GetValue(target) is not null))
                 throw new BadInputException("--targeted and --target go together.");
