@@ -29,7 +29,7 @@ internal static class ScienceCommand
             { output, train, test, explained, size, epochs, methods, noRandom, seed, CommonOptions.Force };
         cmd.SetJob(new ShortcutJob(), output, p =>
         {
-            if (p.GetValue(ReverieCli.Threads) is null) TorchSharp.torch.set_num_threads(Math.Min(Environment.ProcessorCount, 4));
+            TrainingThreads(p);
             return new ShortcutJobOptions
             {
                 Train = p.GetValue(train), Test = p.GetValue(test), Explained = p.GetValue(explained), Size = p.GetValue(size), Epochs = p.GetValue(epochs),
@@ -81,7 +81,7 @@ internal static class ScienceCommand
                 Beta = p.GetValue(beta), LearningRate = p.GetValue(lr), Batch = p.GetValue(batch),
             };
             options.Validate(); // before the folder is made
-            if (p.GetValue(ReverieCli.Threads) is null) TorchSharp.torch.set_num_threads(Math.Min(Environment.ProcessorCount, 4));
+            TrainingThreads(p);
             return options;
         }, show: (inv, options, r) =>
         {
@@ -101,5 +101,11 @@ internal static class ScienceCommand
             return Path.Combine(dir, "scinet.dat");
         });
         return cmd;
+    }
+
+    /// <summary>Both experiments train: without --threads they take up to 4 cores rather than torch's default.</summary>
+    static void TrainingThreads(ParseResult p)
+    {
+        if (p.GetValue(ReverieCli.Threads) is null) TorchSharp.torch.set_num_threads(Math.Min(Environment.ProcessorCount, 4));
     }
 }
