@@ -18,5 +18,10 @@ if [ -f TestResults/onnx-conformance.md ]; then
 fi
 passed=$(grep -E '^\s+Passed:\s+[0-9]+' TestResults/dotnet-test.log | tail -1 | grep -oE '[0-9]+' || echo 0)
 failed=$(grep -E '^\s+Failed:\s+[0-9]+' TestResults/dotnet-test.log | tail -1 | grep -oE '[0-9]+' || echo 0)
+if [ "$failed" != 0 ]; then
+  # CI shows only the tail of its output: repeat each failure's name, message and the top of its stack here.
+  echo "Failed tests (name, message, top of the stack):"
+  awk '/^[[:space:]]+Failed [A-Za-z_]/ { n = 40 } n > 0 { print; n-- }' TestResults/dotnet-test.log | cut -c1-400
+fi
 echo "tests: ${passed} passed, ${failed} failed"
 exit "$status"

@@ -95,13 +95,16 @@ public class CliFuzzTests(ITestOutputHelper log) : IDisposable
         var failures = new List<string>();
         var sw = System.Diagnostics.Stopwatch.StartNew();
         int legal = 0;
+        var slowest = new List<(double Seconds, string Case)>();
         foreach (var (command, args, output) in cases)
         {
             var before = Tree(work);
             (int Code, string Out, string Err) r;
+            var one = System.Diagnostics.Stopwatch.StartNew();
             try { r = _cli.Run("dotnet", [Path.Combine(AppContext.BaseDirectory, "Reverie.Cli.dll"), .. args], TimeSpan.FromSeconds(60)); }
             catch (TimeoutException) { failures.Add($"{string.Join(' ', args.Take(8))}: did not finish in 60 s"); continue; }
             string shown = string.Join(' ', args.Select(a => a.Length > 40 ? a[..40] + "…" : a));
+            slowest.Add((one.Elapsed.TotalSeconds, shown));
             var lines = r.Err.Split('\n', StringSplitOptions.RemoveEmptyEntries).Where(l => !l.Contains("NNPACK")).ToList();
             if (r.Code == 2)
             {
@@ -131,6 +134,7 @@ public class CliFuzzTests(ITestOutputHelper log) : IDisposable
             foreach (var f in allowed.Where(File.Exists).Where(f => f.StartsWith(work, StringComparison.Ordinal) && !before.ContainsKey(f))) File.Delete(f);
         }
         log.WriteLine($"{cases.Count} cases over {commands.Length} commands: {legal} legal (exit 0), {cases.Count - legal - failures.Count} refused; {failures.Count} failures; {sw.Elapsed.TotalSeconds:0} s");
+        foreach (var (seconds, c) in slowest.OrderByDescending(x => x.Seconds).Take(5)) log.WriteLine($"  {seconds,5:0.0} s  {c}");
         Assert.True(failures.Count == 0, $"{failures.Count} of {cases.Count} cases failed:\n" + string.Join("\n", failures.Take(40)));
     }
 }
