@@ -15,9 +15,24 @@ public static class TorchvisionExports
         lock (Gate)
         {
             if (File.Exists(path)) return path;
+            // The test processes of scripts/test.sh share this folder: one exports, the others wait for it.
+            using var _ = CrossProcessLock();
+            if (File.Exists(path)) return path;
             var (code, output) = Python.Run(Path.Combine(Paths.RepoRoot, "tests", "scripts", "export_torchvision.py"), Dir, $"{name}:{opset}");
             if (code != 0 || !File.Exists(path)) throw new InvalidOperationException($"Export of {name} failed ({code}): {output}");
             return path;
+        }
+    }
+
+    /// <summary>An exclusive lock on Dir/.lock held by this process until disposed (waits up to 30 minutes for another's).</summary>
+    static FileStream CrossProcessLock()
+    {
+        Directory.CreateDirectory(Dir);
+        var clock = Stopwatch.StartNew();
+        while (true)
+        {
+            try { return new FileStream(Path.Combine(Dir, ".lock"), FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None); }
+            catch (IOException) when (clock.Elapsed < TimeSpan.FromMinutes(30)) { Thread.Sleep(200); }
         }
     }
 }
