@@ -92,6 +92,8 @@ public sealed class JobRunner : IDisposable
         foreach (var a in _settings.Reverie.Skip(1)) psi.ArgumentList.Add(a);
         foreach (var a in new[] { "replay", recipe, "-o", output, "--events-dir", dir }) psi.ArgumentList.Add(a);
         foreach (var (k, v) in _settings.Environment) psi.Environment[k] = v;
+        // Whatever the recipe names is read from the data folder and the examples only (Reverie.Imaging.InputFile).
+        psi.Environment[Reverie.Imaging.InputFile.RootsVariable] = string.Join(Path.PathSeparator, _settings.ReadRoots);
 
         var live = _live.GetOrAdd(job.Id, _ => new Live());
         var process = Process.Start(psi) ?? throw new InvalidOperationException("the reverie process did not start");
@@ -165,10 +167,21 @@ public sealed class JobRunner : IDisposable
         lock (live.Lock)
         {
             live.CancelRequested = true;
-            if (live.Process is { HasExited: false } p) Signal(p, 15); // SIGTERM: the CLI stops at the next step and saves
+            if (live.Process is { HasExited: false } p)
+            {
+                Signal(p, 15); // SIGTERM: the CLI stops at the next step and saves
+                KillAfterGrace(p);
+            }
         }
         return true;
     }
+
+    /// <summary>Kills the process (SIGKILL) if it is still running <see cref="StudioSettings.CancelGrace"/> after a cancel: a job is always stoppable.</summary>
+    void KillAfterGrace(Process p) => _ = Task.Delay(_settings.CancelGrace).ContinueWith(_ =>
+    {
+        try { if (!p.HasExited) Signal(p, 9); }
+        catch (InvalidOperationException) { } // disposed: it ended
+    }, TaskScheduler.Default);
 
     static void Signal(Process p, int signal)
     {

@@ -29,8 +29,13 @@ public sealed record StudioSettings
     /// its own.
     /// </summary>
     public required IReadOnlyList<string> Reverie { get; init; }
+    /// <summary>How long a cancelled job has to stop (and save) on its own before its process is killed.</summary>
+    public TimeSpan CancelGrace { get; init; } = TimeSpan.FromSeconds(20);
     /// <summary>Environment variables for job processes (the model cache and registry).</summary>
     public IReadOnlyDictionary<string, string> Environment { get; init; } = new Dictionary<string, string>();
+
+    /// <summary>The folders a job may read what its recipe names from: the data folder and the examples.</summary>
+    public IEnumerable<string> ReadRoots => new[] { Data, Examples }.OfType<string>();
 
     /// <summary>Whether <see cref="Host"/> is a loopback address (or localhost).</summary>
     public bool IsLoopback => Host == "localhost" || (IPAddress.TryParse(Host, out var a) && IPAddress.IsLoopback(a));

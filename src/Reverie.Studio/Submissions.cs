@@ -28,11 +28,9 @@ public sealed class Submissions(StudioSettings settings, Uploads uploads)
         Resolve(options);
         var (job, parsed) = JobCatalog.FromRecipe(recipe with { Options = options }, "The recipe");
         parsed.Validate();
-        foreach (var f in parsed.InputFiles())
-        {
-            if (!UnderRoots(f)) throw new BadInputException($"The input '{BadInputException.Shown(f)}' lies outside the studio's data folder and examples; upload it instead.");
-            if (!File.Exists(f)) throw new BadInputException($"The input '{BadInputException.Shown(f)}' does not exist.");
-        }
+        using (Reverie.Imaging.InputFile.Confine(settings.ReadRoots))
+            foreach (var f in parsed.InputFiles())
+                Reverie.Imaging.InputFile.Check(f, "the input", Reverie.Imaging.ImageIO.MaxFileBytes);
         return (job.Kind, JobCatalog.RecipeFor(job, parsed, recipe.Arguments).ToJson());
     }
 

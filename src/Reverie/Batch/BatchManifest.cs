@@ -89,11 +89,14 @@ internal sealed record BatchManifest
         return rel == ".." || rel.StartsWith("../", StringComparison.Ordinal) || Path.IsPathRooted(rel) ? to : rel;
     }
 
+    /// <summary>The largest manifest read: 512 MB.</summary>
+    const long MaxBytes = 512L << 20;
+
     /// <summary>Whether <paramref name="path"/> holds a batch manifest (of any version): a file Reverie may replace.</summary>
     public static bool IsManifest(string path)
     {
-        try { return new FileInfo(path).Length < 512L << 20 && JsonNode.Parse(System.IO.File.ReadAllText(path)) is JsonObject o && o["format"]?.GetValueKind() == JsonValueKind.String && (string?)o["format"] == FormatName; }
-        catch (Exception e) when (e is JsonException or IOException or UnauthorizedAccessException) { return false; }
+        try { return JsonNode.Parse(Imaging.InputFile.ReadAllText(path, "batch manifest", MaxBytes)) is JsonObject o && o["format"]?.GetValueKind() == JsonValueKind.String && (string?)o["format"] == FormatName; }
+        catch (Exception e) when (e is JsonException or IOException or UnauthorizedAccessException or BadInputException) { return false; }
     }
 
     /// <summary>Reads a manifest; a missing, malformed or foreign file, another version, or a missing output folder is one sentence.</summary>
@@ -101,12 +104,12 @@ internal sealed record BatchManifest
     {
         string shown = BadInputException.Shown(path);
         if (Directory.Exists(path)) throw new BadInputException($"'{shown}' is a folder, not a batch manifest.");
-        if (!System.IO.File.Exists(path)) throw new BadInputException($"There is no batch manifest '{shown}'.");
-        if (new FileInfo(path).Length > 512L << 20) throw new BadInputException($"'{shown}' is larger than 512 MB; it is not a batch manifest.");
+        if (!System.IO.File.Exists(path) && Imaging.InputFile.Roots is null) throw new BadInputException($"There is no batch manifest '{shown}'.");
+        string text = Imaging.InputFile.ReadAllText(path, "batch manifest", MaxBytes);
         BatchManifest? m;
         try
         {
-            var node = JsonNode.Parse(System.IO.File.ReadAllText(path)) as JsonObject
+            var node = JsonNode.Parse(text) as JsonObject
                 ?? throw new BadInputException($"'{shown}' is not a batch manifest (not a JSON object).");
             if (node["format"]?.GetValueKind() != JsonValueKind.String || (string?)node["format"] != FormatName)
                 throw new BadInputException($"'{shown}' is not a batch manifest (no \"format\": \"{FormatName}\").");

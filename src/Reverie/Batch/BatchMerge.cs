@@ -91,7 +91,7 @@ internal static class BatchMerge
                 string name = ch.ToString(CultureInfo.InvariantCulture) + ".png";
                 File.Copy(png, Path.Combine(dir, folder, name));
                 files++;
-                var recipe = Recipe.FromJson(File.ReadAllText(side), side);
+                var recipe = Recipe.FromJson(InputFile.ReadAllText(side, "recipe", Recipe.MaxJsonBytes, confined: false), side);
                 var tile = ImageIO.Load(png);
                 tiles.Add(tile);
                 labels.Add(ch.ToString(CultureInfo.InvariantCulture));
@@ -99,7 +99,7 @@ internal static class BatchMerge
                 {
                     string target = ChannelCache.File(cacheDir, ch, v, seed);
                     Directory.CreateDirectory(cacheDir);
-                    AtomicFile.WriteAllBytes(target, File.ReadAllBytes(png));
+                    AtomicFile.WriteAllBytes(target, InputFile.ReadAllBytes(png, "image", Recipe.MaxImageBytes, confined: false));
                     cached++;
                 }
                 channels.Add(new JsonObject
@@ -143,7 +143,7 @@ internal static class BatchMerge
         {
             var (png, side, _, _) = BatchRunner.Files(m, item);
             images.Add(ImageIO.Load(png));
-            var recipe = Recipe.FromJson(File.ReadAllText(side), side);
+            var recipe = Recipe.FromJson(InputFile.ReadAllText(side, "recipe", Recipe.MaxJsonBytes, confined: false), side);
             cells.Add(new JsonObject { ["row"] = item.Meta["row"]?.DeepClone(), ["column"] = item.Meta["column"]?.DeepClone(), ["label"] = item.Meta["label"]?.DeepClone(), ["results"] = recipe.Results?.DeepClone(), ["item"] = item.Id });
         }
         int columns = (int?)m.Plan["columns"] ?? (int)Math.Ceiling(Math.Sqrt(images.Count));

@@ -10,6 +10,9 @@ public static class ImageIO
     /// <summary>The largest image, in pixels, that Reverie will decode (256 megapixels).</summary>
     public const long MaxPixels = 256L * 1024 * 1024;
 
+    /// <summary>The largest image file read: 1 GB (a 256-megapixel PNG compresses far below it).</summary>
+    internal const long MaxFileBytes = 1L << 30;
+
     /// <summary>
     /// Reads a PNG, JPEG, BMP, WebP or GIF (first frame) file, applies its EXIF orientation and returns
     /// an RGB tensor [1,3,H,W] in 0..1. Transparent pixels are composited over white.
@@ -24,11 +27,8 @@ public static class ImageIO
     /// </remarks>
     public static Tensor Load(string path, int? maxSide = null)
     {
-        if (!File.Exists(path)) throw new BadInputException($"Image file '{path}' does not exist.");
-        if (new FileInfo(path).Length == 0) throw new BadInputException($"Image file '{path}' is empty or not a regular file.");
-        byte[] bytes;
-        try { bytes = File.ReadAllBytes(path); }
-        catch (Exception e) { throw new BadInputException($"Image file '{path}' cannot be read: {e.Message}", e); }
+        byte[] bytes = InputFile.ReadAllBytes(path, "image file", MaxFileBytes, confined: false);
+        if (bytes.Length == 0) throw new BadInputException($"Image file '{BadInputException.Shown(path)}' is empty.");
         return Decode(bytes, path, maxSide);
     }
 

@@ -54,13 +54,28 @@ internal static class OutputFiles
                 throw new BadInputException($"The recipe file '{BadInputException.Shown(side, 120)}' would replace an input of this run; name another output.");
     }
 
-    /// <summary>Whether Reverie wrote <paramref name="path"/>: a PNG with its recipe chunk, or a file with a recipe beside it.</summary>
+    /// <summary>The sidecar's key for the output it describes: <c>{"file": NAME, "sha256": HASH}</c>.</summary>
+    internal const string OutputKey = "output";
+
+    /// <summary>The file name and SHA-256 of a written output, as the sidecar records them.</summary>
+    internal static System.Text.Json.Nodes.JsonObject Fingerprint(string output) => new()
+    {
+        ["file"] = Path.GetFileName(output),
+        ["sha256"] = Models.Registry.Downloader.Sha256Of(output),
+    };
+
+    /// <summary>
+    /// Whether Reverie wrote <paramref name="path"/>, proven about that very file: a PNG with its
+    /// recipe chunk, or a file whose recipe sidecar names it and its current SHA-256. A sidecar
+    /// alone proves nothing (two outputs with one stem share its name, and a user's own file may
+    /// sit beside a recipe), and neither does the OUT.json of versions before 0.3.
+    /// </summary>
     public static bool WrittenByReverie(string path)
     {
-        if (IsRecipe(SidecarOf(path)) || IsRecipe(Path.ChangeExtension(path, ".json"))) return true; // OUT.json: the sidecar before 0.3
+        if (SidecarNames(SidecarOf(path), path)) return true;
         try
         {
-            if (new FileInfo(path).Length > 512L * 1024 * 1024) return false;
+            if (!InputFile.IsRegularFile(path) || new FileInfo(path).Length > 512L * 1024 * 1024) return false;
             return PngText.Read(File.ReadAllBytes(path)).ContainsKey(Recipe.Keyword);
         }
         catch (IOException) { return false; }
@@ -72,12 +87,27 @@ internal static class OutputFiles
     {
         try
         {
-            if (!File.Exists(path) || new FileInfo(path).Length > 16 * 1024 * 1024) return false;
+            if (!InputFile.IsRegularFile(path) || new FileInfo(path).Length > 16 * 1024 * 1024) return false;
             using var doc = System.Text.Json.JsonDocument.Parse(File.ReadAllText(path));
             return doc.RootElement.ValueKind == System.Text.Json.JsonValueKind.Object
                 && doc.RootElement.TryGetProperty("version", out _) && doc.RootElement.TryGetProperty("command", out _);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or System.Text.Json.JsonException) { return false; }
+    }
+
+    /// <summary>Whether the recipe sidecar <paramref name="side"/> records <paramref name="path"/> as its output, with the file's current hash.</summary>
+    static bool SidecarNames(string side, string path)
+    {
+        try
+        {
+            if (!IsRecipe(side) || !InputFile.IsRegularFile(path)) return false;
+            using var doc = System.Text.Json.JsonDocument.Parse(InputFile.ReadAllText(side, "recipe", Recipe.MaxJsonBytes, confined: false));
+            return doc.RootElement.TryGetProperty(OutputKey, out var o) && o.ValueKind == System.Text.Json.JsonValueKind.Object
+                && o.TryGetProperty("file", out var f) && f.ValueKind == System.Text.Json.JsonValueKind.String && f.GetString() == Path.GetFileName(path)
+                && o.TryGetProperty("sha256", out var h) && h.ValueKind == System.Text.Json.JsonValueKind.String
+                && string.Equals(h.GetString(), Models.Registry.Downloader.Sha256Of(path), StringComparison.OrdinalIgnoreCase);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or System.Text.Json.JsonException or BadInputException) { return false; }
     }
 
     static string Real(string full) => Models.ConfinedPath.Real(full);

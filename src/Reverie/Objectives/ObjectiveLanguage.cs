@@ -321,10 +321,9 @@ public sealed class ObjectiveLanguage
         var parts = rest.Split('@', 2);
         if (parts.Length != 2) throw new BadInputException("a direction is written direction:LAYER@FILE.");
         string tensor = c.Layer(parts[0]);
-        if (!File.Exists(parts[1])) throw new BadInputException($"direction file '{BadInputException.Shown(parts[1])}' does not exist.");
-        if (new FileInfo(parts[1]).Length > 16 << 20) throw new BadInputException($"direction file '{BadInputException.Shown(parts[1])}' is over 16 MB; it should hold one number per channel.");
+        string text = Imaging.InputFile.ReadAllText(parts[1], "direction file", 16 << 20);
         var values = new List<float>();
-        foreach (var v in File.ReadAllText(parts[1]).Split([',', ' ', '\n', '\r', '\t', '[', ']'], StringSplitOptions.RemoveEmptyEntries))
+        foreach (var v in text.Split([',', ' ', '\n', '\r', '\t', '[', ']'], StringSplitOptions.RemoveEmptyEntries))
         {
             if (!float.TryParse(v, NumberStyles.Float, CultureInfo.InvariantCulture, out float f) || !float.IsFinite(f))
                 throw new BadInputException($"direction file '{BadInputException.Shown(parts[1])}' holds '{BadInputException.Shown(v, 20)}', which is not a finite number.");

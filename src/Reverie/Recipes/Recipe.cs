@@ -85,19 +85,33 @@ public sealed record Recipe
         if (sidecar) SaveBeside(path);
     }
 
-    /// <summary>Writes this recipe beside an output, as <c>OUT.recipe.json</c>, atomically.</summary>
-    internal void SaveBeside(string output) => AtomicFile.WriteAllText(OutputFiles.SidecarOf(output), ToJson());
+    /// <summary>
+    /// Writes this recipe beside an output, as <c>OUT.recipe.json</c>, atomically, with the output's
+    /// file name and SHA-256 under <c>"output"</c>: the proof that Reverie wrote that very file
+    /// (<see cref="OutputFiles.WrittenByReverie"/>). Call it after the output is written.
+    /// </summary>
+    internal void SaveBeside(string output)
+    {
+        var node = JsonNode.Parse(ToJson())!.AsObject();
+        node[OutputFiles.OutputKey] = OutputFiles.Fingerprint(output);
+        AtomicFile.WriteAllText(OutputFiles.SidecarOf(output), node.ToJsonString(JsonOptions));
+    }
+
+    /// <summary>The largest recipe read from a JSON file: 1 MB (a recipe is a few kB).</summary>
+    internal const long MaxJsonBytes = 1 << 20;
+
+    /// <summary>The largest image a recipe is read from: 256 MB.</summary>
+    internal const long MaxImageBytes = 256 << 20;
 
     /// <summary>Reads the recipe of an output: from its PNG chunk, else from OUT.recipe.json beside it (or the OUT.json that versions before 0.3 wrote).</summary>
     public static Recipe Load(string path)
     {
-        if (!File.Exists(path)) throw new BadInputException($"'{path}' does not exist.");
-        if (path.EndsWith(".json", StringComparison.OrdinalIgnoreCase)) return FromJson(File.ReadAllText(path), path);
-        if (PngText.Read(File.ReadAllBytes(path)).TryGetValue(Keyword, out var json)) return FromJson(json, path);
+        if (path.EndsWith(".json", StringComparison.OrdinalIgnoreCase)) return FromJson(InputFile.ReadAllText(path, "recipe", MaxJsonBytes), path);
+        if (PngText.Read(InputFile.ReadAllBytes(path, "recipe's image", MaxImageBytes)).TryGetValue(Keyword, out var json)) return FromJson(json, path);
         string side = OutputFiles.SidecarOf(path);
-        if (File.Exists(side)) return FromJson(File.ReadAllText(side), side);
+        if (File.Exists(side)) return FromJson(InputFile.ReadAllText(side, "recipe", MaxJsonBytes), side);
         string old = Path.ChangeExtension(path, ".json");
-        if (OutputFiles.IsRecipe(old)) return FromJson(File.ReadAllText(old), old);
+        if (OutputFiles.IsRecipe(old)) return FromJson(InputFile.ReadAllText(old, "recipe", MaxJsonBytes), old);
         throw new BadInputException($"'{path}' carries no Reverie recipe (no '{Keyword}' PNG chunk and no JSON beside it).");
     }
 }

@@ -65,7 +65,7 @@ internal static class Architectures
     {
         try
         {
-            var spec = JsonSerializer.Deserialize<ConvNetSpec>(File.ReadAllText(path), Checkpoint.Json) ?? throw new JsonException("empty");
+            var spec = JsonSerializer.Deserialize<ConvNetSpec>(Imaging.InputFile.ReadAllText(path, "architecture file", 1 << 20, confined: false), Checkpoint.Json) ?? throw new JsonException("empty");
             return spec.Classes == classes ? spec : spec.WithClasses(classes);
         }
         catch (JsonException e) { throw new BadInputException($"'{path}' is not a valid architecture file: {e.Message}"); }

@@ -70,8 +70,8 @@ internal static class Checkpoint
     {
         string json = Stem(path) + ".json";
         if (!File.Exists(json)) return false;
-        try { return JsonNode.Parse(File.ReadAllText(json))?["format"]?.GetValue<string>() == FormatName; }
-        catch (Exception e) when (e is JsonException or InvalidOperationException) { return false; }
+        try { return JsonNode.Parse(Imaging.InputFile.ReadAllText(json, "checkpoint", MaxInfoBytes, confined: false))?["format"]?.GetValue<string>() == FormatName; }
+        catch (Exception e) when (e is JsonException or InvalidOperationException or BadInputException) { return false; }
     }
 
     /// <summary>Writes <c>STEM.safetensors</c> then <c>STEM.json</c>, each through a temporary file.</summary>
@@ -87,12 +87,14 @@ internal static class Checkpoint
         return info;
     }
 
+    /// <summary>The largest checkpoint JSON read: 16 MB (it holds the training history).</summary>
+    const long MaxInfoBytes = 16 << 20;
+
     /// <summary>Reads a checkpoint's JSON.</summary>
     public static CheckpointInfo ReadInfo(string path)
     {
         string json = Stem(path) + ".json";
-        if (!File.Exists(json)) throw new BadInputException($"Checkpoint '{json}' does not exist.");
-        return ParseInfo(File.ReadAllText(json), json);
+        return ParseInfo(Imaging.InputFile.ReadAllText(json, "checkpoint", MaxInfoBytes, confined: false), json);
     }
 
     static CheckpointInfo ParseInfo(string text, string what)
@@ -111,7 +113,7 @@ internal static class Checkpoint
         var info = ReadInfo(path);
         string weights = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(Stem(path) + ".json"))!, info.Weights);
         if (!File.Exists(weights)) throw new BadInputException($"Checkpoint '{Stem(path)}.json' names weights '{weights}', which do not exist.");
-        using var fs = File.OpenRead(weights);
+        using var fs = Imaging.InputFile.OpenRead(weights, "checkpoint's weights", Models.Registry.ModelRegistry.MaxWeightsBytes, confined: false);
         return Build(info, fs, weights);
     }
 

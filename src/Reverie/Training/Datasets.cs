@@ -211,7 +211,7 @@ internal sealed class FashionMnist : IImageDataset
     {
         try
         {
-            using var file = File.OpenRead(path);
+            using var file = Imaging.InputFile.OpenRead(path, "data set file", 1L << 30, confined: false);
             using Stream s = path.EndsWith(".gz", StringComparison.Ordinal) ? new GZipStream(file, CompressionMode.Decompress) : file;
             var head = new byte[4];
             s.ReadExactly(head);

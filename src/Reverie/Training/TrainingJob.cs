@@ -293,7 +293,7 @@ internal sealed class TrainingJob : Job<TrainingJobOptions>
         if (!File.Exists(stem + ".last.json") || !File.Exists(stem + ".last.safetensors"))
             throw new BadInputException($"--resume: there is no interrupted run of '{stem}' ({stem}.last.json is missing).");
         JsonObject json;
-        try { json = JsonNode.Parse(File.ReadAllText(stem + ".last.json"))!.AsObject(); }
+        try { json = JsonNode.Parse(Imaging.InputFile.ReadAllText(stem + ".last.json", "training state", 16 << 20))!.AsObject(); }
         catch (Exception e) when (e is JsonException or InvalidOperationException or NullReferenceException)
         { throw new BadInputException($"--resume: '{stem}.last.json' is not a training state Reverie wrote."); }
         if (json["options"] is not JsonObject was)

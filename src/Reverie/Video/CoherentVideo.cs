@@ -151,7 +151,7 @@ internal static class CoherentVideo
             Directory.Delete(dir, recursive: true); // a run that failed before its first frame left nothing to resume
         if (Directory.Exists(dir))
         {
-            if (!File.Exists(keyFile) || File.ReadAllText(keyFile) != key)
+            if (!InputFile.IsRegularFile(keyFile) || InputFile.ReadAllText(keyFile, "run key", 1 << 16, confined: false) != key)
                 throw new BadInputException($"'{BadInputException.Shown(dir)}' holds frames of another run; delete it, or choose another output.");
         }
         if (File.Exists(dir)) throw new BadInputException($"'{BadInputException.Shown(dir)}' is a file; the frames of a video run go in a folder of that name.");

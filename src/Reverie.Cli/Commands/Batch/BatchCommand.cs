@@ -310,7 +310,7 @@ internal static class BatchCommand
         OutputFiles.Check(path, [], force: true, sidecar: false);
         if (File.Exists(path) && !inv.Forced)
         {
-            using var reader = new StreamReader(path);
+            using var reader = new StreamReader(InputFile.OpenRead(path, "file", 1L << 30));
             var head = new char[ours.Length];
             int read = reader.ReadBlock(head, 0, head.Length);
             if (new string(head, 0, read) != ours) throw new BadInputException($"'{BadInputException.Shown(path)}' exists and was not written by reverie batch; name another file or give --force.");

@@ -132,10 +132,7 @@ internal sealed class OnnxGraph : nn.Module<Tensor, Tensor>
     /// <summary>Reads an ONNX model file. Bad or truncated files raise <see cref="BadInputException"/>.</summary>
     public static OnnxGraph Load(string path)
     {
-        if (!File.Exists(path)) throw new BadInputException($"Model file '{path}' does not exist.");
-        byte[] bytes;
-        try { bytes = File.ReadAllBytes(path); }
-        catch (Exception e) { throw new BadInputException($"Model file '{path}' cannot be read: {e.Message}", e); }
+        byte[] bytes = Imaging.InputFile.ReadAllBytes(path, "model file", Array.MaxLength, confined: false);
         return FromBytes(bytes, Path.GetDirectoryName(Path.GetFullPath(path)), path);
     }
 

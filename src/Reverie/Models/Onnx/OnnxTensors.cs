@@ -148,7 +148,7 @@ internal static class OnnxTensors
             ?? throw new BadInputException($"Tensor '{BadInputException.Shown(p.Name)}' names external data '{BadInputException.Shown(location)}' outside the model's folder; refused.");
         if (!File.Exists(full)) throw new BadInputException($"External data file '{location}' for tensor '{p.Name}' does not exist.");
         if (length < 0) length = expected;
-        using var fs = File.OpenRead(full);
+        using var fs = Imaging.InputFile.OpenRead(full, "external data file", long.MaxValue, confined: false);
         if (offset < 0 || offset + length > fs.Length)
             throw new BadInputException($"Tensor '{p.Name}' reads bytes {offset}..{offset + length} of '{location}', which has {fs.Length}.");
         var buf = new byte[length];

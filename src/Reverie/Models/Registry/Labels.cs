@@ -10,11 +10,13 @@ internal static class Labels
     /// <summary>The 1000 ILSVRC-2012 class names in the standard order (first synonym of each synset).</summary>
     public static IReadOnlyList<string> ImageNet => _imagenet ??= Parse(ReadResource("imagenet_synset_words.txt"));
 
+    /// <summary>The largest labels file read: 8 MB, room for 100,000 long class names.</summary>
+    internal const long MaxFileBytes = 8 << 20;
+
     /// <summary>Reads a labels file: one class per line; a leading WordNet id (n01440764) is dropped, and only the first comma-separated synonym is kept.</summary>
-    public static IReadOnlyList<string> Load(string path)
+    public static IReadOnlyList<string> Load(string path, bool confined = true)
     {
-        if (!File.Exists(path)) throw new BadInputException($"Labels file '{path}' does not exist.");
-        return Parse(File.ReadAllText(path));
+        return Parse(Imaging.InputFile.ReadAllText(path, "labels file", MaxFileBytes, confined));
     }
 
     /// <summary>Parses label text.</summary>

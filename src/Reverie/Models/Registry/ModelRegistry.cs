@@ -53,7 +53,7 @@ public sealed class ModelRegistry
         foreach (var e in ParseRegistry(Labels.ReadResource("models.json"), "the built-in registry", trusted: true)) _entries[e.Name] = e;
         if (File.Exists(UserRegistryPath))
         {
-            foreach (var e in ParseRegistry(File.ReadAllText(UserRegistryPath), UserRegistryPath))
+            foreach (var e in ParseRegistry(ReadUserRegistry(), UserRegistryPath))
             {
                 _entries[e.Name] = e;
                 _userNames.Add(e.Name);
@@ -77,6 +77,12 @@ public sealed class ModelRegistry
     }
 
     static string Home() => Environment.GetFolderPath(Environment.SpecialFolder.UserProfile);
+
+    /// <summary>The largest weights file installed: 8 GB.</summary>
+    internal const long MaxWeightsBytes = 8L << 30;
+
+    /// <summary>The user's registry file's text (a regular file of at most 16 MB; it is the user's own, so not confined).</summary>
+    string ReadUserRegistry() => Imaging.InputFile.ReadAllText(UserRegistryPath, "model registry", 16 << 20, confined: false);
 
     /// <summary>$REVERIE_CACHE, $XDG_CACHE_HOME/reverie or ~/.cache/reverie.</summary>
     public static string DefaultCacheDir() =>
@@ -229,9 +235,9 @@ public sealed class ModelRegistry
         Directory.CreateDirectory(dir);
         if (labelsFile is not null)
         {
-            Imaging.AtomicFile.WriteAllBytes(Path.Combine(dir, "labels.txt"), File.ReadAllBytes(labelsFile));
+            Imaging.AtomicFile.WriteAllBytes(Path.Combine(dir, "labels.txt"), Imaging.InputFile.ReadAllBytes(labelsFile, "labels file", Labels.MaxFileBytes));
         }
-        Imaging.AtomicFile.Write(WeightsPath(entry), s => { using var src = File.OpenRead(file); src.CopyTo(s); });
+        Imaging.AtomicFile.Write(WeightsPath(entry), s => { using var src = Imaging.InputFile.OpenRead(file, "weights file", MaxWeightsBytes); src.CopyTo(s); });
         WriteRecord(entry, new InstallRecord { Sha256 = hash, Verified = known && verified, Source = Path.GetFullPath(file), InstalledAt = DateTime.UtcNow });
         return entry;
     }
@@ -239,7 +245,7 @@ public sealed class ModelRegistry
     void SaveUserEntry(ModelEntry entry)
     {
         var list = File.Exists(UserRegistryPath)
-            ? ParseRegistry(File.ReadAllText(UserRegistryPath), UserRegistryPath).Where(e => !e.Name.Equals(entry.Name, StringComparison.OrdinalIgnoreCase)).ToList()
+            ? ParseRegistry(ReadUserRegistry(), UserRegistryPath).Where(e => !e.Name.Equals(entry.Name, StringComparison.OrdinalIgnoreCase)).ToList()
             : new List<ModelEntry>();
         list.Add(entry);
         Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(UserRegistryPath))!);
@@ -258,7 +264,7 @@ public sealed class ModelRegistry
         bool builtIn = ParseRegistry(Labels.ReadResource("models.json"), "built-in", trusted: true).Any(b => b.Name.Equals(name, StringComparison.OrdinalIgnoreCase));
         if (_userNames.Contains(name) && !builtIn && File.Exists(UserRegistryPath))
         {
-            var list = ParseRegistry(File.ReadAllText(UserRegistryPath), UserRegistryPath).Where(x => !x.Name.Equals(name, StringComparison.OrdinalIgnoreCase)).ToList();
+            var list = ParseRegistry(ReadUserRegistry(), UserRegistryPath).Where(x => !x.Name.Equals(name, StringComparison.OrdinalIgnoreCase)).ToList();
             Imaging.AtomicFile.WriteAllText(UserRegistryPath, JsonSerializer.Serialize(new RegistryFile(list), Json));
             _entries.Remove(name);
             had = true;
@@ -271,7 +277,7 @@ public sealed class ModelRegistry
     {
         null => null,
         "imagenet" => Labels.ImageNet,
-        var f => Labels.Load(Path.Combine(ModelDir(e), f)), // a plain file name (ModelEntry.Check)
+        var f => Labels.Load(Path.Combine(ModelDir(e), f), confined: false), // a plain file name (ModelEntry.Check)
     };
 
     /// <summary>

@@ -46,8 +46,7 @@ internal static class SafeTensors
     /// <summary>Reads every tensor of a .safetensors file, and its string metadata.</summary>
     public static Dictionary<string, Tensor> Load(string path, out Dictionary<string, string> metadata)
     {
-        if (!File.Exists(path)) throw new BadInputException($"Weights file '{path}' does not exist.");
-        using var fs = File.OpenRead(path);
+        using var fs = Imaging.InputFile.OpenRead(path, "weights file", Registry.ModelRegistry.MaxWeightsBytes, confined: false);
         return Load(fs, path, out metadata);
     }
 

@@ -43,8 +43,7 @@ internal static class TorchFile
     /// <summary>Loads the tensors of a PyTorch file, by their state_dict names.</summary>
     public static Dictionary<string, Tensor> Load(string path)
     {
-        if (!File.Exists(path)) throw new BadInputException($"Weights file '{path}' does not exist.");
-        byte[] bytes = File.ReadAllBytes(path);
+        byte[] bytes = Imaging.InputFile.ReadAllBytes(path, "weights file", Array.MaxLength, confined: false);
         try
         {
             return bytes.Length >= 4 && bytes[0] == 'P' && bytes[1] == 'K' ? LoadZip(bytes, path) : LoadLegacy(bytes, path);

@@ -1,0 +1,82 @@
+using System.Net.Http.Json;
+using System.Text.Json.Nodes;
+using Reverie.Tests.Infrastructure;
+
+namespace Reverie.Tests.Studio;
+
+/// <summary>Issue 36's probe, defects 1 and 2, through the studio's API with its jobs run by the real CLI.</summary>
+public class StudioTrustTests(GoogLeNetCli cli) : IClassFixture<GoogLeNetCli>
+{
+    static JsonObject Direction(string file) => new()
+    {
+        ["command"] = "visualize",
+        ["options"] = new JsonObject
+        {
+            ["model"] = "textures", ["objective"] = $"direction:conv6@{file}",
+            ["visualize"] = new JsonObject { ["steps"] = 2, ["size"] = 32 },
+        },
+    };
+
+    /// <summary>The job's error once it has ended (it must fail), or the refusal at submit.</summary>
+    static async Task<string> Error(StudioHost s, JsonObject recipe)
+    {
+        var r = await s.Http.PostAsync("/api/jobs", new StringContent(recipe.ToJsonString(), System.Text.Encoding.UTF8, "application/json"));
+        var body = JsonNode.Parse(await r.Content.ReadAsStringAsync())!;
+        if ((int)r.StatusCode == 400) return body["error"]!.GetValue<string>();
+        Assert.Equal(201, (int)r.StatusCode);
+        var job = await s.WaitAsync(body["id"]!.GetValue<long>(), StudioHost.Ended, TimeSpan.FromMinutes(2));
+        Assert.Equal("failed", job["state"]!.GetValue<string>());
+        return job["error"]!.GetValue<string>();
+    }
+
+    [Fact]
+    public async Task P01_AnObjectivesFileOutsideTheDataFolderIsNeitherReadNorProbed()
+    {
+        await using var s = await StudioHost.StartAsync(cli.Host);
+        var errors = new List<string>();
+        foreach (var file in new[] { "/etc/passwd", "/proc/self/environ", "/etc/no-such-file", "../../../../etc/passwd" })
+            errors.Add(await Error(s, Direction(file)));
+        Assert.All(errors, e => Assert.Matches("lies outside the studio's data folder|climbs out of its folder", e));
+        Assert.All(errors, e => Assert.DoesNotContain("root:", e));
+        Assert.All(errors, e => Assert.DoesNotContain("PATH=", e));
+        // A missing file outside gets the same answer as an existing one: nothing to probe.
+        Assert.All(errors, e => Assert.DoesNotContain("does not exist", e));
+    }
+
+    [Fact]
+    public async Task P02_AJobThatNamesAPipeFailsAndTheQueueGoesOn()
+    {
+        await using var s = await StudioHost.StartAsync(cli.Host);
+        // The job's own standard input, which the studio keeps open: a read of it would never end.
+        var stalled = Direction("/proc/self/fd/0");
+        var r = await s.Http.PostAsync("/api/jobs", new StringContent(stalled.ToJsonString(), System.Text.Encoding.UTF8, "application/json"));
+        long first = JsonNode.Parse(await r.Content.ReadAsStringAsync())!["id"]!.GetValue<long>();
+        string photo = await s.UploadAsync(Paths.Sample("coffee.png"));
+        long next = await s.SubmitAsync(StudioHost.Dream(photo, steps: 1, octaves: 1, maxSize: 48, model: "textures", layer: "conv6"));
+        var j = await s.WaitAsync(first, StudioHost.Ended, TimeSpan.FromMinutes(2));
+        Assert.Equal("failed", j["state"]!.GetValue<string>());
+        Assert.Matches("outside the studio's data folder|not a regular file", j["error"]!.GetValue<string>());
+        Assert.Equal("done", (await s.WaitAsync(next, StudioHost.Ended, TimeSpan.FromMinutes(2)))["state"]!.GetValue<string>());
+    }
+}
+
+/// <summary>Issue 36, defect 2's second half: a job that does not stop when told is killed after a grace period.</summary>
+public class StudioKillTests(GoogLeNetCli cli) : IClassFixture<GoogLeNetCli>
+{
+    [Fact]
+    public async Task P02_ACancelledJobThatIgnoresTheSignalIsKilledAfterTheGrace()
+    {
+        // A stand-in for a job stuck where no signal reaches it: a process that ignores SIGTERM.
+        await using var s = await StudioHost.StartAsync(cli.Host, settings => settings with
+        {
+            Reverie = ["bash", "-c", "trap '' TERM; while true; do sleep 0.2; done", "stuck"],
+            CancelGrace = TimeSpan.FromSeconds(2),
+        });
+        string photo = await s.UploadAsync(Paths.Sample("coffee.png"));
+        long id = await s.SubmitAsync(StudioHost.Dream(photo, steps: 1, octaves: 1, maxSize: 48, model: "textures", layer: "conv6"));
+        await s.WaitAsync(id, j => j["state"]!.GetValue<string>() == "running", TimeSpan.FromSeconds(60));
+        Assert.Equal(202, (int)(await s.Http.DeleteAsync($"/api/jobs/{id}")).StatusCode);
+        var ended = await s.WaitAsync(id, StudioHost.Ended, TimeSpan.FromSeconds(60));
+        Assert.Equal("cancelled", ended["state"]!.GetValue<string>());
+    }
+}

@@ -1,0 +1,67 @@
+using System.Security.Cryptography;
+using Reverie.Imaging;
+using Reverie.Tests.Infrastructure;
+using static TorchSharp.torch;
+
+namespace Reverie.Tests.Trust;
+
+/// <summary>
+/// Issue 36's probe, one named regression test per defect, on the real CLI in a child process with
+/// its own cache and registry and the embedded textures model (no download).
+/// </summary>
+public sealed class TrustCliTests : IDisposable
+{
+    readonly CliHost _cli = new();
+    readonly TempDir _tmp = new();
+    readonly string _photo;
+
+    public TrustCliTests()
+    {
+        _photo = _tmp.File("in.png");
+        using var scope = NewDisposeScope();
+        ImageIO.Save(ImageIO.Resize(ImageIO.Load(Paths.Sample("coffee.png")), 40, 60), _photo);
+    }
+
+    public void Dispose() { _cli.Dispose(); _tmp.Dispose(); }
+
+    static string Sha(string f) => Convert.ToHexString(SHA256.HashData(File.ReadAllBytes(f)));
+
+    string[] Dream(string output, params string[] more) => ["dream", _photo, "-m", "textures", "--layer", "conv6", "--octaves", "1", "--steps", "1", "-o", output, .. more];
+
+    [Fact]
+    public void P04_AUsersFileBesideAReverieRecipeIsNotReplacedWithoutForce()
+    {
+        // The probe: dream -o photo.png, then dream -o photo.jpg over the user's own photo.jpg.
+        string png = _tmp.File("photo.png"), jpg = _tmp.File("photo.jpg");
+        File.Copy(Paths.Sample("chelsea.png"), jpg); // the user's file (its bytes need not be a JPEG)
+        string before = Sha(jpg);
+        Assert.Equal(0, _cli.Run(Dream(png)).Code);
+        Assert.True(File.Exists(_tmp.File("photo.recipe.json")));
+        HostileRefusal(_cli.Run(Dream(jpg)), "was not written by Reverie");
+        Assert.Equal(before, Sha(jpg));
+        // Reverie's own JPEG, named with its hash by the sidecar, is replaced on a second run...
+        string own = _tmp.File("own.jpg");
+        Assert.Equal(0, _cli.Run(Dream(own)).Code);
+        Assert.Equal(0, _cli.Run(Dream(own, "--seed", "2")).Code);
+        // ...but not once the user has changed it: the sidecar's hash no longer proves it is Reverie's.
+        File.AppendAllText(own, "edited");
+        HostileRefusal(_cli.Run(Dream(own)), "was not written by Reverie");
+        Assert.Equal(0, _cli.Run(Dream(own, "--force")).Code);
+    }
+
+    static void HostileRefusal((int Code, string Out, string Err) r, string mustContain) =>
+        Reverie.Tests.Cli.HostileInputTests.AssertRefused(r, mustContain);
+
+    [Fact]
+    public void P03_DevicesAndPipesAreRefusedInOneSentenceByTheCommands()
+    {
+        string fifo = _tmp.File("pipe");
+        using (var p = System.Diagnostics.Process.Start("mkfifo", [fifo])!) p.WaitForExit();
+        foreach (var path in new[] { "/dev/zero", fifo })
+        {
+            HostileRefusal(_cli.Run(["visualize", "-m", "textures", "--objective", $"direction:conv6@{path}", "--steps", "1", "--size", "32", "-o", _tmp.File("v.png")]), "not a regular file");
+            HostileRefusal(_cli.Run("replay", path), "not a regular file");
+            HostileRefusal(_cli.Run("batch", "run", path, "--shard", "0/1"), "not a regular file");
+        }
+    }
+}
