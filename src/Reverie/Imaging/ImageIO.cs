@@ -10,6 +10,12 @@ public static class ImageIO
     /// <summary>The largest image, in pixels, that Reverie will decode (256 megapixels).</summary>
     public const long MaxPixels = 256L * 1024 * 1024;
 
+    /// <summary>
+    /// The largest image, in pixels, decoded whole (64 megapixels: 1 GB with its float copy). Larger
+    /// ones are decoded only at a reduced size, row by row or by the codec's own scaling.
+    /// </summary>
+    internal const long MaxWholePixels = 64_000_000;
+
     /// <summary>The largest image file read: 1 GB (a 256-megapixel PNG compresses far below it).</summary>
     internal const long MaxFileBytes = 1L << 30;
 
@@ -49,6 +55,11 @@ public static class ImageIO
             using (var orientedSmall = ApplyOrientation(small, codec.EncodedOrigin))
                 return FromRgba(orientedSmall.Bytes, orientedSmall.Width, orientedSmall.Height);
         }
+        // One budget for every format: what cannot be decoded at a reduced size (an interlaced PNG, a
+        // GIF, a BMP, or any image when the consumer wants it whole) is decoded whole only up to
+        // MaxWholePixels, refused from its header above that: a 190 kB GIF may claim 16000x16000.
+        if ((long)size.Width * size.Height > MaxWholePixels)
+            throw new BadInputException($"'{BadInputException.Shown(what)}' is {size.Width}x{size.Height} pixels, and {WholeReason(codec, bytes, maxSide)}; at most {MaxWholePixels / 1_000_000} megapixels are decoded whole. Save it as a JPEG or a plain (not interlaced) PNG, or shrink it.");
         var info = new SKImageInfo(size.Width, size.Height, SKColorType.Rgba8888, SKAlphaType.Unpremul);
         using var bitmap = new SKBitmap(info);
         var result = codec.GetPixels(info, bitmap.GetPixels());
@@ -59,6 +70,15 @@ public static class ImageIO
         using var oriented = ApplyOrientation(bitmap, codec.EncodedOrigin);
         return FromRgba(oriented.Bytes, oriented.Width, oriented.Height);
     }
+
+    /// <summary>Why an image has to be decoded whole, for the refusal's sentence.</summary>
+    static string WholeReason(SKCodec codec, byte[] bytes, int? maxSide) => codec.EncodedFormat switch
+    {
+        _ when maxSide is not > 0 => "this command needs it at full size",
+        SKEncodedImageFormat.Png when bytes.Length > 28 && bytes[28] != 0 => "an interlaced PNG cannot be decoded at a reduced size",
+        SKEncodedImageFormat.Png or SKEncodedImageFormat.Jpeg or SKEncodedImageFormat.Webp => "it cannot be decoded at the reduced size this command needs",
+        var f => $"a {f.ToString().ToUpperInvariant()} cannot be decoded at a reduced size",
+    };
 
     /// <summary>
     /// Decodes at a reduced size: a PNG row by row (<see cref="PngRows"/>), each

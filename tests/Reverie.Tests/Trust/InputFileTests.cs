@@ -95,4 +95,67 @@ public sealed class InputFileTests : IDisposable
         using var net = Reverie.Training.Checkpoint.LoadEmbedded("textures");
         ObjectiveLanguage.Parse(net, $"direction:conv6@{file}");
     }
+
+    /// <summary>A GIF whose screen is <paramref name="side"/> pixels square, holding one 1×1 frame: 35 bytes.</summary>
+    internal static byte[] GifBomb(int side) =>
+    [
+        (byte)'G', (byte)'I', (byte)'F', (byte)'8', (byte)'9', (byte)'a', (byte)side, (byte)(side >> 8), (byte)side, (byte)(side >> 8), 0x80, 0, 0,
+        0, 0, 0, 255, 255, 255, // two colours
+        0x2C, 0, 0, 0, 0, 1, 0, 1, 0, 0, // a 1x1 frame at the origin
+        2, 2, 0x44, 0x01, 0, 0x3B,
+    ];
+
+    /// <summary>An Adam7-interlaced PNG of <paramref name="side"/>² pixels in one colour (zlib-compressed rows), made in memory.</summary>
+    internal static byte[] InterlacedPng(int side)
+    {
+        static byte[] Chunk(string type, byte[] data)
+        {
+            var t = System.Text.Encoding.ASCII.GetBytes(type);
+            var crc = new byte[4];
+            System.Buffers.Binary.BinaryPrimitives.WriteUInt32BigEndian(crc, Crc32([.. t, .. data]));
+            return [.. BitConverter.GetBytes(System.Buffers.Binary.BinaryPrimitives.ReverseEndianness(data.Length)), .. t, .. data, .. crc];
+        }
+        var ihdr = new byte[13];
+        System.Buffers.Binary.BinaryPrimitives.WriteInt32BigEndian(ihdr, side);
+        System.Buffers.Binary.BinaryPrimitives.WriteInt32BigEndian(ihdr.AsSpan(4), side);
+        ihdr[8] = 8; ihdr[9] = 0; ihdr[12] = 1; // 8-bit grey, Adam7
+        var raw = new MemoryStream();
+        using (var z = new System.IO.Compression.ZLibStream(raw, System.IO.Compression.CompressionLevel.SmallestSize, leaveOpen: true))
+        {
+            // Seven passes of rows, each a filter byte and grey zeros; the sizes matter less than the header here.
+            var row = new byte[side / 8 + 2];
+            for (int i = 0; i < side * 2; i++) z.Write(row);
+        }
+        return [0x89, (byte)'P', (byte)'N', (byte)'G', 13, 10, 26, 10, .. Chunk("IHDR", ihdr), .. Chunk("IDAT", raw.ToArray()), .. Chunk("IEND", [])];
+    }
+
+    /// <summary>PNG's CRC-32 (ISO 3309, reflected 0xEDB88320).</summary>
+    static uint Crc32(byte[] bytes)
+    {
+        uint c = 0xFFFFFFFF;
+        foreach (byte b in bytes)
+        {
+            c ^= b;
+            for (int k = 0; k < 8; k++) c = (c & 1) != 0 ? 0xEDB88320 ^ (c >> 1) : c >> 1;
+        }
+        return c ^ 0xFFFFFFFF;
+    }
+
+    [Fact]
+    public void P05_ImagesThatCannotBeDecodedSmallAreRefusedFromTheirHeader()
+    {
+        long before = GC.GetTotalMemory(false);
+        var gif = GifBomb(16000);
+        Assert.True(gif.Length < 64);
+        var e = Assert.Throws<BadInputException>(() => ImageIO.Decode(gif, "bomb.gif", maxSide: 448));
+        Assert.Contains("16000x16000 pixels, and a GIF cannot be decoded at a reduced size", e.Message);
+        var png = InterlacedPng(15000);
+        Assert.True(png.Length < 2_000_000, $"{png.Length} bytes");
+        e = Assert.Throws<BadInputException>(() => ImageIO.Decode(png, "bomb.png", maxSide: 448));
+        Assert.Contains("an interlaced PNG cannot be decoded at a reduced size", e.Message);
+        Assert.True(GC.GetTotalMemory(false) - before < 100_000_000, "the refusals allocated the pixels");
+        // Below the budget such images are still read (a GIF's screen of 1000x1000).
+        using var small = ImageIO.Decode(GifBomb(1000), "small.gif", maxSide: 448);
+        Assert.Equal(new long[] { 1, 3, 1000, 1000 }, small.shape);
+    }
 }

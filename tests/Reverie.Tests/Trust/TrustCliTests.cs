@@ -64,4 +64,41 @@ public sealed class TrustCliTests : IDisposable
             HostileRefusal(_cli.Run("batch", "run", path, "--shard", "0/1"), "not a regular file");
         }
     }
+
+    /// <summary>A PNG carrying an old-style recipe (arguments only) of <paramref name="command"/>.</summary>
+    string OldRecipePng(string name, string command, params string[] arguments)
+    {
+        string png = _tmp.File(name);
+        new Reverie.Recipes.Recipe { Command = command, Arguments = arguments }.SaveWithImage(zeros(1, 3, 8, 8), png);
+        File.Delete(Reverie.Imaging.OutputFiles.SidecarOf(png));
+        return png;
+    }
+
+    [Fact]
+    public void P06_AReplayedRecipeIsDataNotACommand()
+    {
+        string manifest = _tmp.File("m.json");
+        // Commands with side effects beyond their own output are not replayed.
+        HostileRefusal(_cli.Run("replay", OldRecipePng("slurm.png", "batch", "batch", "slurm", manifest, "--submit")), "which replay does not run");
+        HostileRefusal(_cli.Run("replay", OldRecipePng("plan.png", "batch plan", "batch", "plan", "microscope", "--out", "/tmp/x.json")), "which replay does not run");
+        HostileRefusal(_cli.Run("replay", OldRecipePng("models.png", "models", "models", "remove", "googlenet")), "which replay does not run");
+        Assert.False(File.Exists(_tmp.File("slurm.sbatch")));
+        // A response file is not read.
+        HostileRefusal(_cli.Run("replay", OldRecipePng("at.png", "dream", "dream", "@/etc/passwd")), "response file");
+        // Output locations, in any spelling, and --force are dropped: the snapshots stay out of the folder the recipe names,
+        // and the user's file at the replay's own output name is not replaced.
+        string elsewhere = Directory.CreateDirectory(_tmp.File("elsewhere")).FullName;
+        string png = OldRecipePng("snap.png", "dream", "dream", _photo, "-m", "textures", "--layer", "conv6", "--octaves", "1", "--steps", "2",
+            $"--snapshots:{elsewhere}", "--force", $"--output={_tmp.File("chosen.png")}");
+        string usersFile = _tmp.File("snap-replay.png");
+        File.Copy(Paths.Sample("chelsea.png"), usersFile);
+        HostileRefusal(_cli.Run("replay", png), "was not written by Reverie");
+        Assert.Empty(Directory.EnumerateFileSystemEntries(elsewhere));
+        Assert.False(File.Exists(_tmp.File("chosen.png")));
+        File.Delete(usersFile);
+        var r = _cli.Run("replay", png);
+        Assert.True(r.Code == 0, r.Err);
+        Assert.True(File.Exists(usersFile));
+        Assert.Empty(Directory.EnumerateFileSystemEntries(elsewhere));
+    }
 }

@@ -36,15 +36,30 @@ internal static class ReplayCommand
                     ? await CliRun.RunJobForProgram(inv, job, options, target, dir, recipe.Arguments)
                     : await CliRun.RunJob(inv, job, options, target, arguments: recipe.Arguments);
             }
-            if (JobCatalog.Find(recipe.Command) is { } known && recipe.Arguments.Count == 0)
+            // A recipe is data: an old recipe's arguments run only as the command that makes an output
+            // (a job's command), never batch, studio, models or replay; without response files, --force
+            // or any output location of its own.
+            if (JobCatalog.Find(recipe.Command) is not { } known)
+                throw new BadInputException($"'{BadInputException.Shown(f)}' holds a recipe of '{BadInputException.Shown(recipe.Command)}', which replay does not run; it runs the recipes of commands that make outputs ({string.Join(", ", JobCatalog.Kinds)}).");
+            if (recipe.Arguments.Count == 0)
                 throw new BadInputException($"'{BadInputException.Shown(f)}' holds a {known.Kind} recipe with neither options nor arguments; it cannot be replayed.");
             // Arguments hold the command's own words ("style", "grid") when it has subcommands.
             var words = recipe.Command.Split(' ');
             var args = recipe.Arguments.Take(words.Length).SequenceEqual(words) ? recipe.Arguments.ToList() : [.. words, .. recipe.Arguments];
-            // Output locations in a recipe are never used (an untrusted recipe must not choose where files go).
-            foreach (var outputOption in new[] { "--snapshots", "-o", "--output" })
-                for (int at; (at = args.IndexOf(outputOption)) >= 0;) args.RemoveRange(at, Math.Min(2, args.Count - at));
-            args.RemoveAll(a => a.StartsWith("--snapshots=", StringComparison.Ordinal) || a.StartsWith("--output=", StringComparison.Ordinal) || a.StartsWith("-o=", StringComparison.Ordinal));
+            if (args.FirstOrDefault(a => a.StartsWith('@')) is { } responseFile)
+                throw new BadInputException($"'{BadInputException.Shown(f)}' holds the argument '{BadInputException.Shown(responseFile)}', a response file, which replay does not read.");
+            // Output locations and --force in a recipe are never used (an untrusted recipe must not choose where files go, or replace them).
+            string[] dropWithValue = ["--snapshots", "-o", "--output", "--events-dir"];
+            for (int i = 0; i < args.Count;)
+            {
+                string a = args[i];
+                bool attached = dropWithValue.Any(o => a.StartsWith(o + "=", StringComparison.Ordinal) || a.StartsWith(o + ":", StringComparison.Ordinal))
+                    || a == "--force" || a.StartsWith("--force=", StringComparison.Ordinal) || a.StartsWith("--force:", StringComparison.Ordinal);
+                if (attached) args.RemoveAt(i);
+                else if (dropWithValue.Contains(a)) args.RemoveRange(i, Math.Min(2, args.Count - i));
+                else i++;
+            }
+            if (inv.Forced) args.Add("--force");
             args.AddRange(["-o", target]);
             return await ReverieCli.RunAsync(args.ToArray(), inv.Out, inv.Err);
         });
