@@ -125,6 +125,11 @@ internal sealed record BatchManifest
         if (m.Items.Count > MaxItems) throw new BadInputException($"'{shown}' holds {m.Items.Count} items; a manifest holds at most {MaxItems}.");
         if (m.Threads is < 1 or > 64) throw new BadInputException($"'{shown}': threads must be from 1 to 64; got {m.Threads}.");
         m.File = Path.GetFullPath(path);
+        // The kind, the manifest's name and its output folder go into cluster scripts and YAML: known words and plain text only.
+        if (!BatchPlans.Kinds.Contains(m.Kind))
+            throw new BadInputException($"'{shown}' is a batch of kind '{BadInputException.Shown(m.Kind)}', which Reverie does not plan (kinds: {string.Join(", ", BatchPlans.Kinds)}).");
+        if (m.File.Any(char.IsControl) || m.OutDir.Any(char.IsControl))
+            throw new BadInputException($"'{shown}' or its output folder has a control character (such as a new line) in its name; rename it: such a name cannot go into a cluster script.");
         foreach (var item in m.Items)
         {
             // Ids name files: only what the planner writes, and only the work the recipe describes.

@@ -187,6 +187,18 @@ internal static class BatchMerge
         return 2;
     }
 
+    /// <summary>
+    /// An item's file name stem from its meta data, which the item's id does not cover: a plain name
+    /// (no folder, no '..', no control character), or a refusal.
+    /// </summary>
+    static string PlainName(string? stem, BatchItem item)
+    {
+        if (stem is { Length: > 0 and <= OutputFiles.MaxNameBytes / 2 } && stem == Path.GetFileName(stem) && stem is not ("." or "..")
+            && !stem.Any(c => char.IsControl(c) || c is '/' or '\\'))
+            return stem;
+        throw new BadInputException($"The item '{BadInputException.Shown(item.Name)}' names its output '{BadInputException.Shown(stem)}', which is not a plain file name; the manifest was changed by hand. Plan it again.");
+    }
+
     static int Dream(BatchManifest m, string dir)
     {
         const int Thumb = 192;
@@ -196,7 +208,7 @@ internal static class BatchMerge
         foreach (var item in m.Items)
         {
             var (png, _, _, _) = BatchRunner.Files(m, item);
-            string name = (string)item.Meta["stem"]! + ".png";
+            string name = PlainName((string?)item.Meta["stem"], item) + ".png";
             File.Copy(png, Path.Combine(dir, name));
             var image = ImageIO.Load(png, maxSide: 4 * Thumb);
             long h = image.shape[2], w = image.shape[3], side = Math.Min(h, w);

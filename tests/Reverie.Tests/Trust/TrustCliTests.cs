@@ -101,4 +101,55 @@ public sealed class TrustCliTests : IDisposable
         Assert.True(File.Exists(usersFile));
         Assert.Empty(Directory.EnumerateFileSystemEntries(elsewhere));
     }
+
+    /// <summary>A one-photo dream batch, run; returns its manifest.</summary>
+    string DreamBatch()
+    {
+        string photos = Directory.CreateDirectory(_tmp.File("photos")).FullName;
+        File.Copy(_photo, Path.Combine(photos, "cup.png"));
+        string single = _tmp.File("single.png");
+        Assert.Equal(0, _cli.Run("dream", _photo, "-m", "textures", "--octaves", "1", "--steps", "1", "-o", single).Code);
+        string m = _tmp.File("dreams.json");
+        var p = _cli.Run("batch", "plan", "dream", "--photos", photos, "--recipe", single, "--out", _tmp.File("dreams"), "-o", m);
+        Assert.True(p.Code == 0, p.Err);
+        Assert.Equal(0, _cli.Run("batch", "run", m, "--shard", "0/1").Code);
+        return m;
+    }
+
+    static void EditManifest(string m, Action<System.Text.Json.Nodes.JsonObject> edit)
+    {
+        var node = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(m))!.AsObject();
+        edit(node);
+        File.WriteAllText(m, node.ToJsonString());
+    }
+
+    [Fact]
+    public void P07_P08_ManifestFieldsCannotBecomeCommandsOrLeaveTheFolder()
+    {
+        string m = DreamBatch();
+        string original = File.ReadAllText(m);
+        string marker = _tmp.File("touched");
+        // A kind with a new line would be a command in the sbatch script.
+        EditManifest(m, n => n["kind"] = $"microscope\ntouch {marker}\n#");
+        HostileRefusal(_cli.Run("batch", "slurm", m, "--tasks", "1"), "which Reverie does not plan");
+        HostileRefusal(_cli.Run("batch", "k8s", m, "--completions", "1", "--image", "reverie:1", "--volume", "data"), "which Reverie does not plan");
+        Assert.False(File.Exists(Path.ChangeExtension(m, ".sbatch")));
+        // A manifest whose own name holds a new line.
+        string badName = _tmp.File("x\ntouch pwned\n.json");
+        File.WriteAllText(badName, original);
+        HostileRefusal(_cli.Run("batch", "slurm", badName, "--tasks", "1"), "control character");
+        Assert.False(File.Exists(Path.ChangeExtension(badName, ".sbatch")));
+        Assert.False(File.Exists(marker));
+        // An item's stem that climbs out of the product folder, or is absolute.
+        foreach (var stem in new[] { "../../../escaped", "/tmp/escaped-" + Guid.NewGuid().ToString("N") })
+        {
+            File.WriteAllText(m, original);
+            EditManifest(m, n => n["items"]![0]!["meta"]!["stem"] = stem);
+            HostileRefusal(_cli.Run("batch", "merge", m), "not a plain file name");
+            Assert.False(File.Exists(Path.GetFullPath(Path.Combine(_tmp.File("dreams"), "product", stem + ".png"))));
+            Assert.False(File.Exists(stem + ".png"));
+        }
+        File.WriteAllText(m, original);
+        Assert.Equal(0, _cli.Run("batch", "merge", m).Code);
+    }
 }
