@@ -34,6 +34,9 @@ internal static class Api
         };
     }
 
+    /// <summary>The largest recipe a request may carry: 1 MB, counted as the bytes arrive.</summary>
+    const int MaxRecipeBytes = 1_000_000;
+
     static IResult Error(int status, string message) => Results.Json(new JsonObject { ["error"] = message }, statusCode: status);
 
     public static void Map(WebApplication app, StudioSettings settings, JobStore store, JobRunner runner, Uploads uploads, Submissions submissions, LayerTables layers)
@@ -72,9 +75,16 @@ internal static class Api
 
         api.MapPost("/jobs", async (HttpRequest request) =>
         {
-            if (request.ContentLength > 1_000_000) return Error(413, "A recipe is at most 1 MB.");
-            using var reader = new StreamReader(request.Body);
-            string body = await reader.ReadToEndAsync();
+            // The limit holds for the bytes that arrive, whatever Content-Length says (a chunked body has none).
+            if (request.ContentLength > MaxRecipeBytes) return Error(413, "A recipe is at most 1 MB.");
+            var received = new MemoryStream();
+            var chunk = new byte[1 << 14];
+            for (int n; (n = await request.Body.ReadAsync(chunk)) > 0;)
+            {
+                if (received.Length + n > MaxRecipeBytes) return Error(413, "A recipe is at most 1 MB.");
+                received.Write(chunk, 0, n);
+            }
+            string body = System.Text.Encoding.UTF8.GetString(received.GetBuffer(), 0, (int)received.Length);
             var (kind, recipe) = submissions.Check(body);
             if (store.Add(kind, recipe, settings.MaxQueued) is not { } id)
                 return Error(429, $"The queue holds {settings.MaxQueued} jobs, its limit; wait for some to finish or cancel some.");

@@ -105,7 +105,7 @@ public sealed class JobRunner : IDisposable
         var stderr = Task.Run(async () =>
         {
             while (await process.StandardError.ReadLineAsync() is { } line)
-                lock (errors) { if (line.StartsWith("error: ", StringComparison.Ordinal)) errors.Add(line["error: ".Length..]); }
+                lock (errors) { if (line.StartsWith("error: ", StringComparison.Ordinal) && errors.Count < 10) errors.Add(Cut(line["error: ".Length..])); }
         });
         JsonObject? result = null;
         var sw = Stopwatch.StartNew();
@@ -146,13 +146,16 @@ public sealed class JobRunner : IDisposable
             : code == 0 ? StudioJobState.Done
             : StudioJobState.Failed;
         string? error = state == StudioJobState.Failed
-            ? (errors.Count > 0 ? string.Join(" ", errors) : $"The job's process ended with exit code {code}.")
+            ? (errors.Count > 0 ? Cut(string.Join(" ", errors)) : $"The job's process ended with exit code {code}.")
             : null;
         _store.Finish(job.Id, state, summary, error, files);
         process.Dispose();
         Publish(job.Id, StateEvent(job.Id), end: true);
         _live.TryRemove(job.Id, out _);
     }
+
+    /// <summary>A job's error as stored and shown: at most 1,000 characters, whatever the job printed.</summary>
+    static string Cut(string error) => error.Length <= 1000 ? error : error[..1000] + "…";
 
     /// <summary>Cancels a queued or running job; returns false when it had already ended or does not exist.</summary>
     public bool Cancel(long id)

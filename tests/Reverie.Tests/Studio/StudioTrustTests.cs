@@ -60,6 +60,30 @@ public class StudioTrustTests(GoogLeNetCli cli) : IClassFixture<GoogLeNetCli>
     }
 }
 
+/// <summary>Issue 36, defect 11: the recipe limit holds for what arrives, and job errors are cut.</summary>
+public class StudioLimitTests(GoogLeNetCli cli) : IClassFixture<GoogLeNetCli>
+{
+    [Fact]
+    public async Task P11_AChunkedRecipeIsHeldToTheLimitAsItArrives()
+    {
+        await using var s = await StudioHost.StartAsync(cli.Host);
+        string big = "{\"command\":\"dream\",\"options\":{\"input\":\"" + new string('a', 20_000_000) + "\"}}";
+        for (int i = 0; i < 3; i++)
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Post, "/api/jobs") { Content = new StringContent(big, System.Text.Encoding.UTF8, "application/json") };
+            request.Content.Headers.ContentLength = null;
+            request.Headers.TransferEncodingChunked = true;
+            int status;
+            try { status = (int)(await s.Http.SendAsync(request)).StatusCode; }
+            catch (HttpRequestException) { status = 413; } // the server may close the connection once it has answered
+            Assert.Equal(413, status);
+        }
+        var jobs = (await s.Http.GetFromJsonAsync<JsonArray>("/api/jobs"))!;
+        Assert.Empty(jobs);
+        Assert.True((await s.Http.GetStringAsync("/api/jobs")).Length < 100);
+    }
+}
+
 /// <summary>Issue 36, defect 2's second half: a job that does not stop when told is killed after a grace period.</summary>
 public class StudioKillTests(GoogLeNetCli cli) : IClassFixture<GoogLeNetCli>
 {
