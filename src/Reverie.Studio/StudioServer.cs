@@ -18,6 +18,7 @@ public sealed class StudioServer : IAsyncDisposable
 {
     readonly WebApplication _app;
     readonly JobRunner _runner;
+    readonly FileStream _lock;
 
     /// <summary>The settings it runs with.</summary>
     public StudioSettings Settings { get; }
@@ -31,6 +32,13 @@ public sealed class StudioServer : IAsyncDisposable
         settings.Validate();
         Settings = settings;
         Directory.CreateDirectory(settings.Data);
+        // One studio a data folder: a second one must not touch the first one's queue (not even to
+        // mark its running jobs interrupted) before it is refused.
+        try { _lock = new FileStream(Path.Combine(settings.Data, "studio.lock"), FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None); }
+        catch (IOException)
+        {
+            throw new BadInputException($"The data folder '{BadInputException.Shown(settings.Data, 120)}' is in use by another studio; stop that one, or give this one another --data.");
+        }
         Store = new JobStore(Path.Combine(settings.Data, "studio.db"));
         _runner = new JobRunner(settings, Store);
         var uploads = new Uploads(settings);
@@ -56,8 +64,16 @@ public sealed class StudioServer : IAsyncDisposable
     public static async Task<StudioServer> StartAsync(StudioSettings settings, CancellationToken cancel = default)
     {
         var s = new StudioServer(settings);
+        try
+        {
+            await s._app.StartAsync(cancel);
+        }
+        catch
+        {
+            await s.DisposeAsync(); // a busy port: nothing of the queue was touched
+            throw;
+        }
         s.Store.MarkRunningInterrupted();
-        await s._app.StartAsync(cancel);
         s._runner.Start();
         return s;
     }
@@ -142,8 +158,9 @@ public sealed class StudioServer : IAsyncDisposable
     /// <summary>Stops listening and the workers; running jobs stop, save what they have, and show as interrupted.</summary>
     public async ValueTask DisposeAsync()
     {
-        await _app.StopAsync();
+        try { await _app.StopAsync(); } catch (InvalidOperationException) { } // it never started
         _runner.Dispose();
         await _app.DisposeAsync();
+        _lock.Dispose();
     }
 }

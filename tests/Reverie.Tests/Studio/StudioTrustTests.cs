@@ -103,4 +103,25 @@ public class StudioKillTests(GoogLeNetCli cli) : IClassFixture<GoogLeNetCli>
         var ended = await s.WaitAsync(id, StudioHost.Ended, TimeSpan.FromSeconds(60));
         Assert.Equal("cancelled", ended["state"]!.GetValue<string>());
     }
+
+    [Fact]
+    public async Task P09_ASecondStudioRefusedLeavesTheFirstOnesRunningJobAlone()
+    {
+        await using var first = await StudioHost.StartAsync(cli.Host, settings => settings with
+        {
+            Reverie = ["bash", "-c", "trap '' TERM; while true; do sleep 0.2; done", "stuck"],
+            CancelGrace = TimeSpan.FromSeconds(1),
+        });
+        string photo = await first.UploadAsync(Paths.Sample("coffee.png"));
+        long id = await first.SubmitAsync(StudioHost.Dream(photo, steps: 1, octaves: 1, maxSize: 48, model: "textures", layer: "conv6"));
+        await first.WaitAsync(id, j => j["state"]!.GetValue<string>() == "running", TimeSpan.FromSeconds(60));
+        // The same data folder (on another port), then the same port (with another data folder): both refused.
+        var sameData = await Assert.ThrowsAsync<BadInputException>(() => StudioHost.StartAsync(cli.Host, data: first.Data));
+        Assert.Contains("in use by another studio", sameData.Message);
+        using var other = new TempDir();
+        await Assert.ThrowsAnyAsync<IOException>(() => StudioHost.StartAsync(cli.Host, settings => settings with { Port = first.Server.Address.Port }, data: other));
+        Assert.Equal("running", (await first.JobAsync(id))["state"]!.GetValue<string>());
+        Assert.Equal(202, (int)(await first.Http.DeleteAsync($"/api/jobs/{id}")).StatusCode);
+        Assert.Equal("cancelled", (await first.WaitAsync(id, StudioHost.Ended, TimeSpan.FromSeconds(60)))["state"]!.GetValue<string>());
+    }
 }
