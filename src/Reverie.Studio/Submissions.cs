@@ -14,6 +14,9 @@ public sealed class Submissions(StudioSettings settings, Uploads uploads)
     /// <summary>Jobs that train networks for minutes to hours: they run from the command line.</summary>
     static readonly HashSet<string> CommandLineOnly = ["stylize train", "science-shortcut", "science-copernicus", "train"];
 
+    /// <summary>Jobs whose product is a folder, a report or an animation, not the one image a studio job keeps: they run from the command line.</summary>
+    static readonly HashSet<string> NotOneImage = ["attack data", "attack benchmark"];
+
     IEnumerable<string> Roots => new[] { settings.Data, settings.Examples }.OfType<string>().Select(r => Path.GetFullPath(r).TrimEnd('/') + "/");
 
     bool UnderRoots(string path) => Roots.Any(r => Path.GetFullPath(path).StartsWith(r, StringComparison.Ordinal));
@@ -24,6 +27,8 @@ public sealed class Submissions(StudioSettings settings, Uploads uploads)
         var recipe = Recipe.FromJson(json, "The recipe");
         if (recipe.Options is null) throw new BadInputException("The recipe holds no options record; the studio runs recipes of Reverie 0.2 or later (the JSON the CLI writes beside its outputs).");
         if (CommandLineOnly.Contains(recipe.Command)) throw new BadInputException($"'{recipe.Command}' trains a network for a long time; run it from the command line.");
+        if (NotOneImage.Contains(recipe.Command) || (recipe.Command == "dream" && recipe.Options["zoom"] is JsonValue z && z.TryGetValue(out int frames) && frames > 0))
+            throw new BadInputException($"'{(recipe.Command == "dream" ? "dream --zoom" : recipe.Command)}' makes {(recipe.Command == "dream" ? "an animation" : "a folder of results")}, not one image; run it from the command line.");
         var options = (JsonObject)recipe.Options.DeepClone();
         Resolve(options);
         var (job, parsed) = JobCatalog.FromRecipe(recipe with { Options = options }, "The recipe");

@@ -82,6 +82,29 @@ public class StudioLimitTests(GoogLeNetCli cli) : IClassFixture<GoogLeNetCli>
         Assert.Empty(jobs);
         Assert.True((await s.Http.GetStringAsync("/api/jobs")).Length < 100);
     }
+
+    [Fact]
+    public async Task P12_JobsWhoseProductIsNotOneImageAreRefusedAtSubmit()
+    {
+        await using var s = await StudioHost.StartAsync(cli.Host);
+        string photo = await s.UploadAsync(Paths.Sample("coffee.png"));
+        var zoom = StudioHost.Dream(photo, model: "textures", layer: "conv6");
+        zoom["options"]!["zoom"] = 3;
+        var recipes = new[]
+        {
+            zoom,
+            new JsonObject { ["command"] = "attack data", ["options"] = new JsonObject { ["model"] = "fashion" } },
+            new JsonObject { ["command"] = "attack benchmark", ["options"] = new JsonObject { ["model"] = "fashion" } },
+        };
+        foreach (var recipe in recipes)
+        {
+            var r = await s.Http.PostAsync("/api/jobs", new StringContent(recipe.ToJsonString(), System.Text.Encoding.UTF8, "application/json"));
+            string body = await r.Content.ReadAsStringAsync();
+            Assert.True((int)r.StatusCode == 400, body);
+            Assert.Contains("run it from the command line", body);
+        }
+        Assert.Empty((await s.Http.GetFromJsonAsync<JsonArray>("/api/jobs"))!);
+    }
 }
 
 /// <summary>Issue 36, defect 2's second half: a job that does not stop when told is killed after a grace period.</summary>
