@@ -48,7 +48,12 @@ internal static class Api
             if (request.ContentLength > settings.MaxUploadBytes + 64 * 1024)
                 return Error(413, $"The upload is {request.ContentLength / 1048576.0:0.0} MB, above the studio's upload limit of {settings.MaxUploadBytes / 1048576.0:0.#} MB.");
             if (!request.HasFormContentType) return Error(400, "Send the image as multipart/form-data in a field named 'file'.");
-            var form = await request.ReadFormAsync();
+            IFormCollection form;
+            try { form = await request.ReadFormAsync(); }
+            catch (Exception e) when (e is IOException or InvalidOperationException or InvalidDataException)
+            {
+                return Error(400, "The upload's multipart form data is malformed; send the image in a multipart field named 'file'.");
+            }
             if (form.Files.GetFile("file") is not { } file) return Error(400, "Send the image in a multipart field named 'file'.");
             if (file.Length > settings.MaxUploadBytes)
                 return Error(413, $"'{BadInputException.Shown(file.FileName)}' is {file.Length / 1048576.0:0.0} MB, above the studio's upload limit of {settings.MaxUploadBytes / 1048576.0:0.#} MB.");

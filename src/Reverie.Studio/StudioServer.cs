@@ -139,6 +139,12 @@ public sealed class StudioServer : IAsyncDisposable
         catch (BadHttpRequestException e) when (e.StatusCode == 413) { await Refuse(http, 413, $"The request is above the studio's upload limit of {Settings.MaxUploadBytes / 1048576.0:0.#} MB."); }
         catch (BadHttpRequestException e) { await Refuse(http, e.StatusCode, "The request is malformed."); }
         catch (InvalidDataException) { await Refuse(http, 400, "The request's form data is malformed."); }
+        catch (Exception e) when (!http.Response.HasStarted && e is not OperationCanceledException)
+        {
+            // Whatever else: a sentence for the client, the details for whoever runs the studio.
+            Console.Error.WriteLine($"studio: {http.Request.Method} {BadInputException.Shown(http.Request.Path.Value, 120)} failed: {BadInputException.Shown(e.ToString(), 2000)}");
+            await Refuse(http, 500, "The studio could not answer this request (an internal error; the studio's console has the details).");
+        }
     }
 
     static bool Same(string a, string b) =>

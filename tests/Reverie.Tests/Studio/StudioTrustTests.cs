@@ -84,6 +84,26 @@ public class StudioLimitTests(GoogLeNetCli cli) : IClassFixture<GoogLeNetCli>
     }
 
     [Fact]
+    public async Task P14_ANulInAPathAndABrokenMultipartGetA400WithASentence()
+    {
+        await using var s = await StudioHost.StartAsync(cli.Host);
+        var nul = StudioHost.Dream("photo\u0000.png");
+        var r = await s.Http.PostAsync("/api/jobs", new StringContent(nul.ToJsonString(), System.Text.Encoding.UTF8, "application/json"));
+        string body = await r.Content.ReadAsStringAsync();
+        Assert.True((int)r.StatusCode == 400, body);
+        Assert.Contains("NUL character", JsonNode.Parse(body)!["error"]!.GetValue<string>());
+        foreach (var broken in new[] { "--xyz\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.png\"\r\n\r\nabc", "garbage", "--xyz--" })
+        {
+            var content = new StringContent(broken);
+            content.Headers.ContentType = System.Net.Http.Headers.MediaTypeHeaderValue.Parse("multipart/form-data; boundary=xyz");
+            var u = await s.Http.PostAsync("/api/uploads", content);
+            string ub = await u.Content.ReadAsStringAsync();
+            Assert.True((int)u.StatusCode == 400, $"{(int)u.StatusCode}: {ub}");
+            Assert.False(string.IsNullOrEmpty(JsonNode.Parse(ub)!["error"]!.GetValue<string>()));
+        }
+    }
+
+    [Fact]
     public async Task P12_JobsWhoseProductIsNotOneImageAreRefusedAtSubmit()
     {
         await using var s = await StudioHost.StartAsync(cli.Host);
