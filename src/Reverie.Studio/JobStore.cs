@@ -68,6 +68,15 @@ public sealed class JobStore
     public JobStore(string path)
     {
         _connection = new SqliteConnectionStringBuilder { DataSource = path, Pooling = true, DefaultTimeout = 30 }.ToString();
+        try { Create(); }
+        catch (SqliteException e) when (e.SqliteErrorCode is 26 or 11) // SQLITE_NOTADB, SQLITE_CORRUPT
+        {
+            throw new BadInputException($"The studio's job database '{BadInputException.Shown(path, 120)}' is damaged (not a SQLite database, or a corrupt one: {e.SqliteErrorCode}); move it aside to start with an empty queue, or give another --data.");
+        }
+    }
+
+    void Create()
+    {
         using var c = Open();
         Exec(c, """
             PRAGMA journal_mode=WAL;

@@ -55,7 +55,7 @@ internal static class ClassScore
     public static (Tensor Score, Tensor? Activations) Run(INetwork net, Tensor images, int cls, string? layer = null)
     {
         var (source, probabilities) = Source(net);
-        var acts = Capture.Forward(net, images, layer is null ? [source] : [source, layer]);
+        var acts = Capture.Forward(net, images, layer is null || layer == source ? [source] : [source, layer]);
         var y = acts[source].flatten(1).to(ScalarType.Float32);
         if (probabilities) y = y.clamp_min(S(1e-30)).log();
         return (y.select(1, cls), layer is null ? null : acts[layer]);

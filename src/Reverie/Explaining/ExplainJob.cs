@@ -94,7 +94,14 @@ public sealed record ExplainJobOptions : JobOptions
     /// <summary>The layer Grad-CAM uses on <paramref name="net"/>: the one asked for, or the last with a spatial extent.</summary>
     internal string CamLayer(INetwork net)
     {
-        if (Layer is { } l) return net.ResolveLayer(l);
+        if (Layer is { } l)
+        {
+            string resolved = net.ResolveLayer(l);
+            var info = net.Layers.FirstOrDefault(x => net.ResolveLayer(x.Name) == resolved);
+            if (info is not null && info.Shape.Length != 4)
+                throw new BadInputException($"--layer {BadInputException.Shown(l)} has no spatial extent (its output is [{string.Join(", ", info.Shape)}]); Grad-CAM needs a layer with a height and a width, such as {ClassScore.Readable(net, (this with { Layer = null }).CamLayer(net))}.");
+            return resolved;
+        }
         var (scoreLayer, _) = ClassScore.Source(net);
         var last = net.Layers.LastOrDefault(x => x.Shape.Length == 4 && x.Shape[2] * x.Shape[3] >= 4 && net.ResolveLayer(x.Name) != scoreLayer)
             ?? throw new BadInputException($"Model '{net.Name}' has no layer with a spatial extent for Grad-CAM.");

@@ -152,4 +152,24 @@ public sealed class TrustCliTests : IDisposable
         File.WriteAllText(m, original);
         Assert.Equal(0, _cli.Run("batch", "merge", m).Code);
     }
+
+    [Fact]
+    public void P15_MistakesGetExitTwoAndASentenceInTheUsersTerms()
+    {
+        HostileRefusal(_cli.Run("explain", _photo, "-m", "textures", "--layer", "logits", "-o", _tmp.File("e.png")), "has no spatial extent");
+        string nullInput = _tmp.File("null.json");
+        File.WriteAllText(nullInput, """{"command":"dream","version":"0.3.0","options":{"input":null,"model":"textures"}}""");
+        HostileRefusal(_cli.Run("replay", nullInput), "the option 'input' is null");
+        string nullLayer = _tmp.File("null-layer.json");
+        File.WriteAllText(nullLayer, "{\"command\":\"dream\",\"version\":\"0.3.0\",\"options\":{\"input\":\"" + _photo + "\",\"model\":\"textures\",\"layers\":[null]}}");
+        HostileRefusal(_cli.Run("replay", nullLayer), "holds a null");
+        string unknown = _tmp.File("unknown.json");
+        File.WriteAllText(unknown, """{"command":"dream","version":"0.3.0","options":{"input":"x.png","octavez":3,"maxSize":"big"}}""");
+        var r = _cli.Run("replay", unknown);
+        HostileRefusal(r, "'octavez' is not one of its options");
+        Assert.DoesNotContain("System", r.Err);
+        string data = Directory.CreateDirectory(_tmp.File("studio")).FullName;
+        File.WriteAllBytes(Path.Combine(data, "studio.db"), [.. Enumerable.Range(0, 5000).Select(i => (byte)(i * 7919))]);
+        HostileRefusal(_cli.Run("studio", "--port", "0", "--data", data), "is damaged");
+    }
 }
