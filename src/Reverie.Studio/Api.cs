@@ -37,6 +37,31 @@ internal static class Api
     /// <summary>The largest recipe a request may carry: 1 MB, counted as the bytes arrive.</summary>
     const int MaxRecipeBytes = 1_000_000;
 
+    /// <summary>
+    /// The real path of a file the studio serves from <paramref name="root"/>: a regular file whose
+    /// real place (links resolved) lies inside the root's real place, or null. A link planted in the
+    /// data folder serves nothing.
+    /// </summary>
+    static string? Served(string root, string path)
+    {
+        try
+        {
+            using (Reverie.Imaging.InputFile.Confine([root]))
+                return Reverie.Imaging.InputFile.Check(path, "file", long.MaxValue);
+        }
+        catch (BadInputException) { return null; }
+    }
+
+    /// <summary>Removes a job's folder; when the folder is a link, only the link (never the files it leads to).</summary>
+    static void DeleteJobDir(string dir)
+    {
+        var info = new DirectoryInfo(dir);
+        if (info.LinkTarget is not null) { info.Delete(); return; }
+        if (!info.Exists) return;
+        // Links inside it are removed as links: Directory.Delete does not follow them.
+        try { info.Delete(true); } catch (DirectoryNotFoundException) { }
+    }
+
     static IResult Error(int status, string message) => Results.Json(new JsonObject { ["error"] = message }, statusCode: status);
 
     public static void Map(WebApplication app, StudioSettings settings, JobStore store, JobRunner runner, Uploads uploads, Submissions submissions, LayerTables layers)
@@ -64,7 +89,7 @@ internal static class Api
         }).WithSummary("Stores an image (multipart field 'file'); returns its id, to use in a recipe in place of a path.").DisableAntiforgery();
 
         app.MapGet("/files/{id}", (string id) =>
-            uploads.PathOf(id) is { } p ? Results.File(p, ContentType(p)) : Error(404, "There is no upload with that id."))
+            uploads.PathOf(id) is { } p && Served(uploads.Dir, p) is { } real ? Results.File(real, ContentType(p)) : Error(404, "There is no upload with that id."))
             .WithSummary("An uploaded image, by id.");
 
         api.MapGet("/examples", () => new JsonArray([.. Examples(settings).Select(f => (JsonNode?)new JsonObject
@@ -113,7 +138,7 @@ internal static class Api
             if (store.Get(id) is not { } j) return NoJob();
             if (!j.Ended) return runner.Cancel(id) ? Results.Json(new JsonObject { ["id"] = id, ["cancelling"] = true }, statusCode: 202) : Error(409, "The job ended meanwhile; delete it again to remove it.");
             if (!store.Delete(id)) return Error(409, "The job is running again; cancel it first.");
-            try { Directory.Delete(runner.JobDir(id), true); } catch (DirectoryNotFoundException) { }
+            DeleteJobDir(runner.JobDir(id));
             return Results.NoContent();
         }).WithSummary("Cancels a queued or running job (202); removes an ended one with its files (204).");
 
@@ -159,22 +184,22 @@ internal static class Api
         }).WithSummary("Server-sent events: the job's state, then progress (stage, step, loss terms, preview number, ETA) until it ends.");
 
         api.MapGet("/jobs/{id:long}/preview", (long id) =>
-            File.Exists(Path.Combine(runner.JobDir(id), "preview.jpg")) && store.Get(id) is not null
-                ? Results.File(Path.Combine(runner.JobDir(id), "preview.jpg"), "image/jpeg")
+            store.Get(id) is not null && Served(runner.JobDir(id), Path.Combine(runner.JobDir(id), "preview.jpg")) is { } real
+                ? Results.File(real, "image/jpeg")
                 : Error(404, "That job has no preview yet."))
             .WithSummary("The job's latest preview (JPEG).");
 
         api.MapGet("/jobs/{id:long}/files/{name}", (long id, string name) =>
-            store.Get(id) is { } j && j.Files.Contains(name) && File.Exists(Path.Combine(runner.JobDir(id), name))
-                ? Results.File(Path.Combine(runner.JobDir(id), name), ContentType(name), name)
+            store.Get(id) is { } j && j.Files.Contains(name) && Served(runner.JobDir(id), Path.Combine(runner.JobDir(id), name)) is { } real
+                ? Results.File(real, ContentType(name), name)
                 : Error(404, "That job has no such file."))
             .WithSummary("A file the job wrote.");
 
         api.MapGet("/jobs/{id:long}/recipe", (long id) =>
         {
             if (store.Get(id) is not { } j) return NoJob();
-            if (j.Files.FirstOrDefault() is { } main && File.Exists(Path.Combine(runner.JobDir(id), main)))
-                return Results.Text(Recipe.Load(Path.Combine(runner.JobDir(id), main)).ToJson(), "application/json");
+            if (j.Files.FirstOrDefault() is { } main && Served(runner.JobDir(id), Path.Combine(runner.JobDir(id), main)) is { } real)
+                return Results.Text(Recipe.Load(real).ToJson(), "application/json");
             return Results.Text(j.Recipe, "application/json");
         }).WithSummary("The job's recipe: read from its output PNG once it has one, else the recipe it was given.");
 

@@ -104,6 +104,33 @@ public class StudioLimitTests(GoogLeNetCli cli) : IClassFixture<GoogLeNetCli>
     }
 
     [Fact]
+    public async Task P18_LinksPlantedInTheDataFolderServeAndDeleteNothingOutsideIt()
+    {
+        await using var s = await StudioHost.StartAsync(cli.Host);
+        string photo = await s.UploadAsync(Paths.Sample("coffee.png"));
+        // An upload name that is a link to /etc/passwd.
+        string id = new string('a', 64);
+        File.CreateSymbolicLink(Path.Combine(s.Data.Path, "uploads", id + ".png"), "/etc/passwd");
+        var served = await s.Http.GetAsync($"/files/{id}");
+        Assert.Equal(404, (int)served.StatusCode);
+        Assert.DoesNotContain("root:", await served.Content.ReadAsStringAsync());
+        // A recipe naming the planted upload is refused: its real place is outside.
+        var r = await s.Http.PostAsync("/api/jobs", new StringContent(StudioHost.Dream(id).ToJsonString(), System.Text.Encoding.UTF8, "application/json"));
+        Assert.Equal(400, (int)r.StatusCode);
+        // A finished job whose folder has been replaced by a link: deleting the job removes the link, not what it leads to.
+        long job = await s.SubmitAsync(StudioHost.Dream(photo, steps: 1, octaves: 1, maxSize: 48, model: "textures", layer: "conv6"));
+        Assert.Equal("done", (await s.WaitAsync(job, StudioHost.Ended))["state"]!.GetValue<string>());
+        using var elsewhere = new TempDir();
+        File.WriteAllText(elsewhere.File("keep.txt"), "the user's");
+        string dir = Path.Combine(s.Data.Path, "jobs", job.ToString());
+        Directory.Delete(dir, true);
+        Directory.CreateSymbolicLink(dir, elsewhere.Path);
+        Assert.Equal(204, (int)(await s.Http.DeleteAsync($"/api/jobs/{job}")).StatusCode);
+        Assert.True(File.Exists(elsewhere.File("keep.txt")));
+        Assert.False(Directory.Exists(dir));
+    }
+
+    [Fact]
     public async Task P12_JobsWhoseProductIsNotOneImageAreRefusedAtSubmit()
     {
         await using var s = await StudioHost.StartAsync(cli.Host);
