@@ -25,6 +25,21 @@ internal static class BatchMerge
     public static List<(BatchItem Item, ItemState State)> Unfinished(BatchManifest m) =>
         [.. m.Items.Select(i => (i, BatchRunner.StateOf(m, i))).Where(x => x.Item2 != ItemState.Done)];
 
+    /// <summary>
+    /// Moves the files of the previous product that this merge did not make again (files the user put
+    /// there: notes, edits, other pictures) into the new product, so that merging again loses nothing.
+    /// </summary>
+    static void KeepOthers(string old, string product)
+    {
+        foreach (var f in Directory.EnumerateFiles(old, "*", new EnumerationOptions { RecurseSubdirectories = true, AttributesToSkip = 0 }))
+        {
+            string target = Path.Combine(product, Path.GetRelativePath(old, f));
+            if (File.Exists(target) || Directory.Exists(target)) continue; // the product's own name: the new product's file
+            Directory.CreateDirectory(Path.GetDirectoryName(target)!);
+            File.Move(f, target);
+        }
+    }
+
     /// <summary>Merges; <paramref name="toCache"/> also puts a microscope's tiles into the channel cache, where <c>reverie studio</c>'s microscope and <c>reverie atlas --cache</c> find them.</summary>
     public static MergeReport Run(BatchManifest m, ModelRegistry registry, bool toCache)
     {
@@ -51,7 +66,11 @@ internal static class BatchMerge
             string old = Path.Combine(m.OutDir, $".{m.Kind}.old-{Environment.ProcessId}");
             if (Directory.Exists(folder)) Directory.Move(folder, old);
             Directory.Move(temp, folder);
-            if (Directory.Exists(old)) Directory.Delete(old, true);
+            if (Directory.Exists(old))
+            {
+                KeepOthers(old, folder);
+                Directory.Delete(old, true);
+            }
             return new MergeReport(folder, Path.Combine(folder, "index.json"), files, cached);
         }
         finally

@@ -172,4 +172,20 @@ public sealed class TrustCliTests : IDisposable
         File.WriteAllBytes(Path.Combine(data, "studio.db"), [.. Enumerable.Range(0, 5000).Select(i => (byte)(i * 7919))]);
         HostileRefusal(_cli.Run("studio", "--port", "0", "--data", data), "is damaged");
     }
+
+    [Fact]
+    public void P13_MergingAgainKeepsTheFilesTheUserPutInTheProduct()
+    {
+        string m = DreamBatch();
+        Assert.Equal(0, _cli.Run("batch", "merge", m).Code);
+        string product = Path.Combine(_tmp.File("dreams"), "dream");
+        Assert.True(File.Exists(Path.Combine(product, "index.json")));
+        File.WriteAllText(Path.Combine(product, "notes.txt"), "mine");
+        Directory.CreateDirectory(Path.Combine(product, "picks"));
+        File.WriteAllText(Path.Combine(product, "picks", "best.txt"), "cup");
+        Assert.Equal(0, _cli.Run("batch", "merge", m).Code);
+        Assert.Equal("mine", File.ReadAllText(Path.Combine(product, "notes.txt")));
+        Assert.Equal("cup", File.ReadAllText(Path.Combine(product, "picks", "best.txt")));
+        Assert.True(File.Exists(Path.Combine(product, "index.json")));
+    }
 }
