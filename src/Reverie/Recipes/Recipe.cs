@@ -54,12 +54,27 @@ public sealed record Recipe
     /// <summary>The recipe as JSON.</summary>
     public string ToJson() => JsonSerializer.Serialize(this, JsonOptions);
 
+    static bool HasControl(string? s) => s is not null && s.Any(char.IsControl);
+
+    /// <summary>Every string in a JSON tree, keys included.</summary>
+    static IEnumerable<string> Strings(JsonNode? node) => node switch
+    {
+        JsonObject o => o.SelectMany(p => Strings(p.Value).Prepend(p.Key)),
+        JsonArray a => a.SelectMany(Strings),
+        JsonValue v when v.TryGetValue(out string? s) => [s],
+        _ => [],
+    };
+
     /// <summary>Parses a recipe; a malformed one gets one sentence.</summary>
     public static Recipe FromJson(string json, string what)
     {
         try
         {
-            return JsonSerializer.Deserialize<Recipe>(json, Lenient) ?? throw new BadInputException($"{what} holds an empty recipe.");
+            var recipe = JsonSerializer.Deserialize<Recipe>(json, Lenient) ?? throw new BadInputException($"{what} holds an empty recipe.");
+            // A recipe's words are shown on terminals and passed to commands: no control character (an escape sequence, a new line in a name).
+            if (new[] { recipe.Command }.Concat(recipe.Arguments).Concat(Strings(recipe.Options)).FirstOrDefault(HasControl) is { } bad)
+                throw new BadInputException($"{what} holds a control character in '{BadInputException.Shown(bad, 40)}'; a recipe's names, paths and settings are plain text.");
+            return recipe;
         }
         catch (JsonException e)
         {

@@ -188,4 +188,24 @@ public sealed class TrustCliTests : IDisposable
         Assert.Equal("cup", File.ReadAllText(Path.Combine(product, "picks", "best.txt")));
         Assert.True(File.Exists(Path.Combine(product, "index.json")));
     }
+
+    [Fact]
+    public void P16_EscapeSequencesFromFilesAndRecipesNeverReachTheTerminal()
+    {
+        const string Esc = "\u001b]0;pwned\u0007\u001b[2J";
+        // A labels file whose names carry escape sequences.
+        string labels = _tmp.File("labels.txt");
+        File.WriteAllLines(labels, Enumerable.Range(0, 1000).Select(i => $"class{i}{Esc}"));
+        Assert.Equal(0, _cli.Run("models", "add", "escaped", Paths.GoogLeNet, "--labels", labels).Code);
+        var listed = _cli.Run("models", "info", "escaped");
+        var classified = _cli.Run("classify", _photo, "-m", "escaped");
+        foreach (var r in new[] { listed, classified }) Assert.DoesNotContain("\u001b]", r.Out + r.Err);
+        Assert.Contains("class", classified.Out);
+        // A recipe carrying them is refused in one sentence, shown escaped.
+        string recipe = _tmp.File("esc.json");
+        File.WriteAllText(recipe, System.Text.Json.JsonSerializer.Serialize(new { command = "dream", version = "0.3.0", options = new { input = _photo, model = "textures", layers = new[] { "conv6" + Esc } } }));
+        var replay = _cli.Run("replay", recipe);
+        HostileRefusal(replay, "control character");
+        Assert.DoesNotContain("\u001b", replay.Err);
+    }
 }

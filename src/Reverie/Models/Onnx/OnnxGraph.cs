@@ -145,7 +145,29 @@ internal sealed class OnnxGraph : nn.Module<Tensor, Tensor>
         {
             throw new BadInputException($"'{what}' is not a valid ONNX model: it is truncated or corrupt ({e.Message.TrimEnd('.')}).", e);
         }
+        if (model.Graph is { } graph) PrintableNames(graph);
         return new OnnxGraph(model, baseDir, what);
+    }
+
+    /// <summary>
+    /// Names are shown on terminals and pages: a control character in one (an escape sequence that
+    /// sets a terminal's title or clears it) becomes '?', the same in every place the name occurs,
+    /// so that the graph's references still agree.
+    /// </summary>
+    static void PrintableNames(GraphProto g)
+    {
+        static bool Bad(string s) => s.Any(char.IsControl);
+        static string Clean(string s) => Bad(s) ? new string([.. s.Select(c => char.IsControl(c) ? '?' : c)]) : s;
+        static void List(Google.Protobuf.Collections.RepeatedField<string> names) { for (int i = 0; i < names.Count; i++) names[i] = Clean(names[i]); }
+        foreach (var n in g.Node)
+        {
+            n.Name = Clean(n.Name);
+            List(n.Input);
+            List(n.Output);
+            foreach (var a in n.Attribute) if (a.G is { } sub) PrintableNames(sub);
+        }
+        foreach (var t in g.Initializer) t.Name = Clean(t.Name);
+        foreach (var v in g.Input.Concat(g.Output).Concat(g.ValueInfo)) v.Name = Clean(v.Name);
     }
 
     /// <summary>Every name a tap can be addressed by (tensor names, node names, derived names, aliases).</summary>

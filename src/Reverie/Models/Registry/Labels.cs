@@ -26,7 +26,8 @@ internal static class Labels
         while (lines.Count > 0 && lines[^1].Trim().Length == 0) lines.RemoveAt(lines.Count - 1);
         return lines.Select(l =>
         {
-            string s = l.Trim();
+            // A label is shown on terminals: no control character (an escape sequence) gets through.
+            string s = new string([.. l.Trim().Select(c => char.IsControl(c) ? '?' : c)]);
             if (s.Length > 10 && s[0] == 'n' && s[1..9].All(char.IsDigit) && s[9] == ' ') s = s[10..];
             int comma = s.IndexOf(',');
             return comma > 0 ? s[..comma].Trim() : s;
