@@ -14,6 +14,11 @@ public sealed class FashionModels : IDisposable
     internal ConvNet Mlp { get; } = Checkpoint.LoadEmbedded("fashion-mlp");
     /// <summary>The first 100 test images of each class (1,000 images).</summary>
     internal IImageDataset Test { get; } = Datasets.PerClass(Datasets.Open("fashion-mnist", test: true), 100, 0);
+    /// <summary>
+    /// 30 of each class (300 images), for the suite's tests: enough for their comparisons to fail when
+    /// an attack breaks; their figures on 1,000 images are the autoattack benchmark's (bench/README.md).
+    /// </summary>
+    internal IImageDataset Test300 { get; } = Datasets.PerClass(Datasets.Open("fashion-mnist", test: true), 30, 0);
     /// <summary>C&amp;W's result on the correctly classified images, made once: three tests compare with it.</summary>
     internal Tensor? CarliniWagner { get; set; }
     public void Dispose() { Fashion.Dispose(); Mlp.Dispose(); CarliniWagner?.Dispose(); }
@@ -25,9 +30,9 @@ public class FashionAttackTests(FashionModels m, ITestOutputHelper output) : ICl
     /// <summary>The smaller eps of the must-show, where PGD-40 leaves 20–60% of the images classified correctly.</summary>
     const double SmallEps = 0.05;
 
-    RobustnessResult Run(PerturbationKind kind, AttackMethod method, double eps, int steps = 10, Reverie.Models.INetwork? crafter = null)
+    RobustnessResult Run(PerturbationKind kind, AttackMethod method, double eps, int steps = 10, Reverie.Models.INetwork? crafter = null, IImageDataset? data = null)
     {
-        var r = Robustness.Evaluate(m.Fashion, crafter ?? m.Fashion, m.Test, kind, new AttackOptions { Method = method, Eps = eps, Steps = steps });
+        var r = Robustness.Evaluate(m.Fashion, crafter ?? m.Fashion, data ?? m.Test, kind, new AttackOptions { Method = method, Eps = eps, Steps = steps });
         output.WriteLine($"{Robustness.Name(kind)} {method} T={r.Steps} eps {eps}: accuracy {r.CleanAccuracy:P1} -> {r.Accuracy:P1}, success {r.SuccessRate:P1}, confidence {r.MeanConfidence:0.000}, max |d| {r.MaxLinf:0.00000}");
         Assert.True(r.MaxLinf <= eps + 1e-6);
         return r;
@@ -208,18 +213,19 @@ public class FashionAttackTests(FashionModels m, ITestOutputHelper output) : ICl
     }
 
     /// <summary>
-    /// The issue's Square must-show at its size: on the 1,000 test images (100 of each class), at eps 0.1, within 5,000
-    /// queries an image and reading only log-probabilities, Square fools at least 90% of the images the model gets right,
-    /// and none of its images leaves the ball. (Measured 2026-12-06 by the autoattack bench on the first 1,000 test
-    /// images: 98.7% within 1,000 queries.)
+    /// Issue 19's Square must-show: at eps 0.1, within 5,000 queries an image and reading only log-probabilities,
+    /// Square fools at least 90% of the images the model gets right, and none of its images leaves the ball. On 300
+    /// test images (30 of each class) since issue 37; the figure at the issue's size is the autoattack bench's (the first
+    /// 1,000 test images: 98.7% within 1,000 queries, bench/README.md).
     /// </summary>
     [Fact]
     [Trait("Category", "Slow")]
-    public void SquareFoolsNinetyPercentOfAThousandImagesWithinFiveThousandQueries()
+    public void SquareFoolsNinetyPercentWithinFiveThousandQueries()
     {
         using var scope = NewDisposeScope();
-        var x = Datasets.FitTo(m.Test.Images(Enumerable.Range(0, m.Test.Count).ToList()), m.Fashion.Input);
-        var y = tensor(Enumerable.Range(0, m.Test.Count).Select(i => (long)m.Test.Label(i)).ToArray());
+        var data = m.Test300;
+        var x = Datasets.FitTo(data.Images(Enumerable.Range(0, data.Count).ToList()), m.Fashion.Input);
+        var y = tensor(Enumerable.Range(0, data.Count).Select(i => (long)data.Label(i)).ToArray());
         var right = Predict(x).eq(y);
         long asked = 0;
         Tensor Oracle(Tensor images)
@@ -235,15 +241,16 @@ public class FashionAttackTests(FashionModels m, ITestOutputHelper output) : ICl
         for (int s = 0; s < x.shape[0]; s += 250)
         {
             using var inner = NewDisposeScope();
-            var (xb, yb) = (x.narrow(0, s, 250), y.narrow(0, s, 250));
+            long n = Math.Min(250, x.shape[0] - s);
+            var (xb, yb) = (x.narrow(0, s, n), y.narrow(0, s, n));
             var r = SquareAttack.Run(Oracle, xb, yb, new AttackOptions { Method = AttackMethod.Square, Eps = eps, Steps = 5000, Seed = 1 }, null, default);
-            fooled += (Predict(r.Image).ne(yb) & right.narrow(0, s, 250)).sum().item<long>();
+            fooled += (Predict(r.Image).ne(yb) & right.narrow(0, s, n)).sum().item<long>();
             worst = Math.Max(worst, (r.Image - xb).abs().max().item<float>());
-            queries += r.Terms["queries"] * 250;
+            queries += r.Terms["queries"] * n;
         }
         double rate = fooled / (double)correct;
         output.WriteLine($"{x.shape[0]} images, {correct} classified right: Square fools {rate:P1} of those at eps {eps} within 5,000 queries ({queries / x.shape[0]:0} an image on average, {asked} asked in all); max |d| {worst:0.0000}");
-        Assert.Equal(1000, x.shape[0]);
+        Assert.Equal(300, x.shape[0]);
         Assert.True(rate >= 0.9, $"Square fooled {rate:P1} of the images classified right");
         Assert.True(worst <= eps + 1e-6, $"max |d| {worst}");
         Assert.True(queries / x.shape[0] <= 5000);
@@ -275,7 +282,8 @@ public class FashionAttackTests(FashionModels m, ITestOutputHelper output) : ICl
     }
 
     /// <summary>
-    /// The issue's must-show on 1,000 test images: at eps 0.1 the worst case of the standard suite (APGD-CE,
+    /// Issue 19's must-show, on 300 test images (30 of each class) since issue 37 (the figures on 1,000 images are the
+    /// README's `attack benchmark` runs): at eps 0.1 the worst case of the standard suite (APGD-CE,
     /// APGD-T, Square) leaves no more robust accuracy than PGD-40, and at an eps where PGD-40 leaves 20–60%,
     /// APGD-CE leaves less. The worst case is never above any one attack's robust accuracy.
     /// </summary>
@@ -284,22 +292,23 @@ public class FashionAttackTests(FashionModels m, ITestOutputHelper output) : ICl
     public void TheSuiteIsAtLeastAsStrongAsPgd40AndApgdCeBeatsItWherePgdLeavesHalf()
     {
         const double small = SmallEps;
-        var pgd = Run(PerturbationKind.WhiteBox, AttackMethod.Pgd, 0.1, steps: 40);
-        var pgdSmall = Run(PerturbationKind.WhiteBox, AttackMethod.Pgd, small, steps: 40);
+        var data = m.Test300;
+        var pgd = Run(PerturbationKind.WhiteBox, AttackMethod.Pgd, 0.1, steps: 40, data: data);
+        var pgdSmall = Run(PerturbationKind.WhiteBox, AttackMethod.Pgd, small, steps: 40, data: data);
         // The whole suite at 0.1, where APGD-CE leaves few images for the others; APGD-CE alone at the
         // small eps (the full suite there costs ten minutes of CI, spent mostly by Square on the
         // images APGD leaves, and asserts nothing more).
-        var report = AttackBenchmark.Run(m.Fashion, m.Test, 1000, new BenchmarkSettings(BenchmarkSettings.Standard, [0.1]));
-        var apgdOnly = AttackBenchmark.Run(m.Fashion, m.Test, 1000, new BenchmarkSettings(["apgd-ce"], [small]));
+        var report = AttackBenchmark.Run(m.Fashion, data, data.Count, new BenchmarkSettings(BenchmarkSettings.Standard, [0.1]));
+        var apgdOnly = AttackBenchmark.Run(m.Fashion, data, data.Count, new BenchmarkSettings(["apgd-ce"], [small]));
         foreach (var row in report.Rows.Concat(apgdOnly.Rows))
             output.WriteLine($"eps {row.Eps}: clean {row.CleanAccuracy:P1}, " + string.Join(", ", row.Attacks.Select(a => $"{a.Attack} {a.RobustAccuracy:P1} ({a.Seconds:0} s, {a.QueriesPerImage:0} evaluations an image)")) + $", worst case {row.WorstCase:P1}");
         output.WriteLine($"PGD-40: {pgd.Accuracy:P1} at 0.1, {pgdSmall.Accuracy:P1} at {small}");
-        Assert.Equal(1000, report.Images);
+        Assert.Equal(300, report.Images);
         Assert.Equal(pgd.CleanAccuracy, report.Rows[0].CleanAccuracy, 6);
         foreach (var row in report.Rows.Concat(apgdOnly.Rows))
         {
             Assert.All(row.Attacks, a => Assert.True(row.WorstCase <= a.RobustAccuracy, $"worst case {row.WorstCase:P1} above {a.Attack}'s {a.RobustAccuracy:P1}"));
-            Assert.Equal(row.WorstCase, row.Robust.Count / 1000.0, 6);
+            Assert.Equal(row.WorstCase, row.Robust.Count / 300.0, 6);
         }
         Assert.True(report.Rows[0].WorstCase <= pgd.Accuracy, $"the suite's worst case at 0.1 ({report.Rows[0].WorstCase:P1}) is above PGD-40's {pgd.Accuracy:P1}");
         Assert.InRange(pgdSmall.Accuracy, 0.2, 0.6);
@@ -308,7 +317,8 @@ public class FashionAttackTests(FashionModels m, ITestOutputHelper output) : ICl
     }
 
     /// <summary>
-    /// The embedded <c>fashion-robust</c> (FGSM-RS at eps 0.1) under the whole suite at 0.1, on 500 test images with APGD-T
+    /// The embedded <c>fashion-robust</c> (FGSM-RS at eps 0.1) under the whole suite at 0.1, on 300 test images (500 before
+    /// issue 37) with APGD-T
     /// over 3 targets and Square with 1,000 queries: it keeps at least 80% clean and 55% in the worst case per image (measured:
     /// 84.6% and 60.2%, 2.3 minutes; on 1,000 images 85.3% and 60.1%, docs/training.md), where the suite leaves
     /// <c>fashion</c> nothing (the test above).
@@ -318,9 +328,9 @@ public class FashionAttackTests(FashionModels m, ITestOutputHelper output) : ICl
     public void TheRobustModelKeepsMoreThanHalfItsImagesUnderTheWholeSuite()
     {
         using var robust = Checkpoint.LoadEmbedded("fashion-robust");
-        var report = AttackBenchmark.Run(robust, m.Test, 500, new BenchmarkSettings(BenchmarkSettings.Standard, [0.1]) { Targets = 3, Queries = 1000 });
+        var report = AttackBenchmark.Run(robust, m.Test300, m.Test300.Count, new BenchmarkSettings(BenchmarkSettings.Standard, [0.1]) { Targets = 3, Queries = 1000 });
         var row = report.Rows[0];
-        output.WriteLine($"fashion-robust at 0.1 on 500 images: clean {row.CleanAccuracy:P1}, " + string.Join(", ", row.Attacks.Select(a => $"{a.Attack} {a.RobustAccuracy:P1} ({a.Seconds:0} s)")) + $", worst case {row.WorstCase:P1}");
+        output.WriteLine($"fashion-robust at 0.1 on {report.Images} images: clean {row.CleanAccuracy:P1}, " + string.Join(", ", row.Attacks.Select(a => $"{a.Attack} {a.RobustAccuracy:P1} ({a.Seconds:0} s)")) + $", worst case {row.WorstCase:P1}");
         Assert.True(row.CleanAccuracy >= 0.8, $"clean accuracy {row.CleanAccuracy:P1}");
         Assert.True(row.WorstCase >= 0.55, $"worst case {row.WorstCase:P1}");
     }

@@ -59,15 +59,20 @@ public class DreamParityTests(ITestOutputHelper output)
     [Fact]
     public void MatchesPyTorchReferenceInFloat64At224() => Float64(224);
 
-    /// <summary>The same at 512 px (PyTorch takes about 100 s in float64 on two cores).</summary>
+    /// <summary>
+    /// The same schedule at 512 px (its four octaves at 187, 261, 366 and 512 px) with 4 steps an octave
+    /// instead of 10: the pyramid, the detail carried between octaves and the jitter are the same code
+    /// at every step count, and the steps are where the time goes (PyTorch took about 100 s in float64
+    /// for 10 steps on two cores; issue 37 sized this test to what it asserts).
+    /// </summary>
     [Fact]
     [Trait("Category", "Slow")]
-    public void MatchesPyTorchReferenceInFloat64At512() => Float64(512);
+    public void MatchesPyTorchReferenceInFloat64At512() => Float64(512, steps: 4);
 
-    void Float64(int size)
+    void Float64(int size, int steps = 10)
     {
         using var tmp = Paths.Temp();
-        var (mine, reference, ms, rs) = Run(size, tmp, new DreamOptions { Tile = 0 }, float64: true);
+        var (mine, reference, ms, rs) = Run(size, tmp, new DreamOptions { Tile = 0, Steps = steps }, float64: true);
         double psnr = Filters.Psnr(mine, reference);
         double change = Filters.Psnr(mine, ImageIO.Load(tmp.File($"in{size}.png")));
         output.WriteLine($"float64 {size}px: PSNR vs PyTorch {psnr:0.0} dB (the dream's own change: {change:0.0} dB vs the input); Reverie {ms:0.00} s, PyTorch {rs:0.00} s");
