@@ -27,6 +27,9 @@ public sealed partial class Uploads(StudioSettings settings)
     [GeneratedRegex("^[0-9a-f]{64}$")]
     private static partial Regex IdPattern();
 
+    /// <summary>Uploads being decoded at once, across the studio: one a core.</summary>
+    static readonly SemaphoreSlim Decoding = new(Math.Max(1, Environment.ProcessorCount));
+
     /// <summary>Checks and stores an image; returns its id and size.</summary>
     public (string Id, int Width, int Height) Store(byte[] bytes, string? name)
     {
@@ -38,11 +41,16 @@ public sealed partial class Uploads(StudioSettings settings)
         long pixels = (long)codec.Info.Width * codec.Info.Height;
         if (pixels > settings.MaxUploadPixels)
             throw new RefusedException(413, $"'{shown}' declares {codec.Info.Width}×{codec.Info.Height} pixels ({pixels / 1e6:0.#} MP), above the studio's limit of {settings.MaxUploadPixels / 1e6:0.#} MP.");
-        using (var bitmap = new SKBitmap(codec.Info.WithColorType(SKColorType.Rgba8888).WithAlphaType(SKAlphaType.Premul)))
+        // The whole image must decode; one decode a core at a time, so that many uploads at once cost
+        // the memory of a few images (40 MP is 160 MB decoded), not of all of them.
+        Decoding.Wait();
+        try
         {
+            using var bitmap = new SKBitmap(codec.Info.WithColorType(SKColorType.Rgba8888).WithAlphaType(SKAlphaType.Premul));
             var decoded = codec.GetPixels(bitmap.Info, bitmap.GetPixels());
             if (decoded != SKCodecResult.Success) throw new RefusedException(415, $"'{shown}' could not be decoded: it is damaged or truncated.");
         }
+        finally { Decoding.Release(); }
         string ext = codec.EncodedFormat switch
         {
             SKEncodedImageFormat.Png => ".png",

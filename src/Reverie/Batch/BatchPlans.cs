@@ -64,6 +64,9 @@ internal static class BatchPlans
         var files = Directory.EnumerateFiles(photos).Where(f => Path.GetExtension(f).ToLowerInvariant() is ".png" or ".jpg" or ".jpeg" or ".webp")
             .Select(Path.GetFullPath).Order(StringComparer.Ordinal).ToList();
         if (files.Count == 0) throw new BadInputException($"--photos '{BadInputException.Shown(photos)}' holds no .png, .jpg or .webp photo.");
+        // A photo is a non-empty regular file: empty files, devices and pipes are named, not planned.
+        if (files.FirstOrDefault(f => !Imaging.InputFile.IsRegularFile(f) || new FileInfo(f).Length == 0) is { } bad)
+            throw new BadInputException($"--photos holds '{BadInputException.Shown(Path.GetFileName(bad))}', which is empty or not a regular file; remove it, or plan another folder.");
         var stems = files.GroupBy(Path.GetFileNameWithoutExtension).Where(g => g.Count() > 1).Select(g => g.Key).FirstOrDefault();
         if (stems is not null) throw new BadInputException($"--photos holds two photos named '{BadInputException.Shown(stems)}' (different extensions); their dreams would have the same name.");
         var created = Now();

@@ -65,6 +65,7 @@ internal static class Datasets
     /// <summary>The examples whose classes are named, relabelled 0..K-1 in the order given.</summary>
     public static IImageDataset SelectClasses(IImageDataset data, IReadOnlyList<string> classes)
     {
+        if (classes.Count == 0) throw new BadInputException($"--classes names no class; name at least one of {data.Name}'s: {string.Join(", ", data.Classes.Take(10))}{(data.Classes.Count > 10 ? ", …" : "")}.");
         var map = new Dictionary<int, int>();
         for (int k = 0; k < classes.Count; k++)
         {

@@ -85,6 +85,8 @@ internal sealed record TrainingJobOptions : JobOptions
         if ((Freeze || UnfreezeFrom is not null) && Base is null) throw new BadInputException("--freeze and --unfreeze-from need --base MODEL.");
         if (ValidationSplit is < 0 or >= 1 || double.IsNaN(ValidationSplit)) throw new BadInputException($"--val-split must be from 0 to below 1; got {ValidationSplit}.");
         if (PerClass < 0) throw new BadInputException($"--per-class must not be negative; got {PerClass}.");
+        if (Classes is { Count: 0 }) throw new BadInputException("--classes names no class; name at least one, or leave it out for every class.");
+        if (TextureCount < 1) throw new BadInputException($"--textures must be at least 1 image; got {TextureCount}.");
     }
 }
 

@@ -177,12 +177,18 @@ internal static class CoherentVideo
                 int t = index++;
                 if (t < done)
                 {
+                    if (PngSize(FramePath(dir, t)) is var (fw, fh) && (fw != w || fh != h))
+                        throw new BadInputException($"'{BadInputException.Shown(FramePath(dir, t), 120)}' is {fw}x{fh}, but this film's frames are {w}x{h}; the saved frames are not this run's. Delete '{BadInputException.Shown(dir, 120)}' to start again.");
                     if (t == done - 1) previousOutput = ImageIO.Load(FramePath(dir, t));
                     previousFrame = rgb;
                     continue;
                 }
                 if (c.Cancel.IsCancellationRequested) { interrupted = true; break; }
                 using var scope = NewDisposeScope();
+                // The frame's tensor work without a garbage collection: the frame reader and the progress
+                // display allocate on other threads, and TorchSharp's own temporary Scalars (the alpha of
+                // 1 in a + b) must not be finalized while libtorch reads them (issue 36: stylize crashed so).
+                using var pause = GcPause.Begin();
                 var frame = FromRgb(rgb, w, h);
                 FrameLink? link = null;
                 if (previousOutput is not null && previousFrame is not null && v.Method != FlowMethod.None && v.Blend > 0)
@@ -238,6 +244,15 @@ internal static class CoherentVideo
         c.Finished(results, steps).SaveBeside(c.Output);
         string resumed = run.Resumed > 0 ? $", {run.Resumed} of them from the earlier run" : "";
         return new JobResult([c.Output], $"{c.Output} ({run.Frames} frames{resumed}, {run.Width}x{run.Height}; flow {run.FlowSeconds:0.0} s, frames {run.FrameSeconds:0.0} s)", false, results);
+    }
+
+    /// <summary>A saved frame's size from its PNG header (IHDR), without decoding it; (0, 0) when it is not a PNG.</summary>
+    static (int Width, int Height) PngSize(string path)
+    {
+        var head = new byte[24];
+        using (var f = InputFile.OpenRead(path, "saved frame", 1L << 30, confined: false)) f.ReadExactly(head);
+        if (head[12] != (byte)'I' || head[13] != (byte)'H') return (0, 0);
+        return (System.Buffers.Binary.BinaryPrimitives.ReadInt32BigEndian(head.AsSpan(16)), System.Buffers.Binary.BinaryPrimitives.ReadInt32BigEndian(head.AsSpan(20)));
     }
 
     static string FramePath(string dir, int t) => Path.Combine(dir, $"{t:D6}.png");

@@ -208,4 +208,21 @@ public sealed class TrustCliTests : IDisposable
         HostileRefusal(replay, "control character");
         Assert.DoesNotContain("\u001b", replay.Err);
     }
+
+    [Fact]
+    public void P17_EmptySelectionsAreRefusedNotReadAsEverything()
+    {
+        HostileRefusal(_cli.Run("evaluate", "-m", "fashion", "--data", "fashion-mnist", "--classes", ""), "names no class");
+        HostileRefusal(_cli.Run("evaluate", "-m", "fashion", "--data", "fashion-mnist", "--classes", " , "), "names no class");
+        HostileRefusal(_cli.Run("train", "--data", "textures", "--per-class", "0", "--epochs", "1", "-o", _tmp.File("t")), "--per-class must be at least 1");
+        HostileRefusal(_cli.Run("train", "--data", "textures", "--textures", "0", "--epochs", "1", "-o", _tmp.File("t")), "--textures must be at least 1");
+        HostileRefusal(_cli.Run("train", "--data", "textures", "--classes", ",", "--epochs", "1", "-o", _tmp.File("t")), "names no class");
+        // A folder of photos with an empty file among them.
+        string photos = Directory.CreateDirectory(_tmp.File("photos")).FullName;
+        File.Copy(_photo, Path.Combine(photos, "a.png"));
+        File.WriteAllBytes(Path.Combine(photos, "b.png"), []);
+        string single = _tmp.File("single.png");
+        Assert.Equal(0, _cli.Run("dream", _photo, "-m", "textures", "--octaves", "1", "--steps", "1", "-o", single).Code);
+        HostileRefusal(_cli.Run("batch", "plan", "dream", "--photos", photos, "--recipe", single, "--out", _tmp.File("d"), "-o", _tmp.File("m.json")), "empty or not a regular file");
+    }
 }

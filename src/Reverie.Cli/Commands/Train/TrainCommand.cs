@@ -41,6 +41,9 @@ internal static class TrainCommand
                 "fgsm-rs" => AdversarialTraining.FgsmRs,
                 var x => throw new BadInputException($"--adversarial must be none, pgd or fgsm-rs; got '{BadInputException.Shown(x)}'."),
             };
+            // 0 would mean "every image": said so, it is refused rather than read as that.
+            if (p.GetResult(perClass) is { Implicit: false } && p.GetValue(perClass) < 1)
+                throw new BadInputException($"--per-class must be at least 1 (leave it out for every image); got {p.GetValue(perClass)}.");
             if (adv == AdversarialTraining.None && (p.GetResult(advEps) is { Implicit: false } || p.GetResult(advSteps) is { Implicit: false }))
                 throw new BadInputException("--eps and --adversarial-steps go with --adversarial pgd or fgsm-rs.");
             return new TrainingJobOptions
