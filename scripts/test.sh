@@ -2,8 +2,8 @@
 # The test command: installs what the tests need, builds, and runs the whole test suite.
 # Pass extra `dotnet test` arguments after it, e.g. --filter "Category!=Slow".
 #
-# The suite runs as several `dotnet test` processes over disjoint sets of test classes (one per
-# core by default; REVERIE_TEST_PROCESSES to change it), balanced by the measured times in
+# The suite can run as several `dotnet test` processes over disjoint sets of test classes
+# (REVERIE_TEST_PROCESSES=N; one by default, see below), balanced by the measured times in
 # tests/timings.tsv; a class not named there runs in the last process. Each process runs its tests
 # one at a time (TorchSharp's temporary-Scalar race is inside one process: Infrastructure/Serial.cs)
 # with the machine's cores shared out among the processes (libtorch's threads, OMP_NUM_THREADS).
@@ -20,7 +20,9 @@ mkdir -p TestResults
 export VSTEST_CONNECTION_TIMEOUT="${VSTEST_CONNECTION_TIMEOUT:-600}"
 
 cores=$(nproc)
-processes="${REVERIE_TEST_PROCESSES:-$cores}"
+# One process by default: in the first two-process runs on this machine some tests ran 4-7 times slower
+# than alone (HopSkipJump 17 min against 2.5), which the split does not yet explain (docs/testing.md).
+processes="${REVERIE_TEST_PROCESSES:-1}"
 budget="${REVERIE_TEST_BUDGET:-120}"
 threads=$(( cores / processes )); [ "$threads" -lt 1 ] && threads=1
 # libtorch's threads in the test processes (Infrastructure/Threads.cs) and in the CLI processes they start.

@@ -24,7 +24,7 @@ internal static class OutputFiles
     /// does not exist, take the place of a folder, or replace a file Reverie did not write (unless
     /// <paramref name="force"/>).
     /// </summary>
-    public static void Check(string output, IEnumerable<string> inputs, bool force = false, bool sidecar = true)
+    public static void Check(string output, IEnumerable<string> inputs, bool force = false, bool sidecar = true, string? runSidecar = null)
     {
         if (string.IsNullOrWhiteSpace(output)) throw new BadInputException("The output path is empty; name a file.");
         string full;
@@ -42,7 +42,7 @@ internal static class OutputFiles
         foreach (var input in inputs)
             if (File.Exists(input) && string.Equals(Real(Path.GetFullPath(input)), real, StringComparison.Ordinal))
                 throw new BadInputException($"The output '{BadInputException.Shown(output)}' is an input of this run; name another file (Reverie never replaces its inputs).");
-        if (File.Exists(full) && !force && !WrittenByReverie(full))
+        if (File.Exists(full) && !force && !WrittenByReverie(full, runSidecar))
             throw new BadInputException($"'{BadInputException.Shown(output)}' exists and was not written by Reverie; name another file, or give --force to replace it.");
         if (!sidecar) return;
         string side = SidecarOf(full);
@@ -57,12 +57,33 @@ internal static class OutputFiles
     /// <summary>The sidecar's key for the output it describes: <c>{"file": NAME, "sha256": HASH}</c>.</summary>
     internal const string OutputKey = "output";
 
-    /// <summary>The file name and SHA-256 of a written output, as the sidecar records them.</summary>
-    internal static System.Text.Json.Nodes.JsonObject Fingerprint(string output) => new()
+    /// <summary>The sidecar's key for the further files of the run (raw maps, tables, reports): a list of fingerprints.</summary>
+    internal const string FilesKey = "files";
+
+    /// <summary>The file name (relative to <paramref name="folder"/>) and SHA-256 of a written output, as the sidecar records them.</summary>
+    internal static System.Text.Json.Nodes.JsonObject Fingerprint(string output, string? folder = null) => new()
     {
-        ["file"] = Path.GetFileName(output),
+        ["file"] = folder is null ? Path.GetFileName(output) : Path.GetRelativePath(folder, Path.GetFullPath(output)),
         ["sha256"] = Models.Registry.Downloader.Sha256Of(output),
     };
+
+    /// <summary>
+    /// Adds a further file of a run to its recipe sidecar <paramref name="side"/> (when the sidecar
+    /// exists), so that the next run may replace it without --force.
+    /// </summary>
+    internal static void Record(string side, string file)
+    {
+        if (!IsRecipe(side)) return;
+        var node = System.Text.Json.Nodes.JsonNode.Parse(InputFile.ReadAllText(side, "recipe", Recipe.MaxJsonBytes, confined: false))!.AsObject();
+        string folder = Path.GetDirectoryName(Path.GetFullPath(side))!;
+        var print = Fingerprint(file, folder);
+        var files = node[FilesKey] as System.Text.Json.Nodes.JsonArray ?? [];
+        node[FilesKey] = null;
+        foreach (var old in files.Where(e => e?["file"]?.GetValue<string>() == print["file"]!.GetValue<string>()).ToList()) files.Remove(old);
+        files.Add(print);
+        node[FilesKey] = files;
+        AtomicFile.WriteAllText(side, node.ToJsonString(Recipe.JsonOptions));
+    }
 
     /// <summary>
     /// Whether Reverie wrote <paramref name="path"/>, proven about that very file: a PNG with its
@@ -70,9 +91,9 @@ internal static class OutputFiles
     /// alone proves nothing (two outputs with one stem share its name, and a user's own file may
     /// sit beside a recipe), and neither does the OUT.json of versions before 0.3.
     /// </summary>
-    public static bool WrittenByReverie(string path)
+    public static bool WrittenByReverie(string path, string? runSidecar = null)
     {
-        if (SidecarNames(SidecarOf(path), path)) return true;
+        if (SidecarNames(SidecarOf(path), path) || (runSidecar is not null && SidecarNames(runSidecar, path))) return true;
         try
         {
             if (!InputFile.IsRegularFile(path) || new FileInfo(path).Length > 512L * 1024 * 1024) return false;
@@ -102,10 +123,18 @@ internal static class OutputFiles
         {
             if (!IsRecipe(side) || !InputFile.IsRegularFile(path)) return false;
             using var doc = System.Text.Json.JsonDocument.Parse(InputFile.ReadAllText(side, "recipe", Recipe.MaxJsonBytes, confined: false));
-            return doc.RootElement.TryGetProperty(OutputKey, out var o) && o.ValueKind == System.Text.Json.JsonValueKind.Object
-                && o.TryGetProperty("file", out var f) && f.ValueKind == System.Text.Json.JsonValueKind.String && f.GetString() == Path.GetFileName(path)
-                && o.TryGetProperty("sha256", out var h) && h.ValueKind == System.Text.Json.JsonValueKind.String
-                && string.Equals(h.GetString(), Models.Registry.Downloader.Sha256Of(path), StringComparison.OrdinalIgnoreCase);
+            string name = Path.GetRelativePath(Path.GetDirectoryName(Path.GetFullPath(side))!, Path.GetFullPath(path));
+            var entries = new List<System.Text.Json.JsonElement>();
+            if (doc.RootElement.TryGetProperty(OutputKey, out var o)) entries.Add(o);
+            if (doc.RootElement.TryGetProperty(FilesKey, out var list) && list.ValueKind == System.Text.Json.JsonValueKind.Array) entries.AddRange(list.EnumerateArray());
+            string? hash = null;
+            foreach (var e in entries)
+            {
+                if (e.ValueKind != System.Text.Json.JsonValueKind.Object || !e.TryGetProperty("file", out var f) || f.ValueKind != System.Text.Json.JsonValueKind.String || f.GetString() != name) continue;
+                hash ??= Models.Registry.Downloader.Sha256Of(path);
+                if (e.TryGetProperty("sha256", out var h) && h.ValueKind == System.Text.Json.JsonValueKind.String && string.Equals(h.GetString(), hash, StringComparison.OrdinalIgnoreCase)) return true;
+            }
+            return false;
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or System.Text.Json.JsonException or BadInputException) { return false; }
     }

@@ -35,7 +35,8 @@ public sealed class JobContext
     internal IReadOnlyList<string> Inputs { get; set; } = [];
 
     /// <summary>Checks an output path against the output policy (<see cref="OutputFiles"/>).</summary>
-    internal void CheckOutput(string path, bool sidecar = true) => OutputFiles.Check(path, Inputs, Force, sidecar);
+    internal void CheckOutput(string path, bool sidecar = true) =>
+        OutputFiles.Check(path, Inputs, Force, sidecar, Output is { Length: > 0 } o ? OutputFiles.SidecarOf(o) : null);
 
     /// <summary>Reports an event.</summary>
     public void Report(JobEvent e) => Events?.Report(e);
@@ -113,6 +114,7 @@ public sealed class JobContext
         if (NothingSaved) return;
         CheckOutput(path, sidecar: false);
         AtomicFile.WriteAllBytes(path, contents);
+        if (Output is { Length: > 0 } o) OutputFiles.Record(OutputFiles.SidecarOf(o), path);
     }
 
     /// <summary>A further PNG of the run that is not a tensor (a plot), with the run's recipe in its chunk, under the output policy.</summary>

@@ -109,7 +109,15 @@ public sealed record Recipe
     {
         var node = JsonNode.Parse(ToJson())!.AsObject();
         node[OutputFiles.OutputKey] = OutputFiles.Fingerprint(output);
-        AtomicFile.WriteAllText(OutputFiles.SidecarOf(output), node.ToJsonString(JsonOptions));
+        string side = OutputFiles.SidecarOf(output);
+        // The further files recorded by a run into this sidecar stay recorded (they may have been written first).
+        try
+        {
+            if (OutputFiles.IsRecipe(side) && JsonNode.Parse(InputFile.ReadAllText(side, "recipe", MaxJsonBytes, confined: false))?[OutputFiles.FilesKey] is JsonArray files)
+                node[OutputFiles.FilesKey] = files.DeepClone();
+        }
+        catch (JsonException) { }
+        AtomicFile.WriteAllText(side, node.ToJsonString(JsonOptions));
     }
 
     /// <summary>The largest recipe read from a JSON file: 1 MB (a recipe is a few kB).</summary>
