@@ -231,6 +231,7 @@ internal sealed class TrainingJob : Job<TrainingJobOptions>
                 Metrics = (JsonObject)JsonSerializer.SerializeToNode(results, Checkpoint.Json)!,
             });
             recipe.SaveBeside(jsonPath);
+            Imaging.OutputFiles.Record(Imaging.OutputFiles.SidecarOf(jsonPath), weightsPath); // the weights are the run's too: replaced without --force next time
             var files = new List<string> { jsonPath, weightsPath, trainingPng };
             c.SaveExtraPng(TrainingPng(name, state.History), trainingPng);
             if (testEval is not null) { c.SaveExtraPng(ConfusionPng($"{name} on {test!.Name}", testEval), confusionPng); files.Add(confusionPng); }
