@@ -65,8 +65,6 @@ public sealed class Submissions(StudioSettings settings, Uploads uploads)
     {
         if (Uploads.IsId(s))
             return uploads.PathOf(s) is { } stored ? JsonValue.Create(stored) : throw new BadInputException($"There is no upload with id {s}.");
-        if (s.Contains('\0'))
-            throw new BadInputException($"'{BadInputException.Shown(s)}' holds a NUL character, which no path or setting can.");
         if (s.Split('/', '\\').Contains(".."))
             throw new BadInputException($"'{BadInputException.Shown(s)}' climbs out of its folder ('..'); the studio takes paths under its data folder and examples only.");
         if (Path.IsPathRooted(s) && !UnderRoots(s))

@@ -91,7 +91,7 @@ public class StudioLimitTests(GoogLeNetCli cli) : IClassFixture<GoogLeNetCli>
         var r = await s.Http.PostAsync("/api/jobs", new StringContent(nul.ToJsonString(), System.Text.Encoding.UTF8, "application/json"));
         string body = await r.Content.ReadAsStringAsync();
         Assert.True((int)r.StatusCode == 400, body);
-        Assert.Matches("NUL character|control character", JsonNode.Parse(body)!["error"]!.GetValue<string>());
+        Assert.Contains("control character", JsonNode.Parse(body)!["error"]!.GetValue<string>());
         foreach (var broken in new[] { "--xyz\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.png\"\r\n\r\nabc", "garbage", "--xyz--" })
         {
             var content = new StringContent(broken);
@@ -157,18 +157,28 @@ public class StudioLimitTests(GoogLeNetCli cli) : IClassFixture<GoogLeNetCli>
 /// <summary>Issue 36, defect 2's second half: a job that does not stop when told is killed after a grace period.</summary>
 public class StudioKillTests(GoogLeNetCli cli) : IClassFixture<GoogLeNetCli>
 {
-    [Fact]
-    public async Task P02_ACancelledJobThatIgnoresTheSignalIsKilledAfterTheGrace()
+    /// <summary>
+    /// A studio whose "reverie" is a stand-in for a job stuck where no signal reaches it (a process
+    /// that ignores SIGTERM), with one such job running.
+    /// </summary>
+    async Task<(StudioHost Studio, long Id)> StuckJob(TimeSpan grace)
     {
-        // A stand-in for a job stuck where no signal reaches it: a process that ignores SIGTERM.
-        await using var s = await StudioHost.StartAsync(cli.Host, settings => settings with
+        var s = await StudioHost.StartAsync(cli.Host, settings => settings with
         {
             Reverie = ["bash", "-c", "trap '' TERM; while true; do sleep 0.2; done", "stuck"],
-            CancelGrace = TimeSpan.FromSeconds(2),
+            CancelGrace = grace,
         });
         string photo = await s.UploadAsync(Paths.Sample("coffee.png"));
         long id = await s.SubmitAsync(StudioHost.Dream(photo, steps: 1, octaves: 1, maxSize: 48, model: "textures", layer: "conv6"));
         await s.WaitAsync(id, j => j["state"]!.GetValue<string>() == "running", TimeSpan.FromSeconds(60));
+        return (s, id);
+    }
+
+    [Fact]
+    public async Task P02_ACancelledJobThatIgnoresTheSignalIsKilledAfterTheGrace()
+    {
+        var (s, id) = await StuckJob(TimeSpan.FromSeconds(2));
+        await using var _ = s;
         Assert.Equal(202, (int)(await s.Http.DeleteAsync($"/api/jobs/{id}")).StatusCode);
         var ended = await s.WaitAsync(id, StudioHost.Ended, TimeSpan.FromSeconds(60));
         Assert.Equal("cancelled", ended["state"]!.GetValue<string>());
@@ -177,14 +187,8 @@ public class StudioKillTests(GoogLeNetCli cli) : IClassFixture<GoogLeNetCli>
     [Fact]
     public async Task P09_ASecondStudioRefusedLeavesTheFirstOnesRunningJobAlone()
     {
-        await using var first = await StudioHost.StartAsync(cli.Host, settings => settings with
-        {
-            Reverie = ["bash", "-c", "trap '' TERM; while true; do sleep 0.2; done", "stuck"],
-            CancelGrace = TimeSpan.FromSeconds(1),
-        });
-        string photo = await first.UploadAsync(Paths.Sample("coffee.png"));
-        long id = await first.SubmitAsync(StudioHost.Dream(photo, steps: 1, octaves: 1, maxSize: 48, model: "textures", layer: "conv6"));
-        await first.WaitAsync(id, j => j["state"]!.GetValue<string>() == "running", TimeSpan.FromSeconds(60));
+        var (first, id) = await StuckJob(TimeSpan.FromSeconds(1));
+        await using var _ = first;
         // The same data folder (on another port), then the same port (with another data folder): both refused.
         var sameData = await Assert.ThrowsAsync<BadInputException>(() => StudioHost.StartAsync(cli.Host, data: first.Data));
         Assert.Contains("in use by another studio", sameData.Message);
