@@ -16,6 +16,9 @@ public static class ReverieCli
     /// <summary>The CPU threads torch may use, for every command.</summary>
     public static readonly Option<int?> Threads = new("--threads") { Description = $"CPU threads for the network (1 to {MaxThreads}; default: torch's, one per core).", Recursive = true };
 
+    /// <summary>The memory a job may use, for every command that runs one; a job estimated above it is refused before it starts.</summary>
+    public static readonly Option<string?> MaxMemory = new("--max-memory") { Description = "Memory a job may use, e.g. 8G or 512M (default: REVERIE_MAX_MEMORY, or three quarters of the machine's); a job estimated above it is refused before it starts.", Recursive = true };
+
     /// <summary>The most threads --threads accepts: four per core (more only thrash).</summary>
     public static int MaxThreads => 4 * Environment.ProcessorCount;
 
@@ -32,6 +35,7 @@ public static class ReverieCli
         };
         root.Options.Add(Offline);
         root.Options.Add(Threads);
+        root.Options.Add(MaxMemory);
         root.Subcommands.Add(Commands.Dream.DreamCommand.Create());
         root.Subcommands.Add(Commands.Replay.ReplayCommand.Create());
         root.Subcommands.Add(Commands.Visualize.VisualizeCommand.Create());
@@ -76,6 +80,12 @@ public static class ReverieCli
                 return BadInput;
             }
             TorchSharp.torch.set_num_threads(threads);
+        }
+        if (parse.GetValue(MaxMemory) is { } memory)
+        {
+            // Also for the processes this one starts (the studio's jobs, a local batch).
+            try { Jobs.MemoryBudget.Override = Jobs.MemoryBudget.Parse(memory); Environment.SetEnvironmentVariable("REVERIE_MAX_MEMORY", memory); }
+            catch (BadInputException ex) { e.WriteLine($"error: {ex.Message}"); return BadInput; }
         }
         // System.CommandLine's own signal handling is off: after a signal it waits 2 s for the action and then
         // returns 130 while the action is still saving, so on a loaded machine the save was lost. CliRun

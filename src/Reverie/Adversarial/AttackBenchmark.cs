@@ -282,6 +282,18 @@ public sealed record AttackBenchmarkJobOptions : JobOptions
         Settings().Validate();
     }
 
+    /// <summary>The pixels of one input: Fashion-MNIST's 28x28, otherwise the usual 224x224 (the network's input size is known only once it is open).</summary>
+    long InputPixels => Data == "fashion-mnist" ? 28 * 28 : 224 * 224;
+
+    /// <inheritdoc/>
+    internal override MemoryEstimate? EstimateMemory()
+    {
+        string model = Model ?? "fashion";
+        long batch = Math.Min(Batch, Images);
+        return new(MemoryEstimate.Sum(MemoryEstimate.Images((long)Images * InputPixels, 1), MemoryEstimate.Network(model, batch, InputPixels)),
+            $"batches of {batch} images of {(InputPixels == 784 ? "28x28" : "224x224")} attacked through {MemoryEstimate.Shown(model)}");
+    }
+
     internal BenchmarkSettings Settings() => new(Suite, Eps, Norm == "l2", Steps, Queries, Targets, Seed, Batch);
 }
 

@@ -45,6 +45,12 @@ internal sealed record FoolJobOptions : JobOptions
         Evolution().Validate();
         if (Classes.Count > 0 == AllClasses) throw new BadInputException("Name classes with --class, or use --all-classes (one of the two).");
     }
+
+    /// <inheritdoc/>
+    /// <remarks>A generation is judged in one forward pass without gradients (a quarter of a training pass's activations), at the usual 224x224 input.</remarks>
+    internal override MemoryEstimate? EstimateMemory() =>
+        new(MemoryEstimate.Sum(MemoryEstimate.Images(Population * 224L * 224, 3), MemoryEstimate.Network(Model, Population, 224L * 224) / 4),
+            $"a population of {Population} images of 224x224 through {MemoryEstimate.Shown(Model ?? "the model")}");
 }
 
 /// <summary>The best image found for one class.</summary>

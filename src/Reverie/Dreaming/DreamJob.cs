@@ -66,6 +66,26 @@ public sealed record DreamJobOptions : JobOptions
         if (NodesOf is not null && Guide is not null) throw new BadInputException("--nodes-of and --guide are two ways to follow an image; give one.");
         if (NodesTop is < 1 or > 4096) throw new BadInputException($"--top must be from 1 to 4096 channels; got {NodesTop}.");
     }
+
+    /// <inheritdoc/>
+    /// <remarks>
+    /// The photo (from its header, after --max-size) held about 10 times at full size (the photo, the
+    /// dream, the octaves' detail and gradient, the saved result), and the network over one tile with its
+    /// margins, or over the whole image when it is dreamed without tiles. A video is estimated per frame by
+    /// the same terms once its frames are read; not here.
+    /// </remarks>
+    internal override MemoryEstimate? EstimateMemory()
+    {
+        if (Ffmpeg.IsVideo(Input) || ImageIO.Dimensions(Input) is not var (w, h)) return null;
+        long pixels = ImageIO.PixelsWithin(w, h, MaxSize);
+        double f = Math.Sqrt(pixels / ((double)w * h));
+        long sh = (long)Math.Ceiling(h * f), sw = (long)Math.Ceiling(w * f);
+        int tile = Effective.TileFor(sh, sw);
+        long through = tile == 0 ? pixels : (long)(tile + 2 * Dream.TileMargin) * (tile + 2 * Dream.TileMargin);
+        string model = Model ?? "googlenet";
+        return new(MemoryEstimate.Sum(MemoryEstimate.Images(pixels, 10), MemoryEstimate.Network(model, 1, through)),
+            $"a {sw}x{sh} photo{(tile == 0 ? " dreamed whole" : $" in tiles of {tile}")} through {MemoryEstimate.Shown(model)}");
+    }
 }
 
 /// <summary>What a dream measured.</summary>

@@ -38,6 +38,30 @@ public static class ImageIO
         return Decode(bytes, path, maxSide);
     }
 
+    /// <summary>
+    /// An image file's width and height from its header, without decoding it (for a job's memory
+    /// estimate); null when the file is not an image Reverie reads, which <see cref="Load"/> then says.
+    /// </summary>
+    internal static (int Width, int Height)? Dimensions(string path)
+    {
+        try
+        {
+            using var stream = InputFile.OpenRead(path, "image file", MaxFileBytes, confined: false);
+            using var codec = SKCodec.Create(stream);
+            return codec is null ? null : (codec.Info.Width, codec.Info.Height);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or BadInputException) { return null; }
+    }
+
+    /// <summary>The pixels of an image of <paramref name="width"/>×<paramref name="height"/> after shrinking its longer side to <paramref name="maxSide"/> (none: as it is).</summary>
+    internal static long PixelsWithin(int width, int height, int? maxSide)
+    {
+        int side = Math.Max(width, height);
+        if (maxSide is not > 0 || side <= maxSide) return (long)width * height;
+        double f = (double)maxSide.Value / side;
+        return (long)Math.Ceiling(width * f) * (long)Math.Ceiling(height * f);
+    }
+
     /// <summary>Decodes an encoded image held in memory; <paramref name="what"/> names it in error messages (see <see cref="Load"/>).</summary>
     public static Tensor Decode(byte[] bytes, string what = "image", int? maxSide = null)
     {

@@ -30,6 +30,7 @@ public abstract class Job<TOptions> : IJob where TOptions : JobOptions
     {
         var o = options as TOptions ?? throw new ArgumentException($"A {Kind} job takes {typeof(TOptions).Name}, not {options.GetType().Name}.");
         o.Validate();
+        MemoryBudget.Check(o.EstimateMemory(), Kind);
         context.Inputs = [.. o.InputFiles()];
         if (!(OutputOptional && context.Output.Length == 0)) context.CheckOutput(context.Output);
         var result = await RunAsync(o, context);

@@ -39,6 +39,13 @@ public abstract record JobOptions
         if (Device is not ("cpu" or "cuda")) throw new BadInputException($"--device must be cpu or cuda; got '{BadInputException.Shown(Device)}'.");
     }
 
+    /// <summary>
+    /// The job's peak memory estimated from these options alone (an image's header may be read), or
+    /// null where nothing the user sets can make it large; <see cref="MemoryBudget"/> refuses a job
+    /// whose estimate is above the budget before it starts.
+    /// </summary>
+    internal virtual MemoryEstimate? EstimateMemory() => null;
+
     /// <summary>The torch device, checked.</summary>
     public Device TorchDevice() => Device switch
     {

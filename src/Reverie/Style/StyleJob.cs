@@ -37,6 +37,9 @@ public sealed record StyleJobOptions : JobOptions
         Video.Validate();
     }
 
+    /// <inheritdoc/>
+    internal override MemoryEstimate? EstimateMemory() => MemoryEstimate.Optimized(Model ?? "googlenet", 1, Style.Size, "a styled image");
+
     /// <summary>The style settings on a network: its default layers where none were given, checked, with the job's seed.</summary>
     public StyleOptions On(Models.INetwork net)
     {

@@ -33,6 +33,18 @@ public sealed record StylizeJobOptions : JobOptions
         if (MaxSize < 0) throw new BadInputException($"--max-size must not be negative; got {MaxSize}.");
         Video.Validate();
     }
+
+    /// <inheritdoc/>
+    /// <remarks>The photo (from its header, after --max-size) held about 4 times (input, output, blended tiles), and one tile's forward pass without gradients.</remarks>
+    internal override MemoryEstimate? EstimateMemory()
+    {
+        if (Ffmpeg.IsVideo(Image) || ImageIO.Dimensions(Image) is not var (w, h)) return null;
+        long pixels = ImageIO.PixelsWithin(w, h, MaxSize > 0 ? MaxSize : null);
+        long side = Math.Max(w, h);
+        long through = Tile > 0 && side > Tile ? (long)Tile * Tile : pixels;
+        return new(MemoryEstimate.Sum(MemoryEstimate.Images(pixels, 4), MemoryEstimate.Network(Model, 1, through) / 4),
+            $"a photo of {pixels / 1_000_000.0:0.#} megapixels{(through < pixels ? $" in tiles of {Tile}" : "")} through the style network");
+    }
 }
 
 /// <summary>What a stylize run produced.</summary>

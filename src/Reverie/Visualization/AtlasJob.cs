@@ -28,6 +28,9 @@ public sealed record AtlasJobOptions : JobOptions
         if (PerBatch < 1 || PerBatch > 64) throw new BadInputException($"--per-batch must be from 1 to 64; got {PerBatch}.");
     }
 
+    /// <inheritdoc/>
+    internal override MemoryEstimate? EstimateMemory() => MemoryEstimate.Optimized(Model ?? "googlenet", PerBatch, Visualize.Size);
+
     /// <summary>Parses "0..63", "0-15" or "3,7,9" against a layer of <paramref name="count"/> channels: a range is cut at the last channel, a channel past it is refused.</summary>
     public List<int> ParseChannels(long count)
     {

@@ -26,6 +26,9 @@ public sealed record VisualizeJobOptions : JobOptions
         if (Diversity < 0) throw new BadInputException($"--diversity must not be negative; got {Diversity}.");
         if (Diversity > 0 && Visualize.Batch < 2) throw new BadInputException("--diversity needs --batch 2 or more.");
     }
+
+    /// <inheritdoc/>
+    internal override MemoryEstimate? EstimateMemory() => MemoryEstimate.Optimized(Model ?? "googlenet", Visualize.Batch, Visualize.Size);
 }
 
 /// <summary>What a visualization reached.</summary>

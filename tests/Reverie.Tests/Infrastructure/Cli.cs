@@ -26,6 +26,32 @@ public sealed class CliHost : IDisposable
     }
 
     /// <summary>
+    /// Runs the CLI and samples its peak resident memory (VmHWM, a high-water mark, so the last sample
+    /// before exit is the peak up to then) every 20 ms.
+    /// </summary>
+    public (int Code, string Out, string Err, long PeakBytes) RunMeasured(params string[] args)
+    {
+        using var p = Start("dotnet", [Path.Combine(AppContext.BaseDirectory, "Reverie.Cli.dll"), .. args]);
+        var o = p.StandardOutput.ReadToEndAsync();
+        var e = p.StandardError.ReadToEndAsync();
+        long peak = 0;
+        var sw = Stopwatch.StartNew();
+        while (!p.HasExited && sw.Elapsed < TimeSpan.FromMinutes(5))
+        {
+            try
+            {
+                foreach (var line in File.ReadLines($"/proc/{p.Id}/status"))
+                    if (line.StartsWith("VmHWM:", StringComparison.Ordinal))
+                        peak = Math.Max(peak, long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1]) * 1024);
+            }
+            catch (IOException) { }
+            Thread.Sleep(20);
+        }
+        if (!p.WaitForExit(TimeSpan.FromSeconds(10))) { p.Kill(true); throw new TimeoutException("reverie did not finish in 5 minutes"); }
+        return (p.ExitCode, o.Result, e.Result, peak);
+    }
+
+    /// <summary>
     /// Starts the CLI, sends <paramref name="signal"/> (2 SIGINT, 15 SIGTERM) once <paramref name="ready"/>
     /// has seen its standard error (or after <paramref name="timeout"/>), and waits for it to exit.
     /// </summary>

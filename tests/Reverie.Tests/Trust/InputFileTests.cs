@@ -106,7 +106,10 @@ public sealed class InputFileTests : IDisposable
     ];
 
     /// <summary>An Adam7-interlaced PNG of <paramref name="side"/>² pixels in one colour (zlib-compressed rows), made in memory.</summary>
-    internal static byte[] InterlacedPng(int side)
+    internal static byte[] InterlacedPng(int side) => GreyPng(side, interlaced: true);
+
+    /// <summary>A PNG of <paramref name="side"/>² grey pixels in one colour, made in memory: rows of zeros compress to about a thousandth.</summary>
+    internal static byte[] GreyPng(int side, bool interlaced)
     {
         static byte[] Chunk(string type, byte[] data)
         {
@@ -118,13 +121,14 @@ public sealed class InputFileTests : IDisposable
         var ihdr = new byte[13];
         System.Buffers.Binary.BinaryPrimitives.WriteInt32BigEndian(ihdr, side);
         System.Buffers.Binary.BinaryPrimitives.WriteInt32BigEndian(ihdr.AsSpan(4), side);
-        ihdr[8] = 8; ihdr[9] = 0; ihdr[12] = 1; // 8-bit grey, Adam7
+        ihdr[8] = 8; ihdr[9] = 0; ihdr[12] = (byte)(interlaced ? 1 : 0); // 8-bit grey, Adam7 or not
         var raw = new MemoryStream();
-        using (var z = new System.IO.Compression.ZLibStream(raw, System.IO.Compression.CompressionLevel.SmallestSize, leaveOpen: true))
+        using (var z = new System.IO.Compression.ZLibStream(raw, interlaced ? System.IO.Compression.CompressionLevel.SmallestSize : System.IO.Compression.CompressionLevel.Fastest, leaveOpen: true))
         {
-            // Seven passes of rows, each a filter byte and grey zeros; the sizes matter less than the header here.
-            var row = new byte[side / 8 + 2];
-            for (int i = 0; i < side * 2; i++) z.Write(row);
+            // Interlaced: seven passes of rows, each a filter byte and grey zeros; the sizes matter less than the header here.
+            // Plain: every row whole, a filter byte and the row's zeros.
+            var row = new byte[interlaced ? side / 8 + 2 : side + 1];
+            for (int i = 0; i < (interlaced ? side * 2 : side); i++) z.Write(row);
         }
         return [0x89, (byte)'P', (byte)'N', (byte)'G', 13, 10, 26, 10, .. Chunk("IHDR", ihdr), .. Chunk("IDAT", raw.ToArray()), .. Chunk("IEND", [])];
     }
