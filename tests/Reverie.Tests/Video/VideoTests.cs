@@ -253,6 +253,30 @@ public sealed class VideoTests(ITestOutputHelper output)
         Assert.InRange(seconds, 0.9, 1.1);
     }
 
+    /// <summary>
+    /// Issue 36, defect 19: a resumed video checks each saved frame's size (from its PNG header) against the
+    /// film's; a frame of another size (another run's, or a user's file) stopped the whole film coming out
+    /// at that size on 4884109. Now it is one sentence naming the frame, and nothing is written.
+    /// </summary>
+    [Fact]
+    public async Task P19_AResumedVideoRefusesASavedFrameOfAnotherSize()
+    {
+        using var tmp = Paths.Temp();
+        string input = WriteVideo(tmp, "pan", Pan().Frames), output = tmp.File("resumed.mp4");
+        var options = Dream(input, FlowMethod.None) with { Model = "textures", Dream = new DreamOptions { Octaves = 1, Steps = 1 } };
+        using var cts = new CancellationTokenSource();
+        var first = await RunJob(new DreamJob(), options, output, cts.Token,
+            new Sink(e => { if (e.Stage.StartsWith("frame 3/", StringComparison.Ordinal)) cts.Cancel(); }));
+        Assert.True(first.Interrupted);
+        string folder = CoherentVideo.FramesFolder(output);
+        var saved = Directory.GetFiles(folder, "*.png").Order().ToArray();
+        Assert.InRange(saved.Length, 2, 3); // cancelled while on the third frame: the frames before it (and it, if it was done) kept
+        using (var scope = NewDisposeScope()) ImageIO.Save(zeros(1, 3, 20, 30), saved[0]); // 30x20, not the film's size
+        var e = await Assert.ThrowsAsync<BadInputException>(() => RunJob(new DreamJob(), options, output));
+        Assert.Contains("is 30x20, but this film's frames are", e.Message);
+        Assert.False(File.Exists(output));
+    }
+
     static string Probe(string path, string stream, string entry) =>
         Tool.Run("ffprobe", "-v", "error", "-select_streams", stream, "-show_entries", $"stream={entry}", "-of", "csv=p=0", path).Out.Trim();
 
