@@ -81,6 +81,7 @@ public sealed record DreamJobOptions : JobOptions
         double f = Math.Sqrt(pixels / ((double)w * h));
         long sh = (long)Math.Ceiling(h * f), sw = (long)Math.Ceiling(w * f);
         int tile = Effective.TileFor(sh, sw);
+        if (tile == 0 && pixels > MaxUntiledPixels) return null; // the job refuses it with the sentence that says to tile
         long through = tile == 0 ? pixels : (long)(tile + 2 * Dream.TileMargin) * (tile + 2 * Dream.TileMargin);
         string model = Model ?? "googlenet";
         return new(MemoryEstimate.Sum(MemoryEstimate.Images(pixels, 10), MemoryEstimate.Network(model, 1, through)),

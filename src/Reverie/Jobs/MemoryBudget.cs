@@ -17,7 +17,8 @@ internal sealed record MemoryEstimate(long Bytes, string What)
     /// 2026-12-07): BVLC GoogLeNet 3.4-5.1 kB a pixel (1x384², 4x384², 8x256², 1x1024²), the embedded
     /// textures network 0.8 kB (4x384²). The constants are above those: 4 kB for the ImageNet networks
     /// Reverie knows by name (with <see cref="NetworkOverhead"/>), 1 kB for its small embedded ones, and
-    /// 8 kB for any other network (a VGG keeps about twice GoogLeNet's activations a pixel).
+    /// 8 kB, twice GoogLeNet's, for any other network: an unknown one may be a VGG, whose full-resolution
+    /// layers are wider (not measured here; no VGG is among the test models).
     /// MemoryBudgetTests checks the GoogLeNet figure against a real run.
     /// </remarks>
     internal static long ActivationBytesPerPixel(string? model)

@@ -449,15 +449,24 @@ internal sealed class FastStyleTrainer
                 using var scope = NewDisposeScope();
                 using var pause = GcPause.Begin(); // TorchSharp's own temporary Scalars stay alive through the step
                 var batch = cat(Enumerable.Range(0, o.Batch).Select(_ => Crop(_images[rng.Next(_images.Count)], o.Size, rng)).ToArray(), 0);
-                adam.zero_grad();
-                var outputs = Net.call(batch);
-                var (loss, c, s, tv) = Loss(batch, outputs);
-                if (!double.IsFinite(loss.item<float>()))
-                    throw new ReverieException($"Training diverged at iteration {it + 1} (content {c:G3}, style {s:G3}, tv {tv:G3}); try a lower --lr or --style-weight.");
-                loss.backward();
-                // A step whose gradient is not finite is skipped (as mixed-precision trainers do),
+                Tensor loss = null!;
+                double c = 0, s = 0, tv = 0, norm = double.NaN;
+                // A step whose gradient is not finite is computed once more from the same batch: the
+                // computation is deterministic, so a second non-finite gradient is the batch's own, while
+                // a finite one means the first was TorchSharp's temporary-Scalar race (a value freed while
+                // libtorch read it), which no guard here has fully closed (issue 36).
+                for (int attempt = 0; attempt < 2 && !double.IsFinite(norm); attempt++)
+                {
+                    adam.zero_grad();
+                    var outputs = Net.call(batch);
+                    (loss, c, s, tv) = Loss(batch, outputs);
+                    if (!double.IsFinite(loss.item<float>()))
+                        throw new ReverieException($"Training diverged at iteration {it + 1} (content {c:G3}, style {s:G3}, tv {tv:G3}); try a lower --lr or --style-weight.");
+                    loss.backward();
+                    norm = nn.utils.clip_grad_norm_(Net.parameters(), 1e30);
+                }
+                // A step whose gradient is still not finite is skipped (as mixed-precision trainers do),
                 // so one bad batch cannot poison the weights.
-                double norm = nn.utils.clip_grad_norm_(Net.parameters(), 1e30);
                 if (double.IsFinite(norm)) adam.step();
                 else if (++Skipped > 10) throw new ReverieException($"Training diverged: {Skipped} steps had non-finite gradients; try a lower --lr or --style-weight.");
                 var l = new FastStyleLoss(++it, epoch, c, s, tv, loss.item<float>());
