@@ -80,8 +80,8 @@ internal static class GcPause
         if (Off || System.Runtime.GCSettings.LatencyMode == System.Runtime.GCLatencyMode.NoGCRegion) return default;
         // Without a full blocking collection first the runtime may not have the budget at hand, and then no
         // stretch would start at all. Then it may collect now, before the stretch, when no libtorch call is
-        // reading. (A precaution: whether a failed start is what let a replayed training skip a step in 3 of
-        // 10 runs on 2026-12-07 is not shown; the step's retry in FastStyleTrainer is what stopped it.)
+        // reading. (A precaution: whether a failed start is what let a replayed training skip a step in 4 of
+        // 12 runs on 2026-12-07 is not shown; the step's retry in FastStyleTrainer is what stopped it.)
         try { return new Stretch(GC.TryStartNoGCRegion(Budget, disallowFullBlockingGC: true) || GC.TryStartNoGCRegion(Budget, disallowFullBlockingGC: false)); }
         catch (InvalidOperationException) { return default; } // another thread's stretch is running
         catch (ArgumentOutOfRangeException) { return default; }
