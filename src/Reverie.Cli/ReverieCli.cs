@@ -58,8 +58,11 @@ public static class ReverieCli
         return root;
     }
 
-    /// <summary>Runs the CLI with the given arguments.</summary>
-    public static async Task<int> RunAsync(string[] args, TextWriter? stdout = null, TextWriter? stderr = null)
+    /// <summary>
+    /// Runs the CLI with the given arguments, writing to <paramref name="stdout"/> and <paramref name="stderr"/>
+    /// (the console's by default); <paramref name="cancel"/> stops a running command as Ctrl+C does.
+    /// </summary>
+    public static async Task<int> RunAsync(string[] args, TextWriter? stdout = null, TextWriter? stderr = null, CancellationToken cancel = default)
     {
         var o = stdout ?? Console.Out;
         var e = stderr ?? Console.Error;
@@ -93,7 +96,7 @@ public static class ReverieCli
         var config = new InvocationConfiguration { Output = o, Error = e, ProcessTerminationTimeout = null };
         try
         {
-            return await parse.InvokeAsync(config);
+            return await parse.InvokeAsync(config, cancel);
         }
         catch (Exception ex)
         {

@@ -26,6 +26,36 @@ public sealed class CliHost : IDisposable
     }
 
     /// <summary>
+    /// Runs the CLI inside this process, with this host's cache and registry: the same code as the
+    /// <c>reverie</c> executable (its Main is one call to <see cref="Reverie.Cli.ReverieCli.RunAsync"/>)
+    /// without the half second each child process spends starting .NET and libtorch. Cancelled as by
+    /// Ctrl+C after <paramref name="timeout"/>, which then throws. Tests run one at a time
+    /// (Infrastructure/Serial.cs), so the environment variables it sets for the run are not seen by another test.
+    /// </summary>
+    public (int Code, string Out, string Err) RunInProcess(string[] args, TimeSpan timeout)
+    {
+        string? cache = Environment.GetEnvironmentVariable("REVERIE_CACHE"), registry = Environment.GetEnvironmentVariable("REVERIE_REGISTRY");
+        Environment.SetEnvironmentVariable("REVERIE_CACHE", Cache);
+        Environment.SetEnvironmentVariable("REVERIE_REGISTRY", Registry);
+        try
+        {
+            var o = new StringWriter();
+            var e = new StringWriter();
+            using var cts = new CancellationTokenSource(timeout);
+            var run = Reverie.Cli.ReverieCli.RunAsync(args, TextWriter.Synchronized(o), TextWriter.Synchronized(e), cts.Token);
+            if (!run.Wait(timeout + TimeSpan.FromMinutes(1)))
+                throw new TimeoutException($"reverie {string.Join(' ', args.Take(6))} did not stop within a minute of its cancellation");
+            if (cts.IsCancellationRequested) throw new TimeoutException($"reverie {string.Join(' ', args.Take(6))} did not finish in {timeout.TotalSeconds:0} s");
+            return (run.Result, o.ToString(), e.ToString());
+        }
+        finally
+        {
+            Environment.SetEnvironmentVariable("REVERIE_CACHE", cache);
+            Environment.SetEnvironmentVariable("REVERIE_REGISTRY", registry);
+        }
+    }
+
+    /// <summary>
     /// Runs the CLI and samples its peak resident memory (VmHWM, a high-water mark, so the last sample
     /// before exit is the peak up to then) every 20 ms.
     /// </summary>
