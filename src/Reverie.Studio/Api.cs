@@ -72,14 +72,8 @@ internal static class Api
         {
             if (request.ContentLength > settings.MaxUploadBytes + 64 * 1024)
                 return Error(413, $"The upload is {request.ContentLength / 1048576.0:0.0} MB, above the studio's upload limit of {settings.MaxUploadBytes / 1048576.0:0.#} MB.");
-            if (!request.HasFormContentType) return Error(400, "Send the image as multipart/form-data in a field named 'file'.");
-            IFormCollection form;
-            try { form = await request.ReadFormAsync(); }
-            catch (Exception e) when (e is IOException or InvalidOperationException or InvalidDataException)
-            {
-                return Error(400, "The upload's multipart form data is malformed; send the image in a multipart field named 'file'.");
-            }
-            if (form.Files.GetFile("file") is not { } file) return Error(400, "Send the image in a multipart field named 'file'.");
+            var (file, refused) = await FormFile(request, "image");
+            if (file is null) return refused!;
             if (file.Length > settings.MaxUploadBytes)
                 return Error(413, $"'{BadInputException.Shown(file.FileName)}' is {file.Length / 1048576.0:0.0} MB, above the studio's upload limit of {settings.MaxUploadBytes / 1048576.0:0.#} MB.");
             using var ms = new MemoryStream();
@@ -206,7 +200,8 @@ internal static class Api
         api.MapPost("/recipes/read", async (HttpRequest request) =>
         {
             if (request.ContentLength > settings.MaxUploadBytes + 64 * 1024) return Error(413, $"The file is above the studio's upload limit of {settings.MaxUploadBytes / 1048576.0:0.#} MB.");
-            if (!request.HasFormContentType || (await request.ReadFormAsync()).Files.GetFile("file") is not { } file) return Error(400, "Send the PNG in a multipart field named 'file'.");
+            var (file, refused) = await FormFile(request, "PNG");
+            if (file is null) return refused!;
             using var ms = new MemoryStream();
             await file.CopyToAsync(ms);
             if (!PngText.Read(ms.ToArray()).TryGetValue(Recipe.Keyword, out var json))
@@ -265,6 +260,22 @@ internal static class Api
         api.MapGet("/models/{name}/layers", async (string name, CancellationToken cancel) =>
             Results.Text(await layers.GetAsync(name, cancel), "application/json"))
             .WithSummary("A model's layer table: name, aliases, op, shape, channels.");
+    }
+
+    /// <summary>
+    /// The one file of a multipart upload (field 'file'), or the refusal: a body that is not
+    /// multipart, a malformed or truncated one, a form without the field.
+    /// </summary>
+    static async Task<(IFormFile? File, IResult? Refused)> FormFile(HttpRequest request, string what)
+    {
+        if (!request.HasFormContentType) return (null, Error(400, $"Send the {what} as multipart/form-data in a field named 'file'."));
+        IFormCollection form;
+        try { form = await request.ReadFormAsync(); }
+        catch (Exception e) when (e is IOException or InvalidOperationException or InvalidDataException)
+        {
+            return (null, Error(400, $"The upload's multipart form data is malformed; send the {what} in a multipart field named 'file'."));
+        }
+        return form.Files.GetFile("file") is { } file ? (file, null) : (null, Error(400, $"Send the {what} in a multipart field named 'file'."));
     }
 
     static IResult NoJob() => Error(404, "There is no job with that id.");

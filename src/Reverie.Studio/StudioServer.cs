@@ -55,7 +55,7 @@ public sealed class StudioServer : IAsyncDisposable
         builder.Services.AddOpenApi();
         _app = builder.Build();
         _app.Use(Guard);
-        _app.MapOpenApi();
+        _app.MapOpenApi("/openapi/v1.json"); // the one document; no route that echoes a document name it does not have
         Pages.Map(_app, this);
         Api.Map(_app, settings, Store, _runner, uploads, submissions, new LayerTables(settings));
     }
@@ -77,6 +77,12 @@ public sealed class StudioServer : IAsyncDisposable
         s._runner.Start();
         return s;
     }
+
+    /// <summary>Every route the studio maps: its HTTP methods and its pattern (for the fuzz harness, which must cover them all).</summary>
+    internal IReadOnlyList<(string[] Methods, string Pattern)> Routes =>
+        [.. ((Microsoft.AspNetCore.Routing.IEndpointRouteBuilder)_app).DataSources.SelectMany(d => d.Endpoints)
+            .OfType<Microsoft.AspNetCore.Routing.RouteEndpoint>()
+            .Select(e => (e.Metadata.GetMetadata<Microsoft.AspNetCore.Routing.HttpMethodMetadata>()?.HttpMethods.ToArray() ?? ["GET"], "/" + e.RoutePattern.RawText!.TrimStart('/')))];
 
     /// <summary>The address it listens on (with the port chosen when <see cref="StudioSettings.Port"/> was 0).</summary>
     public Uri Address
@@ -133,6 +139,10 @@ public sealed class StudioServer : IAsyncDisposable
                 }
             }
             await next(http);
+            // Routing and parameter binding refuse without a body (an unknown address, a wrong method, a
+            // missing or malformed parameter): those get their sentence here.
+            if (http.Response.StatusCode >= 400 && !http.Response.HasStarted)
+                await Refuse(http, http.Response.StatusCode, Unanswered(http.Response.StatusCode));
         }
         catch (RefusedException e) { await Refuse(http, e.Status, e.Message); }
         catch (BadInputException e) { await Refuse(http, 400, e.Message); }
@@ -146,6 +156,18 @@ public sealed class StudioServer : IAsyncDisposable
             await Refuse(http, 500, "The studio could not answer this request (an internal error; the studio's console has the details).");
         }
     }
+
+    /// <summary>The sentence for a refusal that came without one.</summary>
+    static string Unanswered(int status) => status switch
+    {
+        400 => "The request is malformed: a parameter is missing or not of its kind (a job id is a whole number).",
+        404 => "There is nothing at this address.",
+        405 => "This address does not take that method.",
+        411 => "The request needs a Content-Length.",
+        413 => "The request is too large.",
+        415 => "The request's content type is not one this address takes.",
+        _ => $"The request was refused ({status}).",
+    };
 
     static bool Same(string a, string b) =>
         CryptographicOperations.FixedTimeEquals(System.Text.Encoding.UTF8.GetBytes(a), System.Text.Encoding.UTF8.GetBytes(b));

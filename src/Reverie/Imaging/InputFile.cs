@@ -77,6 +77,17 @@ internal static class InputFile
     }
 
     /// <summary>
+    /// The file's SHA-256 (lower-case hex), read through the same checks: a device or a named pipe
+    /// would be read for ever or block, and a missing file gets its sentence. No size limit: inputs
+    /// and weights of any size are hashed as they stream.
+    /// </summary>
+    public static string Sha256(string path, string what, bool confined = true)
+    {
+        using var s = OpenRead(path, what, long.MaxValue, confined);
+        return Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(s));
+    }
+
+    /// <summary>
     /// The checks alone: returns the file's real path (links resolved), or throws a
     /// <see cref="BadInputException"/> saying in one sentence what is wrong.
     /// </summary>

@@ -104,6 +104,6 @@ public static class JobCatalog
         Command = job.Kind,
         Arguments = arguments ?? [],
         Options = (JsonObject)JsonSerializer.SerializeToNode(options, options.GetType(), Recipe.JsonOptions)!,
-        Inputs = options.InputFiles().Distinct().ToDictionary(f => f, Models.Registry.Downloader.Sha256Of),
+        Inputs = options.InputFiles().Distinct().ToDictionary(f => f, f => Imaging.InputFile.Sha256(f, "input")),
     };
 }

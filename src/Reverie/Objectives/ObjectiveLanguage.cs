@@ -326,7 +326,8 @@ public sealed class ObjectiveLanguage
         foreach (var v in text.Split([',', ' ', '\n', '\r', '\t', '[', ']'], StringSplitOptions.RemoveEmptyEntries))
         {
             if (!float.TryParse(v, NumberStyles.Float, CultureInfo.InvariantCulture, out float f) || !float.IsFinite(f))
-                throw new BadInputException($"direction file '{BadInputException.Shown(parts[1])}' holds '{BadInputException.Shown(v, 20)}', which is not a finite number.");
+                // The file's text is not quoted: a recipe from elsewhere may name a file whose content is not the reader's to see.
+                throw new BadInputException($"direction file '{BadInputException.Shown(parts[1])}' holds something other than a finite number at value {values.Count + 1}; it must hold the direction's numbers, separated by commas or spaces.");
             values.Add(f);
         }
         return new DirectionObjective(tensor, values.ToArray(), parts[0]);

@@ -71,6 +71,9 @@ public sealed record Recipe
         try
         {
             var recipe = JsonSerializer.Deserialize<Recipe>(json, Lenient) ?? throw new BadInputException($"{what} holds an empty recipe.");
+            // "command": null satisfies 'required' for the serializer; a recipe without a command is none.
+            if (string.IsNullOrWhiteSpace(recipe.Command) || recipe.Arguments is null || recipe.Parameters is null || recipe.Inputs is null)
+                throw new BadInputException($"{what} does not hold a readable Reverie recipe (it has no command, or a list of it is null).");
             // A recipe's words are shown on terminals and passed to commands: no control character (an escape sequence, a new line in a name).
             if (new[] { recipe.Command }.Concat(recipe.Arguments).Concat(Strings(recipe.Options)).FirstOrDefault(HasControl) is { } bad)
                 throw new BadInputException($"{what} holds a control character in '{BadInputException.Shown(bad, 40)}'; a recipe's names, paths and settings are plain text.");

@@ -42,7 +42,8 @@ public sealed class CliHost : IDisposable
             var o = new StringWriter();
             var e = new StringWriter();
             using var cts = new CancellationTokenSource(timeout);
-            var run = Reverie.Cli.ReverieCli.RunAsync(args, TextWriter.Synchronized(o), TextWriter.Synchronized(e), cts.Token);
+            // On a thread of its own: a command whose action is synchronous would otherwise run inside this call, past any timeout.
+            var run = Task.Run(() => Reverie.Cli.ReverieCli.RunAsync(args, TextWriter.Synchronized(o), TextWriter.Synchronized(e), cts.Token));
             if (!run.Wait(timeout + TimeSpan.FromMinutes(1)))
                 throw new TimeoutException($"reverie {string.Join(' ', args.Take(6))} did not stop within a minute of its cancellation");
             if (cts.IsCancellationRequested) throw new TimeoutException($"reverie {string.Join(' ', args.Take(6))} did not finish in {timeout.TotalSeconds:0} s");

@@ -152,6 +152,41 @@ public class StudioLimitTests(GoogLeNetCli cli) : IClassFixture<GoogLeNetCli>
         }
         Assert.Empty((await s.Http.GetFromJsonAsync<JsonArray>("/api/jobs"))!);
     }
+
+    static long Status(string field) =>
+        long.Parse(File.ReadLines("/proc/self/status").First(l => l.StartsWith(field + ":", StringComparison.Ordinal)).Split(' ', StringSplitOptions.RemoveEmptyEntries)[1]) * 1024;
+
+    [Fact]
+    public async Task P20_ManyLargeUploadsAtOnceAreDecodedAFewAtATime()
+    {
+        // A 36 MP PNG of one colour: about 100 kB to send, 144 MB decoded. The probe sent 40 at once and
+        // the studio grew by 1.24 GB; decoding is now one upload a core at a time.
+        const int side = 6000, uploads = 40;
+        byte[] png;
+        using (var bitmap = new SkiaSharp.SKBitmap(side, side))
+        {
+            bitmap.Erase(new SkiaSharp.SKColor(70, 130, 180));
+            using var data = bitmap.Encode(SkiaSharp.SKEncodedImageFormat.Png, 1);
+            png = data.ToArray();
+        }
+        await using var s = await StudioHost.StartAsync(cli.Host);
+        GC.Collect();
+        File.WriteAllText("/proc/self/clear_refs", "5"); // the peak (VmHWM) starts again from here
+        long before = Status("VmRSS");
+        var sent = Enumerable.Range(0, uploads).Select(async k =>
+        {
+            using var form = new MultipartFormDataContent { { new ByteArrayContent(png), "file", $"big{k}.png" } };
+            using var r = await s.Http.PostAsync("/api/uploads", form);
+            return (int)r.StatusCode;
+        }).ToList();
+        var codes = await Task.WhenAll(sent);
+        long grew = Status("VmHWM") - before;
+        long decoded = 4L * side * side;
+        Assert.All(codes, c => Assert.Equal(201, c));
+        // A decode a core at a time, with room for the buffers around them; all 40 at once would be 5.8 GB.
+        long bound = (Environment.ProcessorCount + 3) * decoded;
+        Assert.True(grew < bound, $"{uploads} uploads of {png.Length / 1024} kB ({decoded >> 20} MB decoded each) grew the studio by {grew >> 20} MB; the bound is {bound >> 20} MB");
+    }
 }
 
 /// <summary>Issue 36, defect 2's second half: a job that does not stop when told is killed after a grace period.</summary>

@@ -92,9 +92,5 @@ internal static class Downloader
     }
 
     /// <summary>SHA-256 of a file, lower-case hex.</summary>
-    public static string Sha256Of(string path)
-    {
-        using var s = File.OpenRead(path);
-        return Convert.ToHexStringLower(SHA256.HashData(s));
-    }
+    public static string Sha256Of(string path) => Imaging.InputFile.Sha256(path, "file", confined: false);
 }

@@ -104,7 +104,7 @@ public sealed class ModelRegistry
     {
         if (_entries.TryGetValue(name, out var e)) return e;
         var near = NameSuggestions.Nearest(name, _entries.Keys, 3);
-        throw new BadInputException($"Unknown model '{name}'; known models: {string.Join(", ", near)} (see 'reverie models list').");
+        throw new BadInputException($"Unknown model '{BadInputException.Shown(name)}'; known models: {string.Join(", ", near)} (see 'reverie models list').");
     }
 
     /// <summary>True when the name is a registered model.</summary>
