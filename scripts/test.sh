@@ -2,8 +2,8 @@
 # The test command: installs what the tests need, builds, and runs the whole test suite.
 # Pass extra `dotnet test` arguments after it, e.g. --filter "Category!=Slow".
 #
-# The suite can run as several `dotnet test` processes over disjoint sets of test classes
-# (REVERIE_TEST_PROCESSES=N; one by default, see below), balanced by the measured times in
+# The suite runs as several `dotnet test` processes over disjoint sets of test classes
+# (REVERIE_TEST_PROCESSES=N; two by default on two cores or more, see below), balanced by the measured times in
 # tests/timings.tsv; a class not named there runs in the last process. Each process runs its tests
 # one at a time (TorchSharp's temporary-Scalar race is inside one process: Infrastructure/Serial.cs)
 # with the machine's cores shared out among the processes (libtorch's threads, OMP_NUM_THREADS).
@@ -20,9 +20,11 @@ mkdir -p TestResults
 export VSTEST_CONNECTION_TIMEOUT="${VSTEST_CONNECTION_TIMEOUT:-600}"
 
 cores=$(nproc)
-# One process by default: in the first two-process runs on this machine some tests ran 4-7 times slower
-# than alone (HopSkipJump 17 min against 2.5), which the split does not yet explain (docs/testing.md).
-processes="${REVERIE_TEST_PROCESSES:-1}"
+# Two processes by default where there are two cores: a fresh-clone CI run took 2,032 s so against about
+# 2,800 s serially (docs/testing.md); the slowdown that kept it opt-in was HopSkipJump's page faults, fixed.
+# REVERIE_TEST_PROCESSES=1 runs the suite as one process.
+default_processes=1; [ "$cores" -ge 2 ] && default_processes=2
+processes="${REVERIE_TEST_PROCESSES:-$default_processes}"
 budget="${REVERIE_TEST_BUDGET:-120}"
 threads=$(( cores / processes )); [ "$threads" -lt 1 ] && threads=1
 # libtorch's threads in the test processes (Infrastructure/Threads.cs) and in the CLI processes they start.

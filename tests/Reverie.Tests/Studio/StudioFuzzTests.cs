@@ -220,7 +220,7 @@ public class StudioFuzzTests(ITestOutputHelper log) : IDisposable
         using (var scope = TorchSharp.torch.NewDisposeScope())
         {
             string p = Path.Combine(work, "plain.png");
-            Reverie.Imaging.ImageIO.Save(TorchSharp.torch.full(1, 3, 8, 8, 0.5f), p);
+            Reverie.Imaging.ImageIO.Save(TorchSharp.torch.zeros(1, 3, 8, 8), p);
             plain = File.ReadAllBytes(p);
             File.Delete(p);
         }
