@@ -202,7 +202,7 @@ public partial class BatchTests(ITestOutputHelper log) : IDisposable
         Directory.CreateDirectory(photos);
         using (var scope = NewDisposeScope())
         {
-            ImageIO.Save(ImageIO.Resize(ImageIO.Load(Paths.Sample("coffee.png")), 48, 64), Path.Combine(photos, "cup.png"));
+            Paths.SmallPhoto(Path.Combine(photos, "cup.png"), 48, 64);
             ImageIO.Save(ImageIO.Resize(ImageIO.Load(Path.Combine(Paths.RepoRoot, "examples", "coffee.png")), 64, 48), Path.Combine(photos, "tall.png"));
         }
         string single = _dir.File("single.png");

@@ -38,8 +38,7 @@ public class CliFuzzTests(ITestOutputHelper log) : IDisposable
         string work = _box.File("work"), outside = _box.File("outside");
         Directory.CreateDirectory(work);
         Directory.CreateDirectory(outside);
-        string photo = Path.Combine(work, "in.png");
-        using (var scope = NewDisposeScope()) ImageIO.Save(ImageIO.Resize(ImageIO.Load(Paths.Sample("coffee.png")), 48, 64), photo);
+        string photo = Paths.SmallPhoto(Path.Combine(work, "in.png"), 48, 64);
         string folder = Path.Combine(work, "adir");
         Directory.CreateDirectory(folder);
         string linkOut = Path.Combine(work, "link-out.png");

@@ -20,6 +20,17 @@ public static class Paths
     public static string Sample(string name) => Path.Combine(Samples, name);
     public static string OnnxNodeTests => "/usr/share/libonnx-testdata/data/node";
 
+    /// <summary>
+    /// Writes a sample photo shrunk to <paramref name="height"/>×<paramref name="width"/> at
+    /// <paramref name="path"/> (a small, fast input for CLI and trust tests) and returns the path.
+    /// </summary>
+    public static string SmallPhoto(string path, int height = 40, int width = 60, string sample = "coffee.png")
+    {
+        using var scope = TorchSharp.torch.NewDisposeScope();
+        Reverie.Imaging.ImageIO.Save(Reverie.Imaging.ImageIO.Resize(Reverie.Imaging.ImageIO.Load(Sample(sample)), height, width), path);
+        return path;
+    }
+
     /// <summary>A fresh temporary folder, deleted by Dispose.</summary>
     public static TempDir Temp() => new();
 }

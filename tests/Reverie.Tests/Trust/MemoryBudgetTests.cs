@@ -15,15 +15,9 @@ public sealed class MemoryBudgetTests(ITestOutputHelper output) : IDisposable
 {
     readonly CliHost _cli = new();
     readonly TempDir _tmp = new();
-    string Photo => _photo ??= SmallPhoto(_tmp.File("in.png"));
+    string Photo => _photo ??= Paths.SmallPhoto(_tmp.File("in.png"));
     string? _photo;
 
-    static string SmallPhoto(string path)
-    {
-        using var scope = NewDisposeScope();
-        ImageIO.Save(ImageIO.Resize(ImageIO.Load(Paths.Sample("coffee.png")), 40, 60), path);
-        return path;
-    }
 
     public void Dispose() { _cli.Dispose(); _tmp.Dispose(); }
 

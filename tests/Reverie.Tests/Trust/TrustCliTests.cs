@@ -15,12 +15,7 @@ public sealed class TrustCliTests : IDisposable
     readonly TempDir _tmp = new();
     readonly string _photo;
 
-    public TrustCliTests()
-    {
-        _photo = _tmp.File("in.png");
-        using var scope = NewDisposeScope();
-        ImageIO.Save(ImageIO.Resize(ImageIO.Load(Paths.Sample("coffee.png")), 40, 60), _photo);
-    }
+    public TrustCliTests() => _photo = Paths.SmallPhoto(_tmp.File("in.png"));
 
     public void Dispose() { _cli.Dispose(); _tmp.Dispose(); }
 
