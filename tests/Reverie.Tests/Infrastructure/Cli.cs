@@ -71,11 +71,9 @@ public sealed class CliHost : IDisposable
         {
             try
             {
-                foreach (var line in File.ReadLines($"/proc/{p.Id}/status"))
-                    if (line.StartsWith("VmHWM:", StringComparison.Ordinal))
-                        peak = Math.Max(peak, long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1]) * 1024);
+                peak = Math.Max(peak, ProcStatus.Bytes(p.Id.ToString(), "VmHWM"));
             }
-            catch (IOException) { }
+            catch (Exception x) when (x is IOException or InvalidOperationException) { } // gone, or exiting (a zombie's status has no Vm lines)
             Thread.Sleep(20);
         }
         if (!p.WaitForExit(TimeSpan.FromSeconds(10))) { p.Kill(true); throw new TimeoutException("reverie did not finish in 5 minutes"); }
@@ -147,4 +145,12 @@ public sealed class GoogLeNetCli : IDisposable
 {
     public CliHost Host { get; } = new CliHost().WithGoogLeNet();
     public void Dispose() => Host.Dispose();
+}
+
+/// <summary>Memory figures of a process from /proc/PID/status (VmRSS, VmHWM ...), in bytes.</summary>
+public static class ProcStatus
+{
+    /// <summary>The field of <c>/proc/<paramref name="pid"/>/status</c> ("self" for this process), in bytes.</summary>
+    public static long Bytes(string pid, string field) =>
+        long.Parse(File.ReadLines($"/proc/{pid}/status").First(l => l.StartsWith(field + ":", StringComparison.Ordinal)).Split(' ', StringSplitOptions.RemoveEmptyEntries)[1]) * 1024;
 }

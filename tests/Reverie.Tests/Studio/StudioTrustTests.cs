@@ -153,9 +153,6 @@ public class StudioLimitTests(GoogLeNetCli cli) : IClassFixture<GoogLeNetCli>
         Assert.Empty((await s.Http.GetFromJsonAsync<JsonArray>("/api/jobs"))!);
     }
 
-    static long Status(string field) =>
-        long.Parse(File.ReadLines("/proc/self/status").First(l => l.StartsWith(field + ":", StringComparison.Ordinal)).Split(' ', StringSplitOptions.RemoveEmptyEntries)[1]) * 1024;
-
     [Fact]
     public async Task P20_ManyLargeUploadsAtOnceAreDecodedAFewAtATime()
     {
@@ -172,7 +169,7 @@ public class StudioLimitTests(GoogLeNetCli cli) : IClassFixture<GoogLeNetCli>
         await using var s = await StudioHost.StartAsync(cli.Host);
         GC.Collect();
         File.WriteAllText("/proc/self/clear_refs", "5"); // the peak (VmHWM) starts again from here
-        long before = Status("VmRSS");
+        long before = ProcStatus.Bytes("self", "VmRSS");
         var sent = Enumerable.Range(0, uploads).Select(async k =>
         {
             using var form = new MultipartFormDataContent { { new ByteArrayContent(png), "file", $"big{k}.png" } };
@@ -180,7 +177,7 @@ public class StudioLimitTests(GoogLeNetCli cli) : IClassFixture<GoogLeNetCli>
             return (int)r.StatusCode;
         }).ToList();
         var codes = await Task.WhenAll(sent);
-        long grew = Status("VmHWM") - before;
+        long grew = ProcStatus.Bytes("self", "VmHWM") - before;
         long decoded = 4L * side * side;
         Assert.All(codes, c => Assert.Equal(201, c));
         // A decode a core at a time, with room for the buffers around them; all 40 at once would be 5.8 GB.
