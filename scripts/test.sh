@@ -28,6 +28,8 @@ budget="${REVERIE_TEST_BUDGET:-120}"
 threads=$(( cores / processes )); [ "$threads" -lt 1 ] && threads=1
 # libtorch's threads in the test processes (Infrastructure/Threads.cs) and in the CLI processes they start.
 export REVERIE_TEST_THREADS="$threads" OMP_NUM_THREADS="$threads" MKL_NUM_THREADS="$threads"
+# Each test's resident memory, and the release above REVERIE_TEST_RSS_MB (Infrastructure/Memory.cs).
+export REVERIE_TEST_MEMORY_LOG="$PWD/TestResults"
 
 # A --filter among the arguments is combined with each process's own.
 user_filter=""
@@ -79,6 +81,12 @@ if grep -qE '^[[:space:]]+Failed [A-Za-z_]' TestResults/process-*.log; then
     awk -v k="$k" '/^[[:space:]]+Failed [A-Za-z_]/ { n = 40 } n > 0 { print "[" k "] " $0; n-- }' "TestResults/process-$k.log" | cut -c1-400
   done
 fi
+# Each test process's peak resident memory, and the tests after which it held the most.
+for f in TestResults/memory-*.tsv; do
+  [ -f "$f" ] || continue
+  echo "test process ${f#TestResults/memory-}: peak $(cut -f5 "$f" | sort -n | tail -1) MB resident; most held after a test (MB after it, after the release):"
+  sort -t$'\t' -k3 -nr "$f" | head -3 | awk -F'\t' '{ printf "  %6d %6d  %s\n", $3, $4, $1 }'
+done
 mapfile -t trx < <(find TestResults -name 'tests.trx' | sort)
 python3 scripts/test-shards.py report "$wall" "$budget" TestResults/timings.tsv "${trx[@]}" | tee TestResults/summary.txt
 failed=$(tail -1 TestResults/summary.txt | sed -n 's/.* \([0-9][0-9]*\) failed.*/\1/p')
