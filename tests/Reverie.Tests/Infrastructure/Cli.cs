@@ -152,5 +152,5 @@ public static class ProcStatus
 {
     /// <summary>The field of <c>/proc/<paramref name="pid"/>/status</c> ("self" for this process), in bytes.</summary>
     public static long Bytes(string pid, string field) =>
-        long.Parse(File.ReadLines($"/proc/{pid}/status").First(l => l.StartsWith(field + ":", StringComparison.Ordinal)).Split(' ', StringSplitOptions.RemoveEmptyEntries)[1]) * 1024;
+        long.Parse(File.ReadLines($"/proc/{pid}/status").First(l => l.StartsWith(field + ":", StringComparison.Ordinal)).Split([' ', '\t'], StringSplitOptions.RemoveEmptyEntries)[1]) * 1024; // "VmRSS:\t12345678 kB": a tab, and no space once the figure is 8 digits
 }
