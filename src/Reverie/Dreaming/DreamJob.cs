@@ -101,6 +101,8 @@ internal sealed class DreamJob : Job<DreamJobOptions>
 {
     /// <inheritdoc/>
     public override string Kind => "dream";
+    /// <inheritdoc/>
+    internal override bool HonoursBFloat16 => true;
 
     /// <summary>The default output beside the photo: IMAGE-dream.png, IMAGE-zoom.gif for an animation, VIDEO-dream.mp4 for a video.</summary>
     public static string DefaultOutput(DreamJobOptions o) =>

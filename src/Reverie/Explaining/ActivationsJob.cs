@@ -58,6 +58,8 @@ internal sealed class ActivationsJob : Job<ActivationsJobOptions>
 {
     /// <inheritdoc/>
     public override string Kind => "activations";
+    /// <inheritdoc/>
+    internal override bool HonoursBFloat16 => true;
 
     const int Side = 256;
 

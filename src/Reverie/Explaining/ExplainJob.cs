@@ -132,6 +132,8 @@ internal sealed class ExplainJob : Job<ExplainJobOptions>
 {
     /// <inheritdoc/>
     public override string Kind => "explain";
+    /// <inheritdoc/>
+    internal override bool HonoursBFloat16 => true;
 
     /// <summary>The longer side of the pictures.</summary>
     const int DisplaySide = 512;

@@ -29,6 +29,7 @@ public abstract class Job<TOptions> : IJob where TOptions : JobOptions
     public async Task<JobResult> RunAsync(JobOptions options, JobContext context)
     {
         var o = options as TOptions ?? throw new ArgumentException($"A {Kind} job takes {typeof(TOptions).Name}, not {options.GetType().Name}.");
+        context.Device = o.CheckRuntime(Kind, HonoursBFloat16);
         o.Validate();
         MemoryBudget.Check(o.EstimateMemory(), Kind);
         context.Inputs = [.. o.InputFiles()];
@@ -36,6 +37,8 @@ public abstract class Job<TOptions> : IJob where TOptions : JobOptions
         var result = await RunAsync(o, context);
         return context.NothingSaved ? new JobResult([], "interrupted before the first step: nothing saved", true) : result;
     }
+    /// <summary>Whether the job runs its network in bfloat16 when asked (<see cref="JobOptions.Precision"/>); the others refuse it.</summary>
+    internal virtual bool HonoursBFloat16 => false;
     /// <summary>Whether the job may run with no output (an empty <see cref="JobContext.Output"/>): a measurement whose results are the product.</summary>
     internal virtual bool OutputOptional => false;
     /// <summary>Runs the job with validated options.</summary>

@@ -75,11 +75,20 @@ public sealed class JobContext
     /// <summary>Opens models through <see cref="Registry"/>, reporting downloads as events.</summary>
     public ModelOpener Models => new(Registry, Events, Cancel);
 
-    /// <summary>Opens a model by name or file, downloading it first when the registry knows where from.</summary>
-    public Task<INetwork> OpenModelAsync(string name) => Models.OpenAsync(name);
+    /// <summary>The job's device, checked when the job starts (<see cref="JobOptions.CheckRuntime"/>); every model a job opens is put there.</summary>
+    internal Device Device { get; set; } = CPU;
 
-    /// <summary>The model a dream uses when none is named (see <see cref="ModelOpener.OpenDreamDefaultAsync"/>).</summary>
-    public Task<INetwork> OpenDreamDefaultAsync() => Models.OpenDreamDefaultAsync();
+    /// <summary>Opens a model by name or file, downloading it first when the registry knows where from, on the job's device.</summary>
+    public async Task<INetwork> OpenModelAsync(string name) => OnDevice(await Models.OpenAsync(name));
+
+    /// <summary>The model a dream uses when none is named (see <see cref="ModelOpener.OpenDreamDefaultAsync"/>), on the job's device.</summary>
+    public async Task<INetwork> OpenDreamDefaultAsync() => OnDevice(await Models.OpenDreamDefaultAsync());
+
+    INetwork OnDevice(INetwork net)
+    {
+        if (Device.type != TorchSharp.DeviceType.CPU) net.To(Device);
+        return net;
+    }
 
     /// <summary>
     /// Writes an image with this run's recipe (PNG chunk, and JSON beside it), atomically; the

@@ -53,6 +53,19 @@ public abstract record JobOptions
         _ => CPU,
     };
 
+    /// <summary>
+    /// Refuses, in one sentence and before anything is loaded, what this build or this job cannot
+    /// honour: a device the build cannot reach, or bfloat16 for a job whose network runs in fp32 only.
+    /// Every job passes through here (<see cref="Job{TOptions}"/>), whatever surface sent it.
+    /// </summary>
+    internal Device CheckRuntime(string kind, bool honoursBFloat16)
+    {
+        var device = TorchDevice();
+        if (BFloat16 && !honoursBFloat16)
+            throw new BadInputException($"{kind} runs its network in fp32 only; drop --precision bf16 (\"precision\": \"Bf16\" in a recipe).");
+        return device;
+    }
+
     /// <summary>Puts a freshly opened network on the device and in the precision asked for.</summary>
     public void Prepare(INetwork network)
     {

@@ -63,6 +63,8 @@ internal sealed class StyleJob : Job<StyleJobOptions>
 {
     /// <inheritdoc/>
     public override string Kind => "style";
+    /// <inheritdoc/>
+    internal override bool HonoursBFloat16 => true;
 
     /// <summary>The longer side style images are scaled to: decoding needs no more.</summary>
     internal static int StyleSide(StyleOptions s) => (int)Math.Ceiling(s.Size * s.StyleScale);
@@ -162,6 +164,8 @@ internal sealed class StyleGridJob : Job<StyleGridJobOptions>
 {
     /// <inheritdoc/>
     public override string Kind => "style-grid";
+    /// <inheritdoc/>
+    internal override bool HonoursBFloat16 => true;
 
     /// <inheritdoc/>
     protected override async Task<JobResult> RunAsync(StyleGridJobOptions o, JobContext c)

@@ -58,6 +58,8 @@ internal sealed class AtlasJob : Job<AtlasJobOptions>
 {
     /// <inheritdoc/>
     public override string Kind => "atlas";
+    /// <inheritdoc/>
+    internal override bool HonoursBFloat16 => true;
 
     /// <inheritdoc/>
     protected override async Task<JobResult> RunAsync(AtlasJobOptions o, JobContext c)

@@ -52,6 +52,8 @@ internal sealed class DreamTargetJob : Job<DreamTargetJobOptions>
 {
     /// <inheritdoc/>
     public override string Kind => "dream-target";
+    /// <inheritdoc/>
+    internal override bool HonoursBFloat16 => true;
 
     /// <inheritdoc/>
     protected override async Task<JobResult> RunAsync(DreamTargetJobOptions o, JobContext c)

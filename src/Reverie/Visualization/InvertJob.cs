@@ -45,6 +45,8 @@ internal sealed class InvertJob : Job<InvertJobOptions>
 {
     /// <inheritdoc/>
     public override string Kind => "invert";
+    /// <inheritdoc/>
+    internal override bool HonoursBFloat16 => true;
 
     /// <inheritdoc/>
     protected override async Task<JobResult> RunAsync(InvertJobOptions o, JobContext c)

@@ -42,6 +42,8 @@ internal sealed class VisualizeJob : Job<VisualizeJobOptions>
 {
     /// <inheritdoc/>
     public override string Kind => "visualize";
+    /// <inheritdoc/>
+    internal override bool HonoursBFloat16 => true;
 
     /// <inheritdoc/>
     protected override async Task<JobResult> RunAsync(VisualizeJobOptions o, JobContext c)
