@@ -146,7 +146,7 @@ internal sealed class ImageOptimizer
         foreach (var param in Parameterization.Parameters) param.grad = null;
         var image = Parameterization.Image();
         var x = Transform?.Apply(image, Random) ?? image;
-        using var leak = done < LeakyReluSteps ? Models.Onnx.OnnxGraph.LeakyReluGradients(0.1) : null;
+        using var leak = done < LeakyReluSteps ? Models.ReluGradients.Redirect(0.1) : null;
         var terms = new Dictionary<string, double>();
         var (value, gradient) = Gradient(x, terms);
         using (var loss = gradient.neg_()) autograd.backward([x], [loss]);

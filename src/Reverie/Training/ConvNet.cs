@@ -119,7 +119,7 @@ internal sealed class ConvNet : NativeNetwork
         {
             var y = conv.call(x);
             if (norm is not null) y = norm.call(y);
-            return nn.functional.relu(y);
+            return ReluGradients.Relu(y);
         }
     }
 
@@ -205,7 +205,7 @@ internal sealed class ConvNet : NativeNetwork
             {
                 "flatten" => x.flatten(1),
                 "gap" => m!.call(x).flatten(1),
-                "dense" when i < _stack.Count - 1 => nn.functional.relu(m!.call(x)),
+                "dense" when i < _stack.Count - 1 => ReluGradients.Relu(m!.call(x)),
                 _ => m!.call(x),
             };
             if (l.Name is { } n && l.Type != "dropout") x = Tap(n, x);

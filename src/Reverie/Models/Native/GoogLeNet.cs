@@ -18,7 +18,7 @@ sealed class BasicConv2d : nn.Module<Tensor, Tensor>
         RegisterComponents();
     }
 
-    public override Tensor forward(Tensor x) => nn.functional.relu(bn.call(conv.call(x)));
+    public override Tensor forward(Tensor x) => ReluGradients.Relu(bn.call(conv.call(x)));
 }
 
 /// <summary>torchvision's Inception block: 1×1; 1×1→3×3; 1×1→3×3 (torchvision's stand-in for 5×5); 3×3 max pool→1×1; concatenated.</summary>

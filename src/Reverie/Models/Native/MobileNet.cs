@@ -20,7 +20,7 @@ internal sealed class MobileNetV2 : NativeNetwork
     static Sequential ConvBnRelu6(int cin, int cout, int k, int stride, int groups) => nn.Sequential(
         ("0", (nn.Module<Tensor, Tensor>)nn.Conv2d(cin, cout, k, stride: stride, padding: (k - 1) / 2, groups: groups, bias: false)),
         ("1", nn.BatchNorm2d(cout)),
-        ("2", nn.ReLU6()));
+        ("2", new ReluGradients.Module(six: true)));
 
     sealed class InvertedResidual : nn.Module<Tensor, Tensor>
     {

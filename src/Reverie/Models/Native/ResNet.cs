@@ -27,10 +27,10 @@ internal sealed class Bottleneck : nn.Module<Tensor, Tensor>
     /// <inheritdoc/>
     public override Tensor forward(Tensor x)
     {
-        var y = nn.functional.relu(bn1.call(conv1.call(x)));
-        y = nn.functional.relu(bn2.call(conv2.call(y)));
+        var y = ReluGradients.Relu(bn1.call(conv1.call(x)));
+        y = ReluGradients.Relu(bn2.call(conv2.call(y)));
         y = bn3.call(conv3.call(y));
-        return nn.functional.relu(y + (downsample?.call(x) ?? x));
+        return ReluGradients.Relu(y + (downsample?.call(x) ?? x));
     }
 }
 
@@ -82,7 +82,7 @@ internal sealed class ResNet : NativeNetwork
     {
         x = Tap("conv1", conv1.call(x));
         x = Tap("bn1", bn1.call(x));
-        x = Tap("relu", nn.functional.relu(x));
+        x = Tap("relu", ReluGradients.Relu(x));
         x = Tap("maxpool", nn.functional.max_pool2d(x, 3, 2, 1));
         for (int s = 0; s < stages.Length; s++)
         {

@@ -48,7 +48,7 @@ internal sealed class Vgg : NativeNetwork
             aliases.Add(($"conv{block}_{k}", $"features.{modules.Count}"));
             modules.Add(nn.Conv2d(channels, c, 3, padding: 1));
             aliases.Add(($"relu{block}_{k}", $"features.{modules.Count}"));
-            modules.Add(nn.ReLU());
+            modules.Add(new ReluGradients.Module());
             channels = c; k++;
         }
         var net = new Vgg(name ?? $"vgg{depth}", modules, 7, Head(512 * 7 * 7));
@@ -62,15 +62,15 @@ internal sealed class Vgg : NativeNetwork
     {
         var f = new List<nn.Module<Tensor, Tensor>>
         {
-            nn.Conv2d(3, 64, 11, stride: 4, padding: 2), nn.ReLU(), nn.MaxPool2d(3, 2),
-            nn.Conv2d(64, 192, 5, padding: 2), nn.ReLU(), nn.MaxPool2d(3, 2),
-            nn.Conv2d(192, 384, 3, padding: 1), nn.ReLU(),
-            nn.Conv2d(384, 256, 3, padding: 1), nn.ReLU(),
-            nn.Conv2d(256, 256, 3, padding: 1), nn.ReLU(), nn.MaxPool2d(3, 2),
+            nn.Conv2d(3, 64, 11, stride: 4, padding: 2), new ReluGradients.Module(), nn.MaxPool2d(3, 2),
+            nn.Conv2d(64, 192, 5, padding: 2), new ReluGradients.Module(), nn.MaxPool2d(3, 2),
+            nn.Conv2d(192, 384, 3, padding: 1), new ReluGradients.Module(),
+            nn.Conv2d(384, 256, 3, padding: 1), new ReluGradients.Module(),
+            nn.Conv2d(256, 256, 3, padding: 1), new ReluGradients.Module(), nn.MaxPool2d(3, 2),
         };
         var head = new List<nn.Module<Tensor, Tensor>>
         {
-            nn.Dropout(0.5), nn.Linear(256 * 6 * 6, 4096), nn.ReLU(), nn.Dropout(0.5), nn.Linear(4096, 4096), nn.ReLU(), nn.Linear(4096, 1000),
+            nn.Dropout(0.5), nn.Linear(256 * 6 * 6, 4096), new ReluGradients.Module(), nn.Dropout(0.5), nn.Linear(4096, 4096), new ReluGradients.Module(), nn.Linear(4096, 1000),
         };
         var net = new Vgg(name ?? "alexnet", f, 6, head);
         string[] convs = ["conv1", "relu1", "pool1", "conv2", "relu2", "pool2", "conv3", "relu3", "conv4", "relu4", "conv5", "relu5", "pool5"];
@@ -79,7 +79,7 @@ internal sealed class Vgg : NativeNetwork
     }
 
     static List<nn.Module<Tensor, Tensor>> Head(int inputs) =>
-        [nn.Linear(inputs, 4096), nn.ReLU(), nn.Dropout(0.5), nn.Linear(4096, 4096), nn.ReLU(), nn.Dropout(0.5), nn.Linear(4096, 1000)];
+        [nn.Linear(inputs, 4096), new ReluGradients.Module(), nn.Dropout(0.5), nn.Linear(4096, 4096), new ReluGradients.Module(), nn.Dropout(0.5), nn.Linear(4096, 1000)];
 
     /// <summary>VGG-16 or VGG-19, as the number of convolutions in a state_dict says.</summary>
     public static int DepthOf(IReadOnlyDictionary<string, Tensor> stateDict)

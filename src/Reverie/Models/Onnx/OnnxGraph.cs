@@ -305,22 +305,6 @@ internal sealed class OnnxGraph : nn.Module<Tensor, Tensor>
         _constants = _bufferNames.ToDictionary(kv => kv.Key, kv => buffers[kv.Value]);
     }
 
-    /// <summary>
-    /// Within the returned scope (on this thread), every ReLU passes <paramref name="leak"/> of the
-    /// gradient where it is off; forward values are unchanged.
-    /// </summary>
-    public static IDisposable LeakyReluGradients(double leak)
-    {
-        double previous = OnnxOps.ReluGradientLeak;
-        OnnxOps.ReluGradientLeak = leak;
-        return new Restore(() => OnnxOps.ReluGradientLeak = previous);
-    }
-
-    sealed class Restore(Action undo) : IDisposable
-    {
-        public void Dispose() => undo();
-    }
-
     /// <summary>The current device of the weights.</summary>
     public Device Device => _constants.Values.FirstOrDefault()?.device ?? CPU;
 

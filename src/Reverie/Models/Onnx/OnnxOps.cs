@@ -42,7 +42,7 @@ internal static class OnnxOps
     {
         ["Conv"] = Conv,
         ["ConvTranspose"] = ConvTranspose,
-        ["Relu"] = (a, o, i, n) => x => [Relu(x[0]!)],
+        ["Relu"] = (a, o, i, n) => x => [ReluGradients.Relu(x[0]!)],
         ["LeakyRelu"] = (a, o, i, n) => { double alpha = a.Float("alpha", 0.01f); return x => [F.leaky_relu(x[0]!, alpha)]; },
         ["Sigmoid"] = (a, o, i, n) => x => [x[0]!.sigmoid()],
         ["Tanh"] = (a, o, i, n) => x => [x[0]!.tanh()],
@@ -91,23 +91,6 @@ internal static class OnnxOps
     {
         var attrs = new Attributes(node, nodeName);
         return Factories[node.OpType](attrs, opset, node.Input.Count, node.Output.Count);
-    }
-
-    /// <summary>
-    /// When above zero (on this thread), ReLUs pass this fraction of the gradient where they are
-    /// off, while their forward values stay exact. Feature visualization uses it for its first steps
-    /// so that a channel that is dead on the gray start image still receives a gradient (the idea of
-    /// Lucid's redirected ReLU).
-    /// </summary>
-    [ThreadStatic] internal static double ReluGradientLeak;
-
-    static Tensor Relu(Tensor x)
-    {
-        var y = F.relu(x);
-        if (ReluGradientLeak <= 0 || !x.requires_grad) return y;
-        // Forward: relu(x) exactly (the added term is zero); backward: 1 where x > 0, the leak elsewhere.
-        var off = x.le(S(0)).to(x.dtype) * S(ReluGradientLeak);
-        return y + (x - x.detach()) * off;
     }
 
     // ---------- helpers ----------
