@@ -3,7 +3,7 @@
 # Pass extra `dotnet test` arguments after it, e.g. --filter "Category!=Slow".
 #
 # The suite can run as several `dotnet test` processes over disjoint sets of test classes
-# (REVERIE_TEST_PROCESSES=N; one by default, see below), balanced by the measured times in
+# (REVERIE_TEST_PROCESSES=N; two by default on two cores or more, see below), balanced by the measured times in
 # tests/timings.tsv; a class not named there runs in the last process. Each process runs its tests
 # one at a time (TorchSharp's temporary-Scalar race is inside one process: Infrastructure/Serial.cs)
 # with the machine's cores shared out among the processes (libtorch's threads, OMP_NUM_THREADS).
@@ -20,10 +20,11 @@ mkdir -p TestResults
 export VSTEST_CONNECTION_TIMEOUT="${VSTEST_CONNECTION_TIMEOUT:-600}"
 
 cores=$(nproc)
-# One process by default. Two took 2,032 s in one fresh-clone CI run and 2,691 s in the next
-# (serial: about 2,800 s), with one test process peaking at 15.5 GB of 24 and the kernel reclaiming
-# memory: not yet safe to make the default (docs/testing.md).
-processes="${REVERIE_TEST_PROCESSES:-1}"
+# Two processes by default on two cores or more (measured in docs/testing.md); each test process
+# gives its memory back between tests (tests/Reverie.Tests/Infrastructure/Memory.cs), which the
+# two-process runs needed: without it one process reached 15.5 GB and the kernel's reclaim slowed both.
+default_processes=1; [ "$cores" -ge 2 ] && default_processes=2
+processes="${REVERIE_TEST_PROCESSES:-$default_processes}"
 budget="${REVERIE_TEST_BUDGET:-120}"
 threads=$(( cores / processes )); [ "$threads" -lt 1 ] && threads=1
 # libtorch's threads in the test processes (Infrastructure/Threads.cs) and in the CLI processes they start.

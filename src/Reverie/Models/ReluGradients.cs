@@ -1,5 +1,4 @@
 using static TorchSharp.torch;
-using F = TorchSharp.torch.nn.functional;
 
 namespace Reverie.Models;
 
@@ -29,17 +28,18 @@ internal static class ReluGradients
     }
 
     /// <summary>ReLU; inside <see cref="Redirect"/>, its gradient is 1 where x &gt; 0 and the leak elsewhere.</summary>
-    public static Tensor Relu(Tensor x) => Leaked(x, F.relu(x));
+    public static Tensor Relu(Tensor x) => Leaked(x, x.relu());
 
     /// <summary>ReLU6 (min(max(x, 0), 6)); inside <see cref="Redirect"/>, the leak passes where x ≤ 0 (the top stays flat, as in PyTorch).</summary>
-    public static Tensor Relu6(Tensor x) => Leaked(x, F.relu6(x));
+    public static Tensor Relu6(Tensor x) => Leaked(x, x.relu6());
 
     static Tensor Leaked(Tensor x, Tensor y)
     {
         if (_leak <= 0 || !x.requires_grad) return y;
         // Forward: y exactly (the added term is zero); backward: y's gradient plus the leak where x ≤ 0.
-        var off = x.le(S(0)).to(x.dtype) * S(_leak);
-        return y + (x - x.detach()) * off;
+        // Every Scalar explicit (an implicit alpha of 1 in a + b is a temporary Scalar).
+        var off = x.le(S(0)).to(x.dtype).mul(S(_leak));
+        return y.add(x.sub(x.detach()).mul(off), S(1));
     }
 
     /// <summary>A ReLU (or ReLU6) module that follows the redirect: what natively built networks hold where torchvision has nn.ReLU.</summary>

@@ -11,6 +11,7 @@ public class NativeNetworkTests(ITestOutputHelper output)
 {
     [Theory]
     [InlineData("vgg19", "features.11", "relu3_1", 64)]
+    [InlineData("vgg16", "features.15", "relu3_3", 64)]
     [InlineData("alexnet", "features.5", "pool2", 96)]
     [InlineData("resnet50", "layer3", "layer3", 64)]
     [InlineData("mobilenet_v2", "features.14", "features.14", 96)]
@@ -45,11 +46,12 @@ public class NativeNetworkTests(ITestOutputHelper output)
     /// The brief's matrix: each architecture saved by torch.save in the zip and the legacy format, in
     /// float32 and float16, and as safetensors in both; every file gives torchvision's logits within
     /// 1e-4 and its input gradient at an inner layer within 1e-3 (relative to the largest magnitude),
-    /// against torchvision holding the same (rounded) weights.
+    /// against torchvision holding the same (rounded) weights. VGG-16 left the matrix with issue 37 (37 s and
+    /// 4 GB of the suite's peak for the same builder and readers as VGG-19's row): it is checked against
+    /// torchvision from a zip .pth in <see cref="MatchesTorchvision"/>.
     /// </summary>
     [Theory]
     [Trait("Category", "Slow")]
-    [InlineData("vgg16", "features.15", 64)]
     [InlineData("vgg19", "features.22", 64)]
     [InlineData("alexnet", "features.5", 96)]
     [InlineData("resnet50", "layer2", 64)]
@@ -76,6 +78,8 @@ public class NativeNetworkTests(ITestOutputHelper output)
                 using (no_grad()) mine = net.Forward(x, [net.OutputLayer])[net.OutputLayer];
                 var xg = x.clone().requires_grad_(true);
                 net.Forward(xg, [module])[module].pow(S(2)).mean().backward();
+                // Opened to be looked at: the backward pass computes the image's gradient, none for the weights.
+                Assert.DoesNotContain(((TorchSharp.torch.nn.Module)net).parameters(), p => p.requires_grad || p.grad is not null);
                 double e1 = RelErr(mine, logits), e2 = RelErr(xg.grad!, grad);
                 output.WriteLine($"{arch} {file,-22} logits {e1:E2}  input gradient at {module} {e2:E2}");
                 Assert.True(e1 <= 1e-4, $"{file}: logits differ by {e1:G3}");

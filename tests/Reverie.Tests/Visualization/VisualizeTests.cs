@@ -51,7 +51,7 @@ public class ChannelVisualizationTests(BvlcGoogLeNet model, ITestOutputHelper ou
         int[] channels = [0, 3, 7, 9, 11, 15, 40, 97];
         string t = Net.ResolveLayer(Layer);
         Objective obj = channels.Select((c, i) => (Objective)new ChannelObjective(t, c, Layer, i)).Aggregate((a, b) => a + b);
-        var images = new FeatureVisualizer(Net, obj, new VisualizeOptions { Batch = channels.Length, Steps = 128, Seed = 2 }).Run();
+        var images = new FeatureVisualizer(Net, obj, new VisualizeOptions { Batch = channels.Length, Steps = 48, Seed = 2 }).Run();
         var gray = full(1, 3, 224, 224, S(0.5f));
         for (int i = 0; i < channels.Length; i++)
         {
@@ -93,7 +93,7 @@ public class ChannelVisualizationTests(BvlcGoogLeNet model, ITestOutputHelper ou
     {
         using var scope = NewDisposeScope();
         string t = Net.ResolveLayer(Layer);
-        var options = new VisualizeOptions { Batch = 4, Steps = 96, Seed = 5 };
+        var options = new VisualizeOptions { Batch = 4, Steps = 48, Seed = 5 };
         Objective channel = new ChannelObjective(t, 97, Layer);
         var plain = new FeatureVisualizer(Net, channel, options).Run();
         var diverse = new FeatureVisualizer(Net, channel + 100.0 * new DiversityObjective(t, Layer), options).Run();

@@ -123,7 +123,9 @@ internal abstract class NativeNetwork : nn.Module<Tensor, Tensor>, INetwork
         {
             if (!stateDict.TryGetValue(name, out var t)) throw new BadInputException($"The weights lack '{name}' for {Name}.");
             if (!t.shape.SequenceEqual(p.shape)) throw new BadInputException($"'{name}' has shape [{string.Join(",", t.shape)}]; {Name} needs [{string.Join(",", p.shape)}].");
-            p.copy_(t.to(p.dtype));
+            // A float16 file's tensor converted for a float32 network is a copy of its own, freed at once.
+            using var converted = t.dtype == p.dtype ? null : t.to(p.dtype);
+            p.copy_(converted ?? t);
         }
         var extra = stateDict.Keys.Except(mine.Select(e => e.name)).Where(k => !Ignored(k)).ToList();
         if (extra.Count > 0) throw new BadInputException($"The weights have entries {Name} does not: {string.Join(", ", extra.Take(5))}.");

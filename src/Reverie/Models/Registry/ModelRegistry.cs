@@ -325,6 +325,10 @@ public sealed class ModelRegistry
                 throw new BadInputException($"'{path}' holds weights of an architecture Reverie does not build natively yet (it knows torchvision's VGG-16, VGG-19, AlexNet, ResNet-50, MobileNet-v2, GoogLeNet and Inception-v3); export the model to ONNX instead.");
             try { net.LoadWeights(weights); }
             catch { net.Dispose(); throw; }
+            // A network opened to be looked at, as imported graphs are: its weights take no gradient, so that
+            // every step's backward pass computes the image's gradient only (VGG-19's weight gradients alone
+            // are 550 MB a step, and a backward pass as long again).
+            foreach (var p in net.parameters()) p.requires_grad_(false);
             return net;
         }
         finally
