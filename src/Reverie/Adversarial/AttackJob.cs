@@ -82,7 +82,8 @@ internal sealed class AttackJob : Job<AttackJobOptions>
         static Prediction Top(INetwork n, Tensor x) => Classifier.Classify(n, x, 1)[0];
         var before = Top(net, x0);
         var crafterLabel = craft is null ? before.Index : Top(craft, x0).Index;
-        string stage = $"{AttackMethods.Name(options.Method)} eps {options.Eps}";
+        // A method that looks for the smallest change takes eps as a cap, and 0 as none: "eps 0" would say the opposite.
+        string stage = options.Eps == 0 && AttackMethods.OptionalEps(options.Method) ? $"{AttackMethods.Name(options.Method)}, no cap on the change" : $"{AttackMethods.Name(options.Method)} eps {options.Eps}";
         c.Report(new JobEvent { Stage = stage, Step = 0, Total = options.EffectiveSteps });
         var run = await Task.Run(() => Attack.Run(crafter, x0, tensor(new long[] { crafterLabel }), options, c.Steps(0, options.EffectiveSteps, s => $"{stage}: step {s.Step}/{s.Steps}"), c.Cancel, eightBit: true));
         // What is saved: 8 bits a channel. L∞: rounded to the nearest level, which keeps every pixel within

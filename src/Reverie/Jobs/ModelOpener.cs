@@ -26,7 +26,8 @@ public sealed class ModelOpener(ModelRegistry registry, IProgress<JobEvent>? eve
 
     /// <summary>
     /// The model a dream uses when none is named: googlenet when it is cached or can be downloaded,
-    /// otherwise the embedded textures model, with a one-line notice.
+    /// otherwise the packaged ImageNet network resnet18 (the embedded textures model only if that is
+    /// missing), with a one-line notice.
     /// </summary>
     public async Task<INetwork> OpenDreamDefaultAsync()
     {

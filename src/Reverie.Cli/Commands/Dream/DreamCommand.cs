@@ -9,7 +9,7 @@ internal static class DreamCommand
     {
         var d = new DreamOptions();
         var common = new CommonOptions(modelDefault: null, seedMeaning: "the random jitter",
-            modelHelp: "Model: a registry name, checkpoint, weights or .onnx file. Default: googlenet when cached or downloadable, else the embedded textures model.");
+            modelHelp: "Model: a registry name, checkpoint, weights or .onnx file. Default: googlenet when cached or downloadable, else the packaged ImageNet network resnet18 (the embedded textures model only if that is missing).");
         var image = new Argument<string>("image") { Description = "The photo to dream on, or a video (.mp4, .mov, .mkv, .webm ...) to dream frame by frame." };
         var output = CommonOptions.Output("Output file (.png or .jpg; .gif or .mp4 with --zoom; .mp4 for a video). Default: IMAGE-dream.png (VIDEO-dream.mp4).", required: false);
         var video = new CommonOptions.VideoFlags();
