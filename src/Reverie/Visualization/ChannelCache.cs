@@ -26,9 +26,15 @@ internal static class ChannelCache
         return Path.Combine(registry.CacheDir, "visualizations", key);
     }
 
-    /// <summary>What identifies a model's weights: the file's SHA-256, or the registry's, or a built-in model's name and Reverie's version.</summary>
+    /// <summary>
+    /// What identifies a model's weights: a file's SHA-256; for a registry name, the hash of the file
+    /// installed under it (which differs from the registry's for a file installed with --force), else
+    /// the registry's; for a built-in model, its name and Reverie's version. Batch manifests record it
+    /// and the microscope's cache is keyed by it, so two different files never pass for one model.
+    /// </summary>
     public static string WeightsId(ModelRegistry registry, string model) =>
         System.IO.File.Exists(model) ? Downloader.Sha256Of(model)
+            : registry.Contains(model) && registry.Record(registry.Get(model))?.Sha256 is { Length: > 0 } installed ? installed
             : registry.Contains(model) && registry.Get(model).Sha256 is { } sha ? sha
             : model + "@" + typeof(ChannelCache).Assembly.GetName().Version;
 

@@ -159,8 +159,13 @@ public class DownloadTests : IDisposable
         Assert.Empty(LeftBehind);
         reg.Add("mnist", Path.Combine(Paths.Models, "mnist.onnx"));
         Assert.Equal(ModelStatus.Verified, reg.Status(reg.Get("mnist")));
+        string registryHash = reg.Get("mnist").Sha256!;
+        Assert.Equal(registryHash, Reverie.Visualization.ChannelCache.WeightsId(reg, "mnist"));
         reg.Add("mnist", Paths.GoogLeNet, force: true);
         Assert.Equal(ModelStatus.Unverified, reg.Status(reg.Get("mnist")));
+        // What batch manifests record and the microscope's cache is keyed by is the installed file's hash, not the registry's (issue 40).
+        Assert.Equal(Downloader.Sha256Of(Paths.GoogLeNet), Reverie.Visualization.ChannelCache.WeightsId(reg, "mnist"));
+        Assert.NotEqual(registryHash, Reverie.Visualization.ChannelCache.WeightsId(reg, "mnist"));
         string weights = reg.WeightsPath(reg.Get("mnist"));
         Assert.True(reg.Remove("mnist"));
         Assert.False(File.Exists(weights));
