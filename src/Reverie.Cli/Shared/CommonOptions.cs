@@ -94,7 +94,8 @@ internal sealed class CommonOptions
     /// <summary>Adds the common options to <paramref name="command"/>.</summary>
     public void AddTo(Command command)
     {
-        foreach (var o in All) command.Options.Add(o);
+        foreach (var o in All)
+            if (!command.Options.Contains(o)) command.Options.Add(o); // a command that names --force itself lists it once
     }
 
     /// <summary>Parses --precision.</summary>
