@@ -100,11 +100,17 @@ internal sealed class BatchRunner(BatchManifest manifest, ModelRegistry registry
         {
             if (cancel.IsCancellationRequested) break;
             var (png, side, done, failedFile) = Files(manifest, item);
-            events?.Report(new JobEvent { Stage = $"item {k + 1}/{mine.Count}: {item.Name}", Step = k * PerItem, Total = mine.Count * PerItem });
-            if (Verified(png, side, done)) { skipped++; k++; continue; }
+            // An item that is not made here says why, with the shard's progress after it (not "item 1/4 … 0%").
+            void Passed(string why)
+            {
+                k++;
+                events?.Report(new JobEvent { Stage = $"item {k}/{mine.Count}: {item.Name}: {why}", Step = k * PerItem, Total = mine.Count * PerItem });
+            }
+            if (Verified(png, side, done)) { skipped++; Passed("already done"); continue; }
             using var held = TryLock(png[..^4] + ".lock");
-            if (held is null) { busy++; k++; continue; }
-            if (Verified(png, side, done)) { skipped++; k++; continue; } // another shard finished it while we looked
+            if (held is null) { busy++; Passed("being made by another shard"); continue; }
+            if (Verified(png, side, done)) { skipped++; Passed("already done"); continue; } // another shard finished it while we looked
+            events?.Report(new JobEvent { Stage = $"item {k + 1}/{mine.Count}: {item.Name}", Step = k * PerItem, Total = mine.Count * PerItem });
             // A .done that does not verify (a corrupted output) is removed first: the item is made again.
             File.Delete(done);
             var itemClock = System.Diagnostics.Stopwatch.StartNew();
