@@ -139,6 +139,8 @@ public class AttackCliTests(GoogLeNetCli cli, ITestOutputHelper output) : IClass
         Assert.True(code == 0, stdout + stderr);
         Assert.Contains("label changed", stdout);
         Assert.DoesNotContain("says espresso", stdout);
+        Assert.Contains("no cap", stdout); // its eps of 0 means no cap, and says so (it printed "eps 0")
+        Assert.DoesNotContain("eps 0,", stdout);
         using (var adv = ImageIO.Load(outPath))
         using (var photo = ImageIO.Load(Paths.Sample("coffee.png")))
             Assert.InRange((adv - photo).norm().item<float>(), 0.1, 2.165);

@@ -66,7 +66,7 @@ internal static class AttackCommand
                     table.AddRow("after (the saved image)", Markup.Escape(a.After.Label), a.After.P.ToString("0.0000", CultureInfo.InvariantCulture));
                     var console = ReverieCli.ResultConsole(p.InvocationConfiguration.Output);
                     console.Write(table);
-                    console.WriteLine($"{(a.Before.Index == a.After.Index ? "label unchanged" : "label changed")}; {a.Width}x{a.Height}, |x*-x|inf = {a.Linf:0.0000} ({a.Levels} of 255 levels), L2 {a.L2:0.000}, eps {a.Eps}, PSNR {a.Psnr:0.0} dB" +
+                    console.WriteLine($"{(a.Before.Index == a.After.Index ? "label unchanged" : "label changed")}; {a.Width}x{a.Height}, |x*-x|inf = {a.Linf:0.0000} ({a.Levels} of 255 levels), L2 {a.L2:0.000}, {(a.Eps == 0 && AttackMethods.Entries.First(x => x.Name == a.Method).OptionalEps ? "no cap" : $"eps {a.Eps}")}, PSNR {a.Psnr:0.0} dB" +
                         (a.Surrogate is null ? "" : $"; crafted on {a.Surrogate}") + (a.Queries is { } q ? $"; {q:0} queries" : "") + (job.MinEps ? $"; smallest FGSM eps that changes the label: {(a.SmallestFgsmEps is { } e ? e.ToString("0.000", CultureInfo.InvariantCulture) : "none up to 0.05")}" : ""));
                 });
             }
